@@ -1,0 +1,1 @@
+"""ONNX export, verification and runtime-only inference (importable as ``softlabelseg_export``)."""

@@ -1,0 +1,1 @@
+"""softlabelseg.evaluation"""

@@ -1,0 +1,1 @@
+"""Framework-free soft-label resampling, containers and losses (torch + numpy only)."""
