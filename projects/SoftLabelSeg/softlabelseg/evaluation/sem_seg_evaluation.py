@@ -1,0 +1,195 @@
+"""Full-resolution semantic-segmentation evaluator (detectron2's SemSegEvaluator contract)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tabulate import tabulate
+
+from .evaluator import DatasetEvaluator
+from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
+
+__all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "read_label_file"]
+
+logger = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: str, obj) -> None:
+    """Writes ``obj`` as JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(nan_to_none(obj), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_label_file(path: str) -> np.ndarray:
+    """Reads a train-id label PNG as an int64 (H, W) array (PIL, single channel)."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"label file {path} does not exist; check the dataset root ($SOFTLABELSEG_DATASETS)"
+        )
+    with Image.open(path) as im:
+        return np.asarray(im, dtype=np.int64)
+
+
+def format_results_table(res: dict, class_names: list[str]) -> str:
+    """Per-class IoU/ACC table followed by the summary metrics (percent)."""
+    rows = [[n, res.get(f"IoU-{n}", float("nan")), res.get(f"ACC-{n}", float("nan"))] for n in class_names]
+    per_class = tabulate(rows, headers=["class", "IoU", "ACC"], floatfmt=".2f", tablefmt="pipe")
+    summary = tabulate(
+        [[res["mIoU"], res["fwIoU"], res["mACC"], res["pACC"]]],
+        headers=["mIoU", "fwIoU", "mACC", "pACC"],
+        floatfmt=".2f",
+        tablefmt="pipe",
+    )
+    return per_class + "\n\n" + summary
+
+
+def _dist_ready() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class SemSegEvaluator(DatasetEvaluator):
+    """Confusion matrix over a dataset at full label resolution, summarised as IoU/ACC metrics.
+
+    Ground truth comes from ``input["sem_seg"]`` (the eval mapper's full-resolution int64 (H, W) train-id
+    label) or, when absent, from reading ``input["sem_seg_file_name"]``. The prediction is the argmax of
+    ``output["sem_seg"]`` (C, H, W), which must have the label's size. Under DDP the matrices of all
+    ranks are summed (all_reduce) in ``evaluate``; the main rank prints the table and writes
+    ``<output_dir>/sem_seg_evaluation.json``.
+
+    Args:
+        dataset_name: catalog name; metadata gives class names, colours and the ignore value.
+        output_dir: where the JSON and optional predictions go (None: nothing written).
+        num_classes, class_names, ignore_label: override the metadata (used by tests / custom data).
+        write_labelids: write Cityscapes ``*_labelIds.png`` (submission layout) under
+            ``cityscapes_submission/``.
+        write_overlays: write colourised overlays under ``overlays/`` (at most ``max_overlays`` images).
+    """
+
+    def __init__(
+        self,
+        dataset_name: str | None = None,
+        output_dir: str | None = None,
+        *,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        ignore_label: int | None = None,
+        write_labelids: bool = False,
+        write_overlays: bool = False,
+        max_overlays: int = 50,
+        distributed: bool = True,
+    ):
+        meta = _metadata(dataset_name) if dataset_name else None
+        names = class_names or (list(getattr(meta, "stuff_classes", []) or []) if meta else [])
+        if num_classes is None:
+            num_classes = getattr(meta, "num_classes", None) or len(names)
+        if not num_classes:
+            raise ValueError(f"cannot tell the number of classes of {dataset_name!r}; pass num_classes")
+        self.num_classes = int(num_classes)
+        if len(names) != self.num_classes:
+            names = [str(i) for i in range(self.num_classes)]
+        self.class_names = names
+        if ignore_label is None:
+            ignore_label = getattr(meta, "ignore_label", 255)
+        self.ignore_label = int(ignore_label)
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.distributed = distributed
+        self._writers = []
+        if output_dir and write_labelids:
+            from .writers import CityscapesLabelIdsWriter
+
+            self._writers.append(CityscapesLabelIdsWriter(os.path.join(output_dir, "cityscapes_submission")))
+        if output_dir and write_overlays:
+            from .writers import OverlayWriter
+
+            colors = getattr(meta, "stuff_colors", None)
+            self._writers.append(OverlayWriter(os.path.join(output_dir, "overlays"), colors, max_overlays))
+        self.reset()
+
+    def reset(self):
+        self._conf = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+        self._count = 0
+
+    def _ground_truth(self, inp) -> torch.Tensor:
+        gt = inp.get("sem_seg")
+        if isinstance(gt, torch.Tensor) and gt.dim() == 2 and not gt.is_floating_point():
+            return gt
+        if isinstance(gt, np.ndarray) and gt.ndim == 2:
+            return torch.from_numpy(gt.astype(np.int64))
+        if "sem_seg_file_name" not in inp:
+            raise KeyError("evaluation input has neither a full-resolution 'sem_seg' nor 'sem_seg_file_name'")
+        return torch.from_numpy(read_label_file(inp["sem_seg_file_name"]))
+
+    def process(self, inputs, outputs):
+        """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}``."""
+        for inp, out in zip(inputs, outputs, strict=True):
+            pred = out["sem_seg"].argmax(dim=0)
+            gt = self._ground_truth(inp)
+            try:
+                conf = confusion_matrix(pred, gt, self.num_classes, self.ignore_label)
+            except ValueError as e:
+                raise ValueError(f"{inp.get('file_name', '<input>')}: {e}") from None
+            self._conf += conf.cpu()
+            self._count += 1
+            for w in self._writers:
+                w.write(inp, pred.cpu().numpy().astype(np.uint8))
+
+    def confusion(self) -> torch.Tensor:
+        """The (C, C) matrix summed over ranks (collective call under DDP)."""
+        conf = self._conf.clone()
+        if self.distributed and _dist_ready():
+            dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+            conf = conf.to(dev)
+            dist.all_reduce(conf)
+            conf = conf.cpu()
+        return conf
+
+    def evaluate(self):
+        conf = self.confusion()
+        if int(conf.sum()) == 0:
+            logger.warning(f"SemSegEvaluator on {self.dataset_name}: no labelled pixel was evaluated")
+        res = metrics_from_confusion(conf.numpy(), self.class_names)
+        main = not _dist_ready() or dist.get_rank() == 0
+        if main:
+            title = f"Semantic segmentation on {self.dataset_name or 'dataset'} at full resolution"
+            logger.info(f"{title}:\n" + format_results_table(res, self.class_names))
+            if self.output_dir:
+                payload = {
+                    "dataset": self.dataset_name,
+                    "metrics": res,
+                    "class_names": self.class_names,
+                    "confusion_matrix": conf.tolist(),
+                }
+                write_json_atomic(os.path.join(self.output_dir, "sem_seg_evaluation.json"), payload)
+        return {"sem_seg": res}
+
+
+def _metadata(name: str):
+    """Catalog metadata for ``name`` (None when the data package or the name is unavailable)."""
+    try:
+        from softlabelseg.data import MetadataCatalog
+    except ImportError:
+        return None
+    try:
+        return MetadataCatalog.get(name)
+    except (KeyError, AttributeError):
+        return None
