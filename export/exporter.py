@@ -1,0 +1,139 @@
+"""Trace an :class:`ExportWrapper` to ONNX, attach metadata, run ``onnx.checker``.
+
+Exporter choice: torch 2.14 has both the TorchScript exporter (``dynamo=False``, deprecated but
+working) and the torch.export-based one (``dynamo=True``, the default). Both give graphs that match
+PyTorch here. We default to TorchScript because it (1) exports HRNetV2-W48 / SegFormer several times
+faster on a small CPU, (2) writes graphs that Debian's OpenCV 4.6 DNN module (the C++ runner) can
+parse, which the dynamo graphs are not (Conv bias assertion at import), and (3) supports opsets down
+to 7. ``exporter="dynamo"`` is available for opset >= 18 consumers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from contextlib import redirect_stdout
+
+import onnx
+import torch
+
+from .metadata import ExportMetadata, write_metadata
+from .wrapper import ExportWrapper
+
+EXPORTERS = ("torchscript", "dynamo")
+MIN_OPSET = 11  # Resize with align_corners / half_pixel modes
+TORCHSCRIPT_MAX_OPSET = 20
+DYNAMO_MIN_OPSET = 18
+DYNAMO_MAX_OPSET = 23
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported as asked (unsupported op for the opset, bad arguments)."""
+
+
+def check_opset(opset: int, exporter: str) -> None:
+    """Raise :class:`ExportError` when ``opset`` is outside what ``exporter`` supports."""
+    if exporter not in EXPORTERS:
+        raise ExportError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    low, high = (
+        (MIN_OPSET, TORCHSCRIPT_MAX_OPSET)
+        if exporter == "torchscript"
+        else (DYNAMO_MIN_OPSET, DYNAMO_MAX_OPSET)
+    )
+    if not low <= opset <= high:
+        raise ExportError(f"opset {opset} is not supported by the {exporter} exporter: choose {low}..{high}")
+
+
+def _unsupported_message(err: Exception, opset: int) -> str:
+    text = str(err)
+    op = re.search(r"operator '([^']+)'", text) or re.search(r"(aten::\w+|aten\.\w+[.\w]*)", text)
+    name = op.group(1) if op else "an operator"
+    first_line = text.splitlines()[0] if text else type(err).__name__
+    return (
+        f"{name} cannot be exported to ONNX opset {opset}: {first_line}."
+        f" Try a newer --opset (up to {TORCHSCRIPT_MAX_OPSET} with the TorchScript exporter, "
+        f"{DYNAMO_MAX_OPSET} with --exporter dynamo)."
+    )
+
+
+def _trace(wrapper, example, path, opset, dynamic, exporter):
+    names = dict(input_names=["image"], output_names=[wrapper.output_kind])
+    if exporter == "torchscript":
+        axes = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+            warnings.filterwarnings("ignore", message=".*will be removed.*")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                path,
+                dynamo=False,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamic_axes={"image": axes},
+                **names,
+            )
+    else:
+        dim = torch.export.Dim.AUTO
+        shapes = ({0: dim, 2: dim, 3: dim} if dynamic else {0: dim},)
+        with redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(
+                wrapper,
+                (example,),
+                dynamo=True,
+                opset_version=opset,
+                dynamic_shapes=shapes,
+                external_data=False,
+                optimize=True,
+                **names,
+            )
+        program.save(path, external_data=False)
+
+
+def export_onnx(
+    wrapper: ExportWrapper,
+    path: str | os.PathLike,
+    metadata: ExportMetadata,
+    input_size: tuple[int, int],
+    dynamic: bool = False,
+    opset: int = 17,
+    exporter: str = "torchscript",
+) -> onnx.ModelProto:
+    """Export ``wrapper`` traced on a (1, 3, *input_size) uint8 image and write ``path``.
+
+    Height and width are dynamic when ``dynamic`` (``input_size`` is then only the tracing size);
+    the batch dimension is always dynamic. ``metadata`` is completed (input size, opset, exporter,
+    output kind) and stored as JSON ``metadata_props``. Returns the checked ``onnx.ModelProto``.
+    """
+    check_opset(opset, exporter)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    wrapper = wrapper.eval()
+    example = torch.randint(0, 256, (1, 3, *input_size), dtype=torch.uint8)
+    try:
+        with torch.no_grad():
+            _trace(wrapper, example, path, opset, dynamic, exporter)
+    except torch.onnx.errors.UnsupportedOperatorError as e:
+        raise ExportError(_unsupported_message(e, opset)) from e
+    except torch.onnx.errors.SymbolicValueError as e:
+        raise ExportError(_unsupported_message(e, opset)) from e
+    except Exception as e:
+        if "Unsupported" in type(e).__name__ or "not supported" in str(e) or "No decompositions" in str(e):
+            raise ExportError(_unsupported_message(e, opset)) from e
+        raise
+    model = onnx.load(path)
+    metadata.input_size = None if dynamic else [int(v) for v in input_size]
+    metadata.output_kind = wrapper.output_kind
+    metadata.output_size = list(wrapper.upsample_to) if wrapper.upsample_to else None
+    metadata.output_scale = wrapper.upsample_scale
+    metadata.align_corners = wrapper.align_corners
+    metadata.precision = "fp16" if wrapper.fp16 else "fp32"
+    metadata.opset, metadata.exporter = opset, exporter
+    write_metadata(model, metadata)
+    model.producer_name = "softlabelseg_export"
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return model

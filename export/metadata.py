@@ -1,0 +1,115 @@
+"""Model metadata carried inside the ONNX file (``metadata_props``, one JSON value per key).
+
+A runner needs nothing but the file: the class names and colours, how far the image is shrunk before
+the graph (the training-resolution factor and the resize filter), the input size the graph accepts,
+what the graph returns and how to upsample it. Torch-free: the runtime-only runner imports this.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+FORMAT_VERSION = 1
+OUTPUT_KINDS = ("logits", "probs", "labels")
+PREFIX = "softlabelseg."
+
+
+@dataclass
+class ExportMetadata:
+    """What a service needs to run an exported segmentation graph.
+
+    input_size: (h, w) the graph was traced at, or None when height and width are dynamic.
+    output_size: (H, W) when the graph upsamples in-graph to a fixed size; None otherwise.
+    output_scale: in-graph upsampling factor (output = input * scale) or None.
+    resolution_factor: model input size / original image size (0.25 for a model trained at 1/4).
+    image_resize: the filter that shrinks the image to the model input ("cv2:area", "torch:bilinear"...).
+    align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
+    """
+
+    class_names: list[str]
+    class_colors: list[list[int]]
+    resolution_factor: float = 1.0
+    input_size: list[int] | None = None
+    output_kind: str = "logits"
+    output_size: list[int] | None = None
+    output_scale: float | None = None
+    pixel_mean: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    pixel_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    ignore_value: int = 255
+    image_resize: str = "cv2:linear"
+    align_corners: bool = False
+    input_format: str = "uint8 RGB NCHW, normalisation in the graph"
+    precision: str = "fp32"
+    opset: int | None = None
+    exporter: str | None = None
+    model_name: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.output_kind not in OUTPUT_KINDS:
+            raise ValueError(f"output_kind must be one of {OUTPUT_KINDS}, got {self.output_kind!r}")
+        if len(self.class_colors) != len(self.class_names):
+            raise ValueError(
+                f"{len(self.class_names)} class names but {len(self.class_colors)} colours:"
+                " give one colour per class"
+            )
+        if not 0 < float(self.resolution_factor) <= 1:
+            raise ValueError(f"resolution_factor must be in (0, 1], got {self.resolution_factor}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.input_size is None
+
+    def to_props(self) -> dict[str, str]:
+        """Flat ``{prefix+key: json}`` mapping for ``onnx.ModelProto.metadata_props``."""
+        props = {PREFIX + k: json.dumps(v) for k, v in asdict(self).items()}
+        props[PREFIX + "num_classes"] = json.dumps(self.num_classes)
+        props[PREFIX + "dynamic"] = json.dumps(self.dynamic)
+        return props
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ExportMetadata:
+        """Inverse of :meth:`to_props`; unknown keys are ignored, missing required ones named."""
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for key, raw in props.items():
+            if not key.startswith(PREFIX) or key[len(PREFIX) :] not in known:
+                continue
+            try:
+                values[key[len(PREFIX) :]] = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"metadata key {key!r} is not valid JSON: {raw[:80]!r}") from e
+        missing = [k for k in ("class_names", "class_colors") if k not in values]
+        if missing:
+            raise ValueError(
+                f"ONNX metadata lacks {missing}: the file was not written by softlabelseg_export "
+                "(re-export it with export/export_onnx.py)"
+            )
+        return cls(**values)
+
+
+def write_metadata(model_proto, meta: ExportMetadata) -> None:
+    """Replace our keys in ``model_proto.metadata_props`` (an ``onnx.ModelProto``) by ``meta``."""
+    keep = [(p.key, p.value) for p in model_proto.metadata_props if not p.key.startswith(PREFIX)]
+    del model_proto.metadata_props[:]
+    for key, value in keep + sorted(meta.to_props().items()):
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def read_metadata(source) -> ExportMetadata:
+    """Metadata from an ``onnx.ModelProto``, an ``onnxruntime.InferenceSession`` or a path."""
+    if hasattr(source, "metadata_props"):
+        props = {p.key: p.value for p in source.metadata_props}
+    elif hasattr(source, "get_modelmeta"):
+        props = dict(source.get_modelmeta().custom_metadata_map)
+    else:
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    return ExportMetadata.from_props(props)

@@ -1,0 +1,215 @@
+"""Full-resolution serving pipeline with onnxruntime, numpy and cv2 only (never imports torch).
+
+image (H, W, 3) -> resize by the model's resolution factor with the training filter -> graph ->
+bilinear upsampling of the scores to (H, W) with the exported ``align_corners`` -> argmax -> labels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from .metadata import ExportMetadata, read_metadata
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Reference filter of each "<library>:<filter>" image mode, reproduced with cv2. Exact for cv2:* modes;
+# torch/PIL modes map to the cv2 filter with the same geometry (uint8 rounding may differ by one level).
+_CV2_FILTERS = {
+    "nearest": cv2.INTER_NEAREST,
+    "nearest-exact": cv2.INTER_NEAREST_EXACT,
+    "linear": cv2.INTER_LINEAR,
+    "bilinear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "box": cv2.INTER_AREA,
+    "cubic": cv2.INTER_CUBIC,
+    "bicubic": cv2.INTER_CUBIC,
+}
+
+
+class ImageReadError(OSError):
+    """An input image is missing, unreadable, or not an image cv2 can decode."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3) from ``path``; raises :class:`ImageReadError` naming the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"image {path!r} does not exist")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageReadError(f"cannot read image {path!r}: not an image format OpenCV can decode, or corrupt")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def input_size_for(height: int, width: int, meta: ExportMetadata) -> tuple[int, int]:
+    """Model input (h, w) for an original (height, width): the static size, or size * factor rounded."""
+    if meta.input_size is not None:
+        return int(meta.input_size[0]), int(meta.input_size[1])
+    f = float(meta.resolution_factor)
+    return max(1, int(round(height * f))), max(1, int(round(width * f)))
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear") -> np.ndarray:
+    """Resize an (H, W, 3) image to ``size`` (h, w) with the cv2 filter matching ``mode``."""
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    name = mode.split(":", 1)[-1]
+    if name not in _CV2_FILTERS:
+        raise ValueError(f"unknown image resize mode {mode!r}; known filters: {sorted(_CV2_FILTERS)}")
+    return cv2.resize(image, (size[1], size[0]), interpolation=_CV2_FILTERS[name])
+
+
+def _axis_weights(n_in: int, n_out: int, align_corners: bool):
+    """Source indices and weights of PyTorch's bilinear ``F.interpolate`` along one axis."""
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        src = np.maximum((dst + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, w1
+
+
+def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bool = False) -> np.ndarray:
+    """Bilinear resize of (C, h, w) float scores to (C, H, W) with PyTorch ``align_corners`` semantics.
+
+    ``align_corners=False`` uses cv2.resize (same half-pixel geometry as PyTorch), True a separable
+    numpy gather. Values match ``F.interpolate`` to float32 rounding.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    c, h, w = scores.shape
+    if (h, w) == tuple(size):
+        return scores
+    if not align_corners:
+        chunks = [
+            cv2.resize(
+                scores[i : i + 256].transpose(1, 2, 0), (size[1], size[0]), interpolation=cv2.INTER_LINEAR
+            )
+            for i in range(0, c, 256)
+        ]
+        chunks = [ch[:, :, None] if ch.ndim == 2 else ch for ch in chunks]
+        return np.concatenate(chunks, axis=2).transpose(2, 0, 1)
+    x0, x1, wx = _axis_weights(w, size[1], True)
+    rows = scores[:, :, x0] * (1 - wx) + scores[:, :, x1] * wx
+    y0, y1, wy = _axis_weights(h, size[0], True)
+    return rows[:, y0] * (1 - wy)[:, None] + rows[:, y1] * wy[:, None]
+
+
+def colorize(labels: np.ndarray, colors, ignore_value: int = 255) -> np.ndarray:
+    """RGB uint8 (H, W, 3) picture of a label map; ignore and unknown ids are black."""
+    lut = np.zeros((256, 3), np.uint8)
+    lut[: len(colors)] = np.asarray(colors, np.uint8)[:256]
+    lut[ignore_value % 256] = 0
+    return lut[labels]
+
+
+def overlay(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend the colourised labels over the RGB image."""
+    return cv2.addWeighted(image, 1.0 - alpha, color, alpha, 0.0)
+
+
+class OnnxSegmenter:
+    """An exported model plus its metadata; ``predict`` maps an RGB image to full-size labels."""
+
+    def __init__(self, model_path: str | os.PathLike, threads: int | None = None, providers=None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(
+            os.fspath(model_path), options, providers=providers or ["CPUExecutionProvider"]
+        )
+        self.meta = read_metadata(self.session)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (1, 3, h, w) model input for an RGB (H, W, 3) image."""
+        size = input_size_for(image.shape[0], image.shape[1], self.meta)
+        small = resize_image(image, size, self.meta.image_resize)
+        return np.ascontiguousarray(small.transpose(2, 0, 1)[None])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw graph output for a uint8 (N, 3, h, w) batch."""
+        return self.session.run(None, {self.input_name: batch})[0]
+
+    def predict_scores(self, image: np.ndarray) -> np.ndarray:
+        """Float32 (C, H, W) logits or probabilities at the image's size (not for "labels" graphs)."""
+        if self.meta.output_kind == "labels":
+            raise ValueError(
+                "this graph returns labels; export with --output-kind logits or probs for scores"
+            )
+        scores = self.run(self.prepare(image))[0]
+        return upsample_scores(scores, image.shape[:2], self.meta.align_corners)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (H, W) train-id labels for an RGB (H, W, 3) image."""
+        if self.meta.output_kind != "labels":
+            return self.predict_scores(image).argmax(axis=0).astype(np.uint8)
+        labels = self.run(self.prepare(image))[0]
+        if labels.shape != image.shape[:2]:  # labels graph without in-graph upsampling: nearest only
+            labels = cv2.resize(
+                labels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT
+            )
+        return labels.astype(np.uint8)
+
+
+def list_images(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself, or the images under folder ``path`` (recursive, sorted)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise ImageReadError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under folder {str(path)!r}")
+        return files
+    if not path.exists():
+        raise ImageReadError(f"input {str(path)!r} does not exist")
+    return [path]
+
+
+@dataclass
+class RunStats:
+    images: int = 0
+    seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progress=True) -> RunStats:
+    """Write ``<stem>_labels.png`` (train ids) and ``<stem>_overlay.png`` for each input image.
+
+    Unreadable images are counted in ``RunStats.failed`` (with the reason) and the run continues.
+    """
+    from tqdm import tqdm
+
+    files = list_images(inputs)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = RunStats()
+    meta = segmenter.meta
+    start = time.perf_counter()
+    for file in tqdm(files, desc="segment", unit="img", disable=not progress or len(files) < 2):
+        try:
+            image = read_image(file)
+        except ImageReadError as e:
+            stats.failed.append(str(e))
+            continue
+        labels = segmenter.predict(image)
+        color = colorize(labels, meta.class_colors, meta.ignore_value)
+        cv2.imwrite(str(out / f"{file.stem}_labels.png"), labels)
+        cv2.imwrite(
+            str(out / f"{file.stem}_overlay.png"),
+            cv2.cvtColor(overlay(image, color, alpha), cv2.COLOR_RGB2BGR),
+        )
+        stats.images += 1
+    stats.seconds = time.perf_counter() - start
+    return stats

@@ -1,0 +1,120 @@
+"""PyTorch vs ONNX Runtime on the same uint8 inputs: max |logit diff| and argmax agreement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .metadata import read_metadata
+from .wrapper import ExportWrapper
+
+# (max abs logit difference, min share of pixels whose argmax agrees) per precision
+THRESHOLDS = {"fp32": (1e-3, 0.999), "fp16": (5e-2, 0.99)}
+SCORES_OUTPUT = "verify_logits"
+
+
+@dataclass
+class VerifyResult:
+    images: int
+    pixels: int
+    max_abs_diff: float
+    agreement: float
+    max_diff_limit: float
+    min_agreement: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= self.max_diff_limit and self.agreement >= self.min_agreement
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (
+            f"{verdict}: {self.images} image(s), {self.pixels} pixels:"
+            f" max |logit diff| {self.max_abs_diff:.3g}"
+            f" (limit {self.max_diff_limit:g}), argmax agreement {100 * self.agreement:.4f}%"
+            f" (min {100 * self.min_agreement:g}%)"
+        )
+
+
+def expose_logits(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Copy of ``model`` whose extra output ``verify_logits`` is the tensor fed to the final
+    Softmax / ArgMax (the logits, after any in-graph upsampling); a logits graph is returned as is."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    name = model.graph.output[0].name
+    node = producers.get(name)
+    while node is not None and node.op_type in ("Cast", "Identity"):
+        name = node.input[0]
+        node = producers.get(name)
+    if node is None or node.op_type not in ("ArgMax", "Softmax"):
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    value = onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None)
+    out.graph.output.append(value)
+    return out
+
+
+class OrtLogits:
+    """ONNX Runtime session returning (logits, labels) for a uint8 (N, 3, h, w) batch."""
+
+    def __init__(self, model_path: str):
+        proto = onnx.load(model_path)
+        self.meta = read_metadata(proto)
+        exposed = expose_logits(proto)
+        self.session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+        self.has_logits = len(exposed.graph.output) > 1 or self.meta.output_kind == "logits"
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray):
+        outs = self.session.run(None, {self.input_name: batch})
+        kind = self.meta.output_kind
+        logits = outs[-1] if self.has_logits else None
+        labels = outs[0] if kind == "labels" else (logits if logits is not None else outs[0]).argmax(1)
+        return logits, labels
+
+
+def wrapper_from_metadata(model: torch.nn.Module, meta) -> ExportWrapper:
+    """The PyTorch reference for an exported file: same output kind, upsampling and precision."""
+    return ExportWrapper(
+        model,
+        "logits",
+        pixel_mean=meta.pixel_mean,
+        pixel_std=meta.pixel_std,
+        upsample_to=meta.output_size,
+        upsample_scale=meta.output_scale,
+        align_corners=meta.align_corners,
+        fp16=meta.precision == "fp16",
+    ).eval()
+
+
+def verify(
+    reference: ExportWrapper, model_path: str, images, max_diff=None, min_agreement=None
+) -> VerifyResult:
+    """Run ``reference`` (PyTorch, logits) and the ONNX file on each uint8 (3, h, w) image.
+
+    Thresholds default to the file's precision (fp32: 1e-3 and 99.9%, fp16: 5e-2 and 99%).
+    """
+    runner = OrtLogits(str(model_path))
+    default_diff, default_agree = THRESHOLDS[runner.meta.precision]
+    max_diff = default_diff if max_diff is None else max_diff
+    min_agreement = default_agree if min_agreement is None else min_agreement
+    worst, agree, pixels, count = 0.0, 0, 0, 0
+    for image in images:
+        batch = np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[None])
+        with torch.no_grad():
+            ref = reference.logits(torch.from_numpy(batch)).float().numpy()
+        logits, labels = runner(batch)
+        if logits is not None:
+            worst = max(worst, float(np.abs(logits.astype(np.float32) - ref).max()))
+        agree += int((labels.astype(np.int64) == ref.argmax(1)).sum())
+        pixels += labels.size
+        count += 1
+    if count == 0:
+        raise ValueError("no images to verify on")
+    return VerifyResult(
+        count, pixels, worst if runner.has_logits else float("nan"), agree / pixels, max_diff, min_agreement
+    )
