@@ -1,0 +1,131 @@
+"""soft_resize / hard_resize: label maps to soft (or nearest) labels with an image filter's geometry."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import torch_kernel
+from .containers import DenseSoftLabel, SparseSoftLabel
+from .labels import as_label_tensor, check_values, crop_window, output_size
+from .modes import nearest_of, parse_mode
+from .taps import axis_taps, crop_taps
+
+__all__ = ["soft_resize", "hard_resize", "window_taps"]
+
+# Stand-in for "no ignore value": no integer label can equal it.
+_NO_IGNORE = -(1 << 62)
+
+
+def window_taps(mode, in_hw: tuple[int, int], size: tuple[int, int], window: tuple[int, int, int, int]):
+    """Row and column tap tables (numpy idx int64, w float64) of `window` = (top, left, height, width)."""
+    (H, W), (h, w) = in_hw, size
+    both_down = h <= H and w <= W
+    top, left, ch, cw = window
+    ty = crop_taps(*axis_taps(mode, H, h, both_down), top, ch)
+    tx = crop_taps(*axis_taps(mode, W, w, both_down), left, cw)
+    return ty, tx
+
+
+def _to_torch(table: tuple[np.ndarray, np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(table[0]).to(device), torch.from_numpy(table[1]).to(device)
+
+
+def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = "torch:bilinear", *,
+                align_corners: bool = False, antialias: bool = False, ignore_value: int | None = 255,
+                crop=None, sparse: bool = False, top_k: int | None = None, clamp: bool = False,
+                backend: str = "auto") -> DenseSoftLabel | SparseSoftLabel:
+    """Resizes an integer label map into soft labels: `mode` applied to its one-hot encoding.
+
+    label: (H, W) or (N, H, W) integer numpy array / torch tensor (uint8, int16, int32, int64).
+    size (h, w) or scale (float or (sy, sx); size = floor(in * scale)) gives the whole resized map;
+    crop = (top, left, height, width) computes only that window of it (pixels past the map: valid 0).
+    Returns DenseSoftLabel (C, h, w) or, with sparse=True, SparseSoftLabel (K, h, w) (top_k caps K and
+    renormalises pixels that lose classes); a leading N for batched input; on the label's device.
+
+    Per pixel, the mass of class c is the summed kernel weight of the footprint taps labelled c;
+    valid = summed weight of the non-ignore taps; probs = mass / valid (zero where valid <= 1e-6).
+    So probs * valid equals the library's resize of the one-hot planes. For negative-lobe kernels
+    (bicubic) probs may leave [0, 1] and valid may exceed 1; clamp=True zeroes negative mass,
+    renormalises and clamps valid to [0, 1].
+    backend: "auto" (compiled CPU kernel when available), "torch" (pure torch), "native" (compiled).
+    """
+    m = parse_mode(mode, align_corners, antialias)
+    lab, batched = as_label_tensor(label)
+    n, H, W = lab.shape
+    h, w = output_size((H, W), size, scale)
+    window = crop_window((h, w), crop)
+    if top_k is not None and int(top_k) < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    ignore = _NO_IGNORE if ignore_value is None else int(ignore_value)
+    ty, tx = window_taps(m, (H, W), (h, w), window)
+
+    from . import native
+
+    on_cpu = lab.device.type == "cpu"
+    use_native = backend == "native" or (backend == "auto" and on_cpu and native.available())
+    if backend not in ("auto", "torch", "native"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'native', got {backend!r}")
+    if use_native:
+        out = native.soft_resize(lab, ty, tx, num_classes, ignore, ignore_value, sparse, top_k, clamp)
+    else:
+        check_values(lab, num_classes, ignore_value)
+        out = _soft_resize_torch(lab, ty, tx, num_classes, ignore, sparse, top_k, clamp)
+    if not batched:
+        out = _unbatch(out)
+    return out
+
+
+def _soft_resize_torch(lab, ty, tx, num_classes, ignore, sparse, top_k, clamp):
+    iy, wy = _to_torch(ty, lab.device)
+    ix, wx = _to_torch(tx, lab.device)
+    n, ch, cw = lab.shape[0], iy.shape[0], ix.shape[0]
+    valid = torch.empty(n, ch, cw, dtype=torch.float32, device=lab.device)
+    if not sparse:
+        probs = torch.empty(n, num_classes, ch, cw, dtype=torch.float32, device=lab.device)
+    parts = []
+    for r0, r1, mass in torch_kernel.class_mass(lab, iy, wy, ix, wx, num_classes, ignore):
+        p, v = torch_kernel.normalise(mass, clamp)
+        valid[:, r0:r1] = v
+        if not sparse:
+            probs[:, :, r0:r1] = p.permute(0, 3, 1, 2)
+        else:
+            idx, wts = torch_kernel.top_classes(p.reshape(-1, num_classes), top_k)
+            parts.append((idx.view(n, r1 - r0, cw, -1), wts.view(n, r1 - r0, cw, -1)))
+    if not sparse:
+        return DenseSoftLabel(probs, valid)
+    k = max(p[0].shape[-1] for p in parts)
+    indices = torch.zeros(n, k, ch, cw, dtype=torch.int64, device=lab.device)
+    weights = torch.zeros(n, k, ch, cw, dtype=torch.float32, device=lab.device)
+    r0 = 0
+    for idx, wts in parts:
+        r1 = r0 + idx.shape[1]
+        indices[:, : idx.shape[-1], r0:r1] = idx.permute(0, 3, 1, 2)
+        weights[:, : idx.shape[-1], r0:r1] = wts.permute(0, 3, 1, 2)
+        r0 = r1
+    return SparseSoftLabel(indices, weights, valid, num_classes)
+
+
+def _unbatch(out):
+    if isinstance(out, DenseSoftLabel):
+        return DenseSoftLabel(out.probs[0], out.valid[0])
+    return SparseSoftLabel(out.indices[0], out.weights[0], out.valid[0], out.num_classes)
+
+
+def hard_resize(label, size, mode: str = "torch:nearest", *, crop=None,
+                ignore_value: int = 255) -> torch.Tensor:
+    """Nearest-neighbour label resize with the geometry of `mode`'s library (the hard baseline).
+
+    label (H, W) / (N, H, W) integer numpy or torch; size (h, w) of the whole map; crop as in
+    soft_resize, pixels past the map get `ignore_value`. A non-nearest mode selects the same
+    library's nearest filter (e.g. "cv2:linear" -> "cv2:nearest"). Returns int64 (h, w) / (N, h, w).
+    """
+    m = parse_mode(nearest_of(mode))
+    lab, batched = as_label_tensor(label)
+    n, H, W = lab.shape
+    h, w = output_size((H, W), size)
+    (iy, wy), (ix, wx) = (_to_torch(t, lab.device) for t in window_taps(m, (H, W), (h, w),
+                                                                          crop_window((h, w), crop)))
+    out = lab[:, iy[:, 0, None], ix[None, :, 0]].long()
+    outside = (wy[:, 0, None] == 0) | (wx[None, :, 0] == 0)
+    out = torch.where(outside, ignore_value, out)
+    return out if batched else out[0]
