@@ -1,0 +1,143 @@
+"""Training / evaluation entry point behind ``tools/lazyconfig_train_net.py`` and ``softlabelseg-train``.
+
+``do_train`` and ``do_test`` follow detectron2's lazyconfig_train_net; ``main(argv)`` parses the
+arguments and launches one process per device (see ``launch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from omegaconf import OmegaConf
+
+from softlabelseg.config import LazyConfig, instantiate
+
+from . import comm
+from .checkpoint import Checkpointer
+from .defaults import (
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    resolve_device,
+)
+from .hooks import EvalHook, IterationTimer, LRScheduler, MemoryStats, PeriodicCheckpointer, PeriodicWriter
+from .launch import launch
+from .solver import LRMultiplier
+from .train_loop import AMPTrainer, SimpleTrainer
+
+__all__ = ["do_test", "do_train", "run", "main"]
+
+logger = logging.getLogger("softlabelseg.engine")
+
+
+def _get(cfg, key: str, default=None):
+    value = OmegaConf.select(cfg, key, default=default)
+    return default if value is None else value
+
+
+def do_test(cfg, model):
+    """Evaluates ``model`` on ``dataloader.test`` with ``dataloader.evaluator`` (results dict, {} if none)."""
+    if "evaluator" not in cfg.dataloader or cfg.dataloader.evaluator is None:
+        return {}
+    from softlabelseg.evaluation import build_test_model, inference_on_dataset
+
+    ev_cfg = cfg.dataloader.evaluator
+    if "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
+        ev_cfg = ev_cfg.copy()
+        ev_cfg.output_dir = os.path.join(cfg.train.output_dir, "inference") if cfg.train.output_dir else None
+    test_opts = OmegaConf.to_container(cfg.train.test, resolve=True) if "test" in cfg.train else {}
+    test_model = build_test_model(model, **(test_opts or {}))
+    return inference_on_dataset(test_model, instantiate(cfg.dataloader.test), instantiate(ev_cfg))
+
+
+def build_trainer(cfg, model, device):
+    """Optimizer, train loader, DDP wrapper and (AMP)SimpleTrainer from ``cfg``."""
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+    model = create_ddp_model(model, **OmegaConf.to_container(cfg.train.get("ddp", {}) or {}, resolve=True))
+    kwargs = {
+        "grad_accum_steps": _get(cfg, "train.grad_accum_steps", 1),
+        "clip_grad_norm": _get(cfg, "train.clip_grad_norm", None),
+    }
+    if _get(cfg, "train.amp.enabled", False):
+        if device.type != "cuda":
+            logger.warning("train.amp.enabled=True needs CUDA; training in fp32 on %s", device)
+            return SimpleTrainer(model, train_loader, optimizer, **kwargs)
+        return AMPTrainer(
+            model, train_loader, optimizer, precision=_get(cfg, "train.amp.precision", "bf16"), **kwargs
+        )
+    return SimpleTrainer(model, train_loader, optimizer, **kwargs)
+
+
+def do_train(cfg, model, device, resume: bool = False):
+    """Trains ``model`` with hooks (LR schedule, checkpoints, periodic evaluation, writers)."""
+    max_iter = int(cfg.train.max_iter)
+    trainer = build_trainer(cfg, model, device)
+    checkpointer = Checkpointer(model, cfg.train.output_dir, trainer=trainer)
+    scheduler = LRMultiplier(trainer.optimizer, instantiate(cfg.lr_multiplier), max_iter)
+    writers = default_writers(cfg.train.output_dir, max_iter) if comm.is_main_process() else []
+    trainer.register_hooks(
+        [
+            IterationTimer(),
+            LRScheduler(trainer.optimizer, scheduler),
+            MemoryStats(),
+            PeriodicCheckpointer(
+                checkpointer,
+                _get(cfg, "train.checkpointer.period", 5000),
+                max_iter,
+                _get(cfg, "train.checkpointer.max_to_keep", None),
+            ),
+            EvalHook(_get(cfg, "train.eval_period", 0), lambda: do_test(cfg, model)),
+            PeriodicWriter(writers, period=_get(cfg, "train.log_period", 20)) if writers else None,
+        ]
+    )
+    state = checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    start_iter = int(state.get("iteration", 0)) if resume else 0
+    if start_iter >= max_iter:
+        logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
+        return trainer
+    try:
+        trainer.train(start_iter, max_iter)
+    except FloatingPointError as e:
+        last = checkpointer.get_checkpoint_file()
+        logger.error(f"{e}\nLast good checkpoint: {last or 'none written yet'}")
+        raise
+    return trainer
+
+
+def run(args):
+    """Per-process main: load + override the config, set up, then train or evaluate."""
+    cfg = LazyConfig.load(args.config_file)
+    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    default_setup(cfg, args)
+    device = resolve_device(_get(cfg, "train.device", "auto"))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    model = instantiate(cfg.model).to(device)
+    logger.info(
+        f"Model: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters"
+    )
+    if args.eval_only:
+        Checkpointer(model, cfg.train.output_dir).resume_or_load(
+            cfg.train.init_checkpoint, resume=args.resume
+        )
+        return do_test(cfg, model)
+    do_train(cfg, model, device, resume=args.resume)
+    return None
+
+
+def main(argv=None):
+    """Parses ``argv`` (default: sys.argv) and launches ``run`` on every process."""
+    args = default_argument_parser().parse_args(argv)
+    launch(
+        run,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -1,0 +1,174 @@
+"""Command-line parsing, run setup (output folder, logging, saved config, seeding), DDP wrapping."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+from . import comm
+
+__all__ = [
+    "default_argument_parser",
+    "default_setup",
+    "setup_logger",
+    "seed_all_rng",
+    "create_ddp_model",
+    "resolve_device",
+    "default_writers",
+]
+
+logger = logging.getLogger("softlabelseg.engine")
+_HANDLER_TAG = "_softlabelseg_handler"
+
+
+def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """detectron2's arguments: config file, resume/eval-only, launch layout, ``key=value`` overrides."""
+    parser = argparse.ArgumentParser(
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="path to a LazyConfig .py/.yaml")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from train.output_dir/last_checkpoint (iteration, optimizer, scheduler, scaler, RNG, "
+        "data position); without it, train.init_checkpoint only provides initial weights",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="only evaluate the loaded weights")
+    parser.add_argument(
+        "--num-gpus", type=int, default=1, help="processes per machine (CPU workers without CUDA)"
+    )
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument(
+        "--machine-rank", type=int, default=0, help="rank of this machine (0 .. num_machines-1)"
+    )
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="init URL of the process group, e.g. tcp://<machine 0>:<port>; 'auto' picks a free local port",
+    )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="config overrides as key=value, e.g. train.max_iter=1000 dataloader.train.total_batch_size=8",
+    )
+    return parser
+
+
+class _RankFilter(logging.Filter):
+    def filter(self, record):
+        record.rank = comm.get_rank()
+        return True
+
+
+def setup_logger(output_dir: str | None = None, rank: int = 0, name: str | None = None) -> logging.Logger:
+    """Console (INFO on rank 0, WARNING elsewhere) and ``<output_dir>/log.txt`` (``log.txt.rank<N>``) handlers
+    on the root logger; calling it again replaces the handlers it added before."""
+    root = logging.getLogger(name)
+    for h in list(root.handlers):
+        if getattr(h, _HANDLER_TAG, False):
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("[%(asctime)s %(name)s]: %(message)s", datefmt="%m/%d %H:%M:%S")
+    console = logging.StreamHandler(sys.stdout)
+    console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    console.setFormatter(fmt)
+    handlers = [console]
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        path = os.path.join(output_dir, "log.txt" if rank == 0 else f"log.txt.rank{rank}")
+        fh = logging.FileHandler(path)
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(fmt)
+        handlers.append(fh)
+    for h in handlers:
+        setattr(h, _HANDLER_TAG, True)
+        h.addFilter(_RankFilter())
+        root.addHandler(h)
+    return root
+
+
+def seed_all_rng(seed: int | None = None) -> int:
+    """Seeds python, numpy and torch; a negative or None seed draws one from the OS. Returns the seed."""
+    if seed is None or seed < 0:
+        seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG used by libraries)
+    torch.manual_seed(seed)
+    return seed
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; ``"cuda"`` -> this rank's GPU (clear error without CUDA)."""
+    name = name or "auto"
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"train.device={name!r} but CUDA is not available; use train.device=cpu or auto"
+            )
+        if name == "cuda":
+            return torch.device("cuda", comm.get_local_rank())
+    return torch.device(name)
+
+
+def default_setup(cfg, args) -> None:
+    """Creates ``train.output_dir``, sets up logging, logs the run, saves ``config.yaml``, seeds RNGs.
+
+    The seed is ``train.seed`` (+ rank); a negative seed is drawn at random and logged.
+    """
+    from softlabelseg.config import LazyConfig
+
+    output_dir = cfg.train.output_dir
+    rank = comm.get_rank()
+    if comm.is_main_process() and output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    comm.synchronize()
+    setup_logger(output_dir, rank)
+    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    logger.info(
+        f"Python {sys.version.split()[0]}, torch {torch.__version__}, CUDA: {torch.cuda.is_available()}"
+    )
+    logger.info(f"Command line arguments: {args}")
+    if comm.is_main_process() and output_dir:
+        path = os.path.join(output_dir, "config.yaml")
+        LazyConfig.save(cfg, path)
+        logger.info(f"Full config saved to {path}")
+    seed = cfg.train.get("seed", -1)
+    seed = seed_all_rng(None if seed is None or seed < 0 else seed + rank)
+    logger.info(f"Seeded python/numpy/torch RNGs with {seed}")
+    if cfg.train.get("cudnn_benchmark", False):
+        torch.backends.cudnn.benchmark = True
+
+
+def create_ddp_model(model: torch.nn.Module, *, fp16_compression: bool = False, **kwargs) -> torch.nn.Module:
+    """Wraps ``model`` in DistributedDataParallel when the world has several processes."""
+    if comm.get_world_size() == 1:
+        return model
+    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
+        kwargs.setdefault("device_ids", [comm.get_local_rank()])
+    ddp = torch.nn.parallel.DistributedDataParallel(model, **kwargs)
+    if fp16_compression:
+        from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
+
+        ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
+    return ddp
+
+
+def default_writers(output_dir: str, max_iter: int, tensorboard: bool = True) -> list:
+    """Console printer with ETA, ``metrics.json`` (JSON lines) and TensorBoard in ``output_dir``."""
+    from .events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
+
+    os.makedirs(output_dir, exist_ok=True)
+    writers = [CommonMetricPrinter(max_iter), JSONWriter(os.path.join(output_dir, "metrics.json"))]
+    if tensorboard:
+        writers.append(TensorboardXWriter(output_dir))
+    return writers
