@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from collections import abc
 from typing import Any
@@ -77,6 +78,8 @@ def instantiate(cfg: Any, _path: str = "") -> Any:
     - A list is instantiated element-wise; a mapping without ``_target_`` that contains targets becomes
       a plain dict of instantiated values, otherwise it is returned as-is (like detectron2).
     - Structured (dataclass-backed) DictConfigs become their dataclass.
+    - ``_partial_: True`` returns ``functools.partial(target, **kwargs)`` instead of calling it (as in
+      hydra); used where a parent supplies the remaining arguments (a head's ``input_shape``).
 
     Raises:
         InstantiationError naming the key path (e.g. ``model.backbone``) and the target on failure.
@@ -97,7 +100,9 @@ def instantiate(cfg: Any, _path: str = "") -> Any:
 
     where = _path or "<root>"
     try:
-        kwargs = {k: instantiate(v, _join(_path, k)) for k, v in cfg.items() if k != "_target_"}
+        kwargs = {
+            k: instantiate(v, _join(_path, k)) for k, v in cfg.items() if k not in ("_target_", "_partial_")
+        }
     except InstantiationError:
         raise
     except Exception as e:  # e.g. an interpolation that cannot be resolved
@@ -111,6 +116,8 @@ def instantiate(cfg: Any, _path: str = "") -> Any:
             raise InstantiationError(f"Config key '{where}': cannot locate _target_ {name!r}: {e}") from e
     if not callable(target):
         raise InstantiationError(f"Config key '{where}': _target_ {name!r} is not callable.")
+    if cfg.get("_partial_", False):
+        return functools.partial(target, **kwargs)
     try:
         return target(**kwargs)
     except InstantiationError:

@@ -1,0 +1,26 @@
+"""DeepLabV3+ with a dilated ResNet-101 (timm "resnet101d"; "resnet101" also works), output stride 8.
+
+Set the number of classes once with ``model.num_classes``; the head follows it. ImageNet weights:
+``model.backbone.pretrained=True`` (timm download/cache) or ``model.backbone.checkpoint=<file>``.
+``model.backbone.output_stride=16`` halves the compute (the ASPP rates follow the stride).
+"""
+
+from softlabelseg.config import LazyCall as L
+from softlabelseg.modeling import DeepLabV3PlusHead, SemanticSegmentor, TimmBackbone
+
+model = L(SemanticSegmentor)(
+    backbone=L(TimmBackbone)(
+        model_name="resnet101d", out_indices=[1, 4], output_stride=8, pretrained=False, checkpoint=None
+    ),
+    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
+    head=L(DeepLabV3PlusHead)(num_classes="${..num_classes}", aspp_dilations=None, dropout=0.1,
+                              _partial_=True),
+    num_classes=19,
+    pixel_mean=[123.675, 116.28, 103.53],
+    pixel_std=[58.395, 57.12, 57.375],
+    ignore_value=255,
+    size_divisibility=None,
+    multi_class=True,
+    class_weights=None,
+    loss_weight=1.0,
+)

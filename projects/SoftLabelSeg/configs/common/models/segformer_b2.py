@@ -1,0 +1,25 @@
+"""SegFormer MiT-B2 with the all-MLP decoder (embedding dim 768).
+
+Set the number of classes once with ``model.num_classes``. ImageNet weights: the official
+``mit_b2.pth`` via ``model.backbone.checkpoint=<file>`` (there is no timm download for MiT).
+"""
+
+from softlabelseg.config import LazyCall as L
+from softlabelseg.modeling import MixTransformer, SegFormerHead, SemanticSegmentor
+
+model = L(SemanticSegmentor)(
+    backbone=L(MixTransformer)(
+        embed_dims=[64, 128, 320, 512], num_heads=[1, 2, 5, 8], depths=[3, 4, 6, 3], sr_ratios=[8, 4, 2, 1],
+        drop_path_rate=0.1, checkpoint=None,
+    ),
+    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
+    head=L(SegFormerHead)(num_classes="${..num_classes}", embedding_dim=768, dropout=0.1, _partial_=True),
+    num_classes=150,
+    pixel_mean=[123.675, 116.28, 103.53],
+    pixel_std=[58.395, 57.12, 57.375],
+    ignore_value=255,
+    size_divisibility=None,
+    multi_class=True,
+    class_weights=None,
+    loss_weight=1.0,
+)

@@ -1,0 +1,20 @@
+"""TinyCNN (~0.1M parameters) + concat-fuse head: ToyCity and tests. Output stride 4 (or 8 with
+``model.backbone.output_stride=8``). Set the number of classes once with ``model.num_classes``.
+"""
+
+from softlabelseg.config import LazyCall as L
+from softlabelseg.modeling import ConcatFuseHead, SemanticSegmentor, TinyCNN
+
+model = L(SemanticSegmentor)(
+    backbone=L(TinyCNN)(widths=[16, 24, 48, 64], output_stride=4),
+    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
+    head=L(ConcatFuseHead)(num_classes="${..num_classes}", channels=32, dropout=0.0, _partial_=True),
+    num_classes=19,
+    pixel_mean=[123.675, 116.28, 103.53],
+    pixel_std=[58.395, 57.12, 57.375],
+    ignore_value=255,
+    size_divisibility=None,
+    multi_class=True,
+    class_weights=None,
+    loss_weight=1.0,
+)

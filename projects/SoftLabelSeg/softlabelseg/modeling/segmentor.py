@@ -1,0 +1,163 @@
+"""SemanticSegmentor: the meta-architecture (detectron2's ``model(batched_inputs)`` contract).
+
+Training: ``model(list[dict])`` -> ``{"loss_sem_seg": scalar}``; each dict has ``image`` (uint8 (3, h, w))
+and ``sem_seg`` (a soft label ``(C|K, h_t, w_t)`` or int64 ``(h_t, w_t)`` aligned with the image).
+Logits are upsampled bilinearly to the target grid; targets are never resampled again.
+Eval: ``model(list[dict])`` -> ``[{"sem_seg": probs (C, height, width)}]`` at the record's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import softlabel_ops
+
+from .backbone import Backbone
+from .layers import resize
+
+__all__ = ["SemanticSegmentor"]
+
+
+def _hw(target) -> tuple[int, int]:
+    """(h, w) of an int64 label map or a soft-label container."""
+    t = target if isinstance(target, Tensor) else target.valid
+    return int(t.shape[-2]), int(t.shape[-1])
+
+
+class SemanticSegmentor(nn.Module):
+    """Backbone + head with normalisation, padding, loss and full-resolution post-processing.
+
+    Args:
+        backbone: a ``Backbone`` (``forward(x) -> dict``, ``output_shape()``).
+        head: an ``nn.Module`` taking the feature dict, or a callable ``head(input_shape=...)`` building one
+            from ``backbone.output_shape()`` (a ``_partial_`` config node), so configs never repeat channels.
+        pixel_mean, pixel_std: per-channel RGB statistics in 0..255.
+        num_classes: number of classes C (targets are checked against it).
+        ignore_value: label of ignored pixels in int64 targets.
+        size_divisibility: pad inputs to a multiple of this; None -> ``backbone.size_divisibility``.
+        multi_class: soft loss keeps multi-class pixels (False: single-class pixels only, paper Table 3).
+        class_weights: optional (C,) loss weights.
+        loss_weight: scales the loss.
+    """
+
+    def __init__(self, backbone: Backbone, head: nn.Module | Callable[..., nn.Module],
+                 pixel_mean: Sequence[float], pixel_std: Sequence[float], num_classes: int,
+                 ignore_value: int = 255, size_divisibility: int | None = None, multi_class: bool = True,
+                 class_weights: Sequence[float] | None = None, loss_weight: float = 1.0):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head if isinstance(head, nn.Module) else head(input_shape=backbone.output_shape())
+        self.num_classes, self.ignore_value = int(num_classes), int(ignore_value)
+        if size_divisibility is None:
+            size_divisibility = getattr(backbone, "size_divisibility", 32)
+        self.size_divisibility = int(size_divisibility)
+        self.multi_class, self.loss_weight = bool(multi_class), float(loss_weight)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1),
+                             persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1),
+                             persistent=False)
+        if class_weights is not None:
+            if len(class_weights) != self.num_classes:
+                raise ValueError(f"class_weights has {len(class_weights)} entries; num_classes={num_classes}")
+            class_weights = torch.tensor(class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", class_weights, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # ---- tensor path (export-friendly) -------------------------------------------------------------
+    def normalize(self, images: Tensor) -> Tensor:
+        """uint8 or float (N, 3, H, W) in 0..255 -> normalised float32."""
+        return (images.float() - self.pixel_mean) / self.pixel_std
+
+    def _pad(self, x: Tensor) -> Tensor:
+        d = self.size_divisibility
+        ph, pw = (-x.shape[-2]) % d, (-x.shape[-1]) % d
+        return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Normalised, padded (N, 3, H, W) -> head logits (N, C, H / s, W / s)."""
+        return self.head(self.backbone(x))
+
+    def forward_logits(self, images: Tensor) -> Tensor:
+        """(N, 3, H, W) uint8 (or 0..255 float) RGB -> logits (N, C, H, W) at the input resolution.
+
+        Pure tensor ops (no dicts in or out, no Python branching on values) for tracing / ONNX export.
+        """
+        h, w = images.shape[-2], images.shape[-1]
+        x = self._pad(self.normalize(images))
+        logits = resize(self.forward_features(x), x.shape[-2:])
+        return logits[:, :, :h, :w]
+
+    # ---- detectron2-style path -----------------------------------------------------------------------
+    def _batch_images(self, batched_inputs: list[dict]) -> tuple[Tensor, list[tuple[int, int]]]:
+        """Normalise each image and zero-pad the batch to a common, divisible size."""
+        images = [self.normalize(x["image"].to(self.device)) for x in batched_inputs]
+        sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+        d = self.size_divisibility
+        hp = -(-max(s[0] for s in sizes) // d) * d
+        wp = -(-max(s[1] for s in sizes) // d) * d
+        batch = images[0].new_zeros((len(images), images[0].shape[0], hp, wp))
+        for im, b in zip(images, batch, strict=True):
+            b[:, : im.shape[-2], : im.shape[-1]].copy_(im)
+        return batch, sizes
+
+    def forward(self, batched_inputs: list[dict]):
+        images, sizes = self._batch_images(batched_inputs)
+        logits = self.forward_features(images)
+        if self.training:
+            targets = [x["sem_seg"] for x in batched_inputs]
+            return {"loss_sem_seg": self.losses(logits, targets, sizes, images.shape[-2:])}
+        return self.postprocess(logits, batched_inputs, sizes, images.shape[-2:])
+
+    def losses(self, logits: Tensor, targets: list, image_sizes: list[tuple[int, int]],
+               padded_size: Sequence[int]) -> Tensor:
+        """Loss of head logits (N, C, H_pad / s, W_pad / s) against per-image targets.
+
+        The target grid may differ from the image grid by a factor r (e.g. labels at the output stride):
+        logits are upsampled to the padded image size times r, targets padded with ignore to match.
+        """
+        tsizes = [_hw(t) for t in targets]
+        (h0, w0), (th, tw) = image_sizes[0], tsizes[0]
+        ry, rx = th / h0, tw / w0
+        for (h, w), (t_h, t_w) in zip(image_sizes, tsizes, strict=True):
+            if abs(t_h - h * ry) > 0.5 or abs(t_w - w * rx) > 0.5:
+                raise ValueError(f"Targets of one batch must share the image-to-target scale: image {(h, w)} "
+                                 f"with target {(t_h, t_w)}, first image {(h0, w0)} -> {(th, tw)}")
+        grid = (max(round(padded_size[0] * ry), max(s[0] for s in tsizes)),
+                max(round(padded_size[1] * rx), max(s[1] for s in tsizes)))
+        logits = resize(logits, grid).float()
+        loss = self._loss(logits, targets, grid)
+        return loss * self.loss_weight
+
+    def _loss(self, logits: Tensor, targets: list, grid: tuple[int, int]) -> Tensor:
+        t0 = targets[0]
+        if isinstance(t0, Tensor):
+            target = torch.full((len(targets), *grid), self.ignore_value, dtype=torch.long,
+                                device=self.device)
+            for t, out in zip(targets, target, strict=True):
+                out[: t.shape[-2], : t.shape[-1]] = t.to(self.device)
+            if not (target != self.ignore_value).any():  # cross_entropy would return NaN
+                return logits.sum() * 0.0
+            return F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=self.ignore_value)
+        if t0.num_classes != self.num_classes:
+            raise ValueError(f"Soft targets have {t0.num_classes} classes, the model {self.num_classes}.")
+        target = type(t0).stack([t.to(self.device) for t in targets], size=grid)
+        return softlabel_ops.soft_kl_loss(logits, target, multi_class=self.multi_class,
+                                          class_weights=self.class_weights)
+
+    def postprocess(self, logits: Tensor, batched_inputs: list[dict], image_sizes: list[tuple[int, int]],
+                    padded_size: Sequence[int]) -> list[dict]:
+        """Crop padding, upsample to each record's (height, width) and softmax -> list of {"sem_seg"}."""
+        logits = resize(logits, padded_size)
+        results = []
+        for x, lg, (h, w) in zip(batched_inputs, logits, image_sizes, strict=True):
+            out_size = (int(x.get("height", h)), int(x.get("width", w)))
+            lg = resize(lg[None, :, :h, :w], out_size)[0]
+            results.append({"sem_seg": lg.float().softmax(dim=0)})
+        return results
