@@ -1,0 +1,142 @@
+"""SemanticSegmentor: normalisation, padding, losses (soft / hard), eval output size, export path."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from softlabelseg.modeling import ConcatFuseHead, SemanticSegmentor, TinyCNN
+
+from softlabel_ops import DenseSoftLabel, SparseSoftLabel, soft_kl_loss, soft_resize
+
+C = 5
+
+
+def _model(output_stride=4, **kw):
+    torch.manual_seed(0)
+    bb = TinyCNN(output_stride=output_stride)
+    kw.setdefault("pixel_mean", [120.0, 110.0, 100.0])
+    kw.setdefault("pixel_std", [60.0, 50.0, 40.0])
+    return SemanticSegmentor(bb, lambda input_shape: ConcatFuseHead(input_shape, C, channels=16),
+                             num_classes=C, **kw)
+
+
+def _image(h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+
+
+def _label(h, w, seed=0, ignore=True):
+    g = torch.Generator().manual_seed(seed)
+    lab = torch.randint(0, C, (h, w), generator=g)
+    if ignore:
+        lab[: h // 4] = 255
+    return lab
+
+
+def test_normalize_and_partial_head():
+    m = _model()
+    assert isinstance(m.head, ConcatFuseHead) and m.size_divisibility == 8
+    x = torch.full((1, 3, 2, 2), 120, dtype=torch.uint8)
+    assert torch.allclose(m.normalize(x)[0, 0], torch.zeros(2, 2))
+    head = ConcatFuseHead(m.backbone.output_shape(), C)
+    assert SemanticSegmentor(m.backbone, head, [0, 0, 0], [1, 1, 1], C).head is head
+
+
+def test_hard_loss_equals_cross_entropy_at_image_grid():
+    m = _model().train()
+    imgs, labs = [_image(32, 48, s) for s in (0, 1)], [_label(32, 48, s) for s in (0, 1)]
+    loss = m([{"image": i, "sem_seg": t} for i, t in zip(imgs, labs)])["loss_sem_seg"]
+    logits = m.forward_features(m.normalize(torch.stack(imgs)))
+    up = F.interpolate(logits, (32, 48), mode="bilinear")
+    ref = F.cross_entropy(up, torch.stack(labs), ignore_index=255)
+    torch.testing.assert_close(loss, ref)
+    loss.backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_soft_loss_equals_ce_for_one_hot(sparse):
+    """One-hot soft targets (nearest resize at the same size) give exactly the cross-entropy loss."""
+    m = _model().train()
+    imgs, labs = [_image(32, 48, s) for s in (0, 1)], [_label(32, 48, s) for s in (0, 1)]
+    soft = [soft_resize(t, C, size=(32, 48), mode="torch:nearest", sparse=sparse) for t in labs]
+    assert isinstance(soft[0], SparseSoftLabel if sparse else DenseSoftLabel)
+    l_soft = m([{"image": i, "sem_seg": t} for i, t in zip(imgs, soft)])["loss_sem_seg"]
+    l_hard = m([{"image": i, "sem_seg": t} for i, t in zip(imgs, labs)])["loss_sem_seg"]
+    torch.testing.assert_close(l_soft, l_hard)
+
+
+def test_targets_at_output_grid_and_padding():
+    """Targets at 1/4 of the image (the output grid) and images of different, non-divisible sizes."""
+    m = _model().train()
+    sizes = [(36, 52), (28, 44)]
+    imgs = [_image(h, w, s) for s, (h, w) in enumerate(sizes)]
+    labs = [_label(h // 4, w // 4, s, ignore=False) for s, (h, w) in enumerate(sizes)]
+    soft = [soft_resize(t, C, size=t.shape, mode="torch:nearest") for t in labs]
+    loss = m([{"image": i, "sem_seg": t} for i, t in zip(imgs, soft)])["loss_sem_seg"]
+    # Reference: padded batch (40, 56) -> logits (10, 14) exactly the padded target grid, no resize.
+    batch = torch.zeros(2, 3, 40, 56)
+    for b, i in zip(batch, imgs):
+        b[:, : i.shape[1], : i.shape[2]] = m.normalize(i[None])[0]
+    logits = m.forward_features(batch)
+    assert logits.shape[-2:] == (10, 14)
+    target = torch.full((2, 10, 14), 255)
+    for t, out in zip(labs, target):
+        out[: t.shape[0], : t.shape[1]] = t
+    torch.testing.assert_close(loss, F.cross_entropy(logits, target, ignore_index=255))
+    stacked = DenseSoftLabel.stack(soft, size=(10, 14))
+    torch.testing.assert_close(loss, soft_kl_loss(logits, stacked))
+    with pytest.raises(ValueError, match="scale"):
+        m([{"image": imgs[0], "sem_seg": labs[0]}, {"image": imgs[1], "sem_seg": _label(28, 44)}])
+
+
+def test_multi_class_switch_and_class_weights():
+    m = _model(multi_class=False, class_weights=[1.0, 2.0, 1.0, 0.5, 1.0], loss_weight=2.0).train()
+    img, lab = _image(32, 32), _label(32, 32)
+    soft = soft_resize(lab, C, size=(8, 8), mode="torch:bilinear")
+    loss = m([{"image": img, "sem_seg": soft}])["loss_sem_seg"]
+    logits = m.forward_features(m.normalize(img[None]))
+    ref = soft_kl_loss(logits, DenseSoftLabel.stack([soft]), multi_class=False, class_weights=m.class_weights)
+    torch.testing.assert_close(loss, 2.0 * ref)
+    with pytest.raises(ValueError, match="class_weights"):
+        _model(class_weights=[1.0])
+    with pytest.raises(ValueError, match="classes"):
+        m([{"image": img, "sem_seg": soft_resize(lab, C + 1, size=(8, 8))}])
+
+
+def test_all_ignored_hard_target_gives_zero_not_nan():
+    m = _model().train()
+    loss = m([{"image": _image(16, 16), "sem_seg": torch.full((16, 16), 255)}])["loss_sem_seg"]
+    assert loss.item() == 0.0
+    loss.backward()
+
+
+def test_eval_output_size_and_export_path():
+    m = _model().eval()
+    inputs = [{"image": _image(30, 50, 0), "height": 61, "width": 99},
+              {"image": _image(24, 40, 1), "height": 24, "width": 40}]
+    with torch.no_grad():
+        out = m(inputs)
+        assert [o["sem_seg"].shape for o in out] == [(C, 61, 99), (C, 24, 40)]
+        torch.testing.assert_close(out[0]["sem_seg"].sum(0), torch.ones(61, 99))
+        # Padding next to a larger image only perturbs the border (BN/ReLU of padded zeros).
+        alone = m([{"image": _image(24, 40, 1), "height": 24, "width": 40}])[0]["sem_seg"]
+        torch.testing.assert_close(alone, out[1]["sem_seg"], atol=5e-3, rtol=0)
+        logits = m.forward_logits(_image(24, 40, 1)[None])
+    assert logits.shape == (1, C, 24, 40)
+    torch.testing.assert_close(logits.softmax(1)[0], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_forward_logits_traces():
+    m = _model(output_stride=8).eval()
+    x = _image(32, 48)[None]
+
+    class Logits(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model.forward_logits(x)
+
+    traced = torch.jit.trace(Logits(m), x)
+    torch.testing.assert_close(traced(x), m.forward_logits(x))
