@@ -1,10 +1,160 @@
-"""Compiled CPU kernel (placeholder until the C kernel lands): reports itself unavailable."""
+"""Compiled CPU kernel: built on first use with the system C compiler, loaded through ctypes.
+
+The shared library is cached under $SOFTLABEL_OPS_CACHE (default ~/.cache/softlabel_ops), keyed by a
+hash of the source and flags, and written atomically so concurrent data-loader workers can race
+safely. It needs no torch headers (a build takes well under a second). When no compiler is found,
+the build fails, or SOFTLABEL_OPS_NATIVE=0, `available()` is False and soft_resize uses the pure
+torch path, which gives the same results.
+"""
 from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+import torch
+
+from .containers import DenseSoftLabel, SparseSoftLabel
+from .kernel_src import SOURCE
+from .labels import check_values
+
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c99", "-fno-strict-aliasing"]
+_DTYPES = {torch.uint8: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3, torch.int64: 4}
+_lock = threading.Lock()
+_lib = None
+_error: str | None = None
+_p = ctypes.c_void_p
+_i64 = ctypes.c_int64
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("SOFTLABEL_OPS_CACHE")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "softlabel_ops")
+    return root
+
+
+def _compile(path: str, cc: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp_so = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(path))
+    os.close(fd)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "soft_resize.c")
+        with open(src, "w") as f:
+            f.write(SOURCE)
+        try:
+            cmd = [cc, *_FLAGS, src, "-o", tmp_so]
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if res.returncode != 0:
+                raise RuntimeError(f"{cc} failed: {res.stderr.strip()[:2000]}")
+            os.replace(tmp_so, path)
+        finally:
+            if os.path.exists(tmp_so):
+                os.remove(tmp_so)
+
+
+def _declare(lib) -> None:
+    lib.soft_resize.restype = ctypes.c_int
+    lib.soft_resize.argtypes = [_p, ctypes.c_int, _i64, _i64, _i64, _p, _p, _i64, _i64, _p, _p, _i64, _i64,
+                                _i64, _i64, ctypes.c_int, _i64, _p, _p, _p]
+    lib.any_bad.restype = ctypes.c_int
+    lib.any_bad.argtypes = [_p, ctypes.c_int, _i64, _i64, _i64]
+    lib.sp_new.restype = _p
+    lib.sp_new.argtypes = [_i64]
+    lib.sp_free.argtypes = [_p]
+    lib.sp_max_count.restype = _i64
+    lib.sp_max_count.argtypes = [_p]
+    lib.sp_failed.restype = ctypes.c_int
+    lib.sp_failed.argtypes = [_p]
+    lib.sp_fill.argtypes = [_p, _i64, _i64, _i64, _p, _p]
+
+
+def load():
+    """The loaded library, building it if needed; None (with the reason in `error()`) if impossible."""
+    global _lib, _error
+    if _lib is not None or _error is not None:
+        return _lib
+    with _lock:
+        if _lib is not None or _error is not None:
+            return _lib
+        if os.environ.get("SOFTLABEL_OPS_NATIVE", "1") == "0":
+            _error = "disabled by SOFTLABEL_OPS_NATIVE=0"
+            return None
+        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+        if not cc:
+            _error = "no C compiler found (set CC)"
+            return None
+        key = hashlib.sha256("\0".join([SOURCE, cc, *_FLAGS, sys.platform]).encode()).hexdigest()[:16]
+        path = os.path.join(_cache_dir(), f"soft_resize_{key}.so")
+        try:
+            if not os.path.exists(path):
+                _compile(path, cc)
+            lib = ctypes.CDLL(path)
+            _declare(lib)
+            _lib = lib
+        except Exception as exc:  # any failure means: use the torch path
+            _error = f"{type(exc).__name__}: {exc}"
+    return _lib
 
 
 def available() -> bool:
-    return False
+    """True when the compiled kernel can be used (builds it on first call)."""
+    return load() is not None
 
 
-def soft_resize(*args, **kwargs):
-    raise RuntimeError("the compiled softlabel_ops kernel is not available")
+def error() -> str | None:
+    """Why the compiled kernel is unavailable (None when it is available or not yet tried)."""
+    return _error
+
+
+def _ptr(a) -> int:
+    return a.data_ptr() if isinstance(a, torch.Tensor) else a.ctypes.data
+
+
+def soft_resize(lab: torch.Tensor, ty, tx, num_classes: int, ignore: int, ignore_value, sparse: bool,
+                top_k: int | None, clamp: bool) -> DenseSoftLabel | SparseSoftLabel:
+    """Compiled counterpart of resample._soft_resize_torch (CPU label (N, H, W), numpy tap tables)."""
+    lib = load()
+    if lib is None:
+        raise RuntimeError(f"the compiled softlabel_ops kernel is unavailable: {_error}")
+    n, H, W = lab.shape
+    code = _DTYPES[lab.dtype]
+    if lib.any_bad(lab.data_ptr(), code, lab.numel(), num_classes, ignore):
+        check_values(lab, num_classes, ignore_value)  # names the offending values
+    (iy, wy), (ix, wx) = ty, tx
+    iy, wy, ix, wx = (np.ascontiguousarray(a) for a in (iy, wy, ix, wx))
+    h, ky = iy.shape
+    w, kx = ix.shape
+    valid = torch.empty(n, h, w, dtype=torch.float32)
+    args = [lab.data_ptr(), code, n, H, W, _ptr(iy), _ptr(wy), h, ky, _ptr(ix), _ptr(wx), w, kx,
+            num_classes, ignore, int(bool(clamp)), int(top_k or 0)]
+    if not sparse:
+        # torch.empty + zeroing in C: torch.zeros would wake intra-op threads, which stall for a
+        # whole time slice on a loaded machine.
+        probs = torch.empty(n, num_classes, h, w, dtype=torch.float32)
+        if lib.soft_resize(*args, probs.data_ptr(), valid.data_ptr(), None) != 0:
+            raise MemoryError("soft_resize: out of memory for scratch buffers")
+        return DenseSoftLabel(probs, valid)
+    buf = lib.sp_new(n * h * w)
+    if not buf:
+        raise MemoryError("soft_resize: out of memory for the sparse buffer")
+    try:
+        rc = lib.soft_resize(*args, None, valid.data_ptr(), buf)
+        if rc != 0 or lib.sp_failed(buf):
+            raise MemoryError("soft_resize: out of memory while collecting sparse labels")
+        k = max(1, int(lib.sp_max_count(buf)))
+        if top_k is not None:
+            k = min(k, int(top_k))
+        indices = torch.empty(n, k, h, w, dtype=torch.int64)
+        weights = torch.empty(n, k, h, w, dtype=torch.float32)
+        lib.sp_fill(buf, n, k, h * w, indices.data_ptr(), weights.data_ptr())
+    finally:
+        lib.sp_free(buf)
+    return SparseSoftLabel(indices, weights, valid, num_classes)

@@ -1,0 +1,301 @@
+"""C source of the compiled CPU kernel (kept in a .py file so it ships with the package as-is).
+
+One pass over the output grid. Per output pixel it reads the Ky x Kx footprint through the tap
+tables; a footprint holding a single label is emitted directly (its mass is the footprint's total
+weight), any other accumulates per-class mass in a small per-call table of touched classes. Dense
+output writes only non-zero classes into a zeroed (N, C, h, w) buffer; sparse output appends each
+pixel's sorted classes to a compact growable list that is scattered into (N, K, h, w) once K is known.
+The arithmetic mirrors torch_kernel.normalise / top_classes.
+"""
+
+SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VALID_EPS 1e-6
+
+typedef struct {
+    int64_t cap, used, n_pix, max_count;
+    int32_t *cls;
+    double *wt;
+    uint16_t *cnt;
+    int failed;
+} SparseBuf;
+
+typedef struct {
+    int64_t N, H, W, h, w, Ky, Kx, C, ignore, top_k;
+    const int64_t *iy, *ix;
+    const double *wy, *wx;
+    int clamp;
+    float *probs;
+    float *valid;
+    SparseBuf *sp;
+} Job;
+
+typedef struct {
+    double *acc;     /* C + 1 (index C collects ignore mass) */
+    uint8_t *mark;   /* C + 1 */
+    int32_t *list;   /* C + 1 touched classes */
+    int32_t *ord;    /* C sorted classes for sparse output */
+    double *p;       /* C normalised masses for sparse output */
+    double *wrow, *wcol;
+} Scratch;
+
+SparseBuf *sp_new(int64_t n_pix) {
+    SparseBuf *b = (SparseBuf *)calloc(1, sizeof(SparseBuf));
+    if (!b) return NULL;
+    b->n_pix = n_pix;
+    b->cap = n_pix + 16;
+    b->cls = (int32_t *)malloc(b->cap * sizeof(int32_t));
+    b->wt = (double *)malloc(b->cap * sizeof(double));
+    b->cnt = (uint16_t *)calloc(n_pix > 0 ? n_pix : 1, sizeof(uint16_t));
+    if (!b->cls || !b->wt || !b->cnt) b->failed = 1;
+    return b;
+}
+
+void sp_free(SparseBuf *b) {
+    if (!b) return;
+    free(b->cls); free(b->wt); free(b->cnt); free(b);
+}
+
+int64_t sp_max_count(const SparseBuf *b) { return b->max_count; }
+int sp_failed(const SparseBuf *b) { return b->failed; }
+
+static int sp_reserve(SparseBuf *b, int64_t extra) {
+    if (b->used + extra <= b->cap) return 1;
+    int64_t cap = b->cap * 2;
+    while (cap < b->used + extra) cap *= 2;
+    int32_t *c = (int32_t *)realloc(b->cls, cap * sizeof(int32_t));
+    if (!c) { b->failed = 1; return 0; }
+    b->cls = c;
+    double *w = (double *)realloc(b->wt, cap * sizeof(double));
+    if (!w) { b->failed = 1; return 0; }
+    b->wt = w;
+    b->cap = cap;
+    return 1;
+}
+
+/* Scatters the compact list into indices/weights of shape (N, K, h, w); padding gets 0. */
+void sp_fill(const SparseBuf *b, int64_t N, int64_t K, int64_t hw, int64_t *indices, float *weights) {
+    memset(indices, 0, (size_t)(N * K * hw) * sizeof(int64_t));
+    memset(weights, 0, (size_t)(N * K * hw) * sizeof(float));
+    int64_t e = 0;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t *ind = indices + n * K * hw;
+        float *wts = weights + n * K * hw;
+        for (int64_t q = 0; q < hw; q++) {
+            int64_t cnt = b->cnt[n * hw + q];
+            for (int64_t k = 0; k < cnt; k++, e++) {
+                if (k < K) {
+                    ind[k * hw + q] = b->cls[e];
+                    wts[k * hw + q] = (float)b->wt[e];
+                }
+            }
+        }
+    }
+}
+
+/* Normalises the masses of `n` touched classes (sorted ascending, ignore slot excluded) and
+   writes the pixel. Mirrors torch_kernel.normalise/top_classes. */
+static void emit(const Job *J, Scratch *S, int64_t n, int64_t q, int nl) {
+    const int64_t hw = J->h * J->w;
+    double total = 0.0, denom;
+    for (int i = 0; i < nl; i++) total += S->acc[S->list[i]];
+    if (J->clamp) {
+        denom = 0.0;
+        for (int i = 0; i < nl; i++) {
+            double m = S->acc[S->list[i]];
+            if (m < 0) S->acc[S->list[i]] = m = 0.0;
+            denom += m;
+        }
+        total = total < 0 ? 0 : (total > 1 ? 1 : total);
+    } else {
+        denom = total;
+    }
+    int keep = total > VALID_EPS && denom > 0;
+    J->valid[n * hw + q] = keep ? (float)total : 0.0f;
+    if (J->probs) {
+        if (!keep) return;
+        float *out = J->probs + n * J->C * hw + q;
+        for (int i = 0; i < nl; i++) {
+            int32_t c = S->list[i];
+            out[c * hw] = (float)(S->acc[c] / denom);
+        }
+        return;
+    }
+    SparseBuf *B = J->sp;
+    int cnt = 0;
+    if (keep) {
+        for (int i = 0; i < nl; i++) {
+            int32_t c = S->list[i];
+            double p = S->acc[c] / denom;
+            if (p == 0.0) continue;
+            /* insertion by decreasing p; equal p keeps the lower class first (stable) */
+            int j = cnt++;
+            while (j > 0 && S->p[j - 1] < p) { S->p[j] = S->p[j - 1]; S->ord[j] = S->ord[j - 1]; j--; }
+            S->p[j] = p; S->ord[j] = c;
+        }
+    }
+    if (cnt > B->max_count) B->max_count = cnt;
+    int kept = cnt;
+    if (J->top_k > 0 && kept > J->top_k) kept = (int)J->top_k;
+    double s = 1.0;
+    if (kept < cnt) {
+        s = 0.0;
+        for (int i = 0; i < kept; i++) s += S->p[i];
+        if (s == 0.0) s = 1.0;
+    }
+    if (!sp_reserve(B, kept)) return;
+    for (int i = 0; i < kept; i++) {
+        B->cls[B->used] = S->ord[i];
+        B->wt[B->used++] = kept < cnt ? S->p[i] / s : S->p[i];
+    }
+    B->cnt[n * hw + q] = (uint16_t)kept;
+}
+
+#define DEFINE_KERNEL(T, NAME)                                                               \
+static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                             \
+    const int64_t Ky = J->Ky, Kx = J->Kx, W = J->W, C = J->C, hw = J->h * J->w;              \
+    const T *rows[Ky > 0 ? Ky : 1];                                                          \
+    for (int64_t n = 0; n < J->N; n++) {                                                     \
+        const T *img = lab + n * J->H * W;                                                   \
+        for (int64_t y = 0; y < J->h; y++) {                                                 \
+            const double *wyr = J->wy + y * Ky;                                              \
+            for (int64_t k = 0; k < Ky; k++) rows[k] = img + J->iy[y * Ky + k] * W;          \
+            for (int64_t x = 0; x < J->w; x++) {                                             \
+                const int64_t q = y * J->w + x;                                              \
+                const int64_t *ixr = J->ix + x * Kx;                                         \
+                const double *wxr = J->wx + x * Kx;                                          \
+                if (S->wrow[y] == 0.0 || S->wcol[x] == 0.0) {                                \
+                    J->valid[n * hw + q] = 0.0f;                                             \
+                    if (J->sp) emit(J, S, n, q, 0);                                          \
+                    continue;                                                                \
+                }                                                                            \
+                const T l0 = rows[0][ixr[0]];                                                \
+                int diff = 0;                                                                \
+                for (int64_t k = 0; k < Ky; k++) {                                           \
+                    const T *r = rows[k];                                                    \
+                    for (int64_t j = 0; j < Kx; j++) diff |= (r[ixr[j]] != l0);              \
+                }                                                                            \
+                int nl = 0;                                                                  \
+                if (!diff) {                                                                 \
+                    if ((int64_t)l0 != J->ignore) {                                          \
+                        S->list[0] = (int32_t)l0;                                            \
+                        S->acc[l0] = S->wrow[y] * S->wcol[x];                                \
+                        nl = 1;                                                              \
+                    }                                                                        \
+                    emit(J, S, n, q, nl);                                                    \
+                    if (nl) S->acc[l0] = 0.0;                                                \
+                    continue;                                                                \
+                }                                                                            \
+                for (int64_t k = 0; k < Ky; k++) {                                           \
+                    const double wk = wyr[k];                                                \
+                    if (wk == 0.0) continue;                                                 \
+                    const T *r = rows[k];                                                    \
+                    for (int64_t j = 0; j < Kx; j++) {                                       \
+                        const double wv = wk * wxr[j];                                       \
+                        if (wv == 0.0) continue;                                             \
+                        const int64_t v = (int64_t)r[ixr[j]];                                \
+                        const int32_t c = (int32_t)(v == J->ignore ? C : v);                 \
+                        if (!S->mark[c]) { S->mark[c] = 1; S->list[nl++] = c; }              \
+                        S->acc[c] += wv;                                                     \
+                    }                                                                        \
+                }                                                                            \
+                /* sort touched classes ascending; drop the ignore slot (it sorts last) */   \
+                for (int i = 1; i < nl; i++) {                                               \
+                    int32_t c = S->list[i]; int j = i;                                       \
+                    while (j > 0 && S->list[j - 1] > c) { S->list[j] = S->list[j - 1]; j--; } \
+                    S->list[j] = c;                                                          \
+                }                                                                            \
+                int nc = (nl > 0 && S->list[nl - 1] == C) ? nl - 1 : nl;                     \
+                emit(J, S, n, q, nc);                                                        \
+                for (int i = 0; i < nl; i++) { S->acc[S->list[i]] = 0.0; S->mark[S->list[i]] = 0; } \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+static int any_bad_##NAME(const T *lab, int64_t n, int64_t C, int64_t ignore) {              \
+    int bad = 0;                                                                             \
+    for (int64_t i = 0; i < n; i++) {                                                        \
+        const int64_t v = (int64_t)lab[i];                                                   \
+        bad |= ((v < 0) | (v >= C)) & (v != ignore);                                         \
+    }                                                                                        \
+    return bad;                                                                              \
+}
+
+DEFINE_KERNEL(uint8_t, u8)
+DEFINE_KERNEL(int8_t, i8)
+DEFINE_KERNEL(int16_t, i16)
+DEFINE_KERNEL(int32_t, i32)
+DEFINE_KERNEL(int64_t, i64)
+
+/* uint8 fast check: values below C or equal to ignore are fine. */
+static int any_bad_u8_fast(const uint8_t *lab, int64_t n, int64_t C, int64_t ignore) {
+    if (C >= 256) return 0;
+    const uint8_t c = (uint8_t)C;
+    const int has_ign = ignore >= 0 && ignore < 256;
+    const uint8_t ig = (uint8_t)(has_ign ? ignore : 0);
+    uint8_t bad = 0;
+    if (has_ign) {
+        for (int64_t i = 0; i < n; i++) bad |= (uint8_t)((lab[i] >= c) & (lab[i] != ig));
+    } else {
+        for (int64_t i = 0; i < n; i++) bad |= (uint8_t)(lab[i] >= c);
+    }
+    return bad != 0;
+}
+
+/* dtype: 0 uint8, 1 int8, 2 int16, 3 int32, 4 int64. Returns 1 if a label is outside [0, C)
+   and not the ignore value. */
+int any_bad(const void *lab, int dtype, int64_t n, int64_t C, int64_t ignore) {
+    switch (dtype) {
+        case 0: return any_bad_u8_fast((const uint8_t *)lab, n, C, ignore);
+        case 1: return any_bad_i8((const int8_t *)lab, n, C, ignore);
+        case 2: return any_bad_i16((const int16_t *)lab, n, C, ignore);
+        case 3: return any_bad_i32((const int32_t *)lab, n, C, ignore);
+        default: return any_bad_i64((const int64_t *)lab, n, C, ignore);
+    }
+}
+
+/* Returns 0 on success, -1 when scratch memory could not be allocated. */
+int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
+                const int64_t *iy, const double *wy, int64_t h, int64_t Ky,
+                const int64_t *ix, const double *wx, int64_t w, int64_t Kx,
+                int64_t C, int64_t ignore, int clamp, int64_t top_k,
+                float *probs, float *valid, SparseBuf *sp) {
+    Job J = {N, H, W, h, w, Ky, Kx, C, ignore, top_k, iy, ix, wy, wx, clamp, probs, valid, sp};
+    Scratch S;
+    S.acc = (double *)calloc(C + 1, sizeof(double));
+    S.mark = (uint8_t *)calloc(C + 1, 1);
+    S.list = (int32_t *)malloc((C + 1) * sizeof(int32_t));
+    S.ord = (int32_t *)malloc((C + 1) * sizeof(int32_t));
+    S.p = (double *)malloc((C + 1) * sizeof(double));
+    S.wrow = (double *)malloc((h > 0 ? h : 1) * sizeof(double));
+    S.wcol = (double *)malloc((w > 0 ? w : 1) * sizeof(double));
+    int rc = 0;
+    if (!S.acc || !S.mark || !S.list || !S.ord || !S.p || !S.wrow || !S.wcol) {
+        rc = -1;
+    } else {
+        for (int64_t y = 0; y < h; y++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < Ky; k++) s += wy[y * Ky + k];
+            S.wrow[y] = s;
+        }
+        for (int64_t x = 0; x < w; x++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < Kx; k++) s += wx[x * Kx + k];
+            S.wcol[x] = s;
+        }
+        if (probs) memset(probs, 0, (size_t)(N * C * h * w) * sizeof(float));
+        switch (dtype) {
+            case 0: run_u8(&J, &S, (const uint8_t *)lab); break;
+            case 1: run_i8(&J, &S, (const int8_t *)lab); break;
+            case 2: run_i16(&J, &S, (const int16_t *)lab); break;
+            case 3: run_i32(&J, &S, (const int32_t *)lab); break;
+            default: run_i64(&J, &S, (const int64_t *)lab); break;
+        }
+    }
+    free(S.acc); free(S.mark); free(S.list); free(S.ord); free(S.p); free(S.wrow); free(S.wcol);
+    return rc;
+}
+"""
