@@ -7,6 +7,7 @@ needs the RNG states restored.
 """
 
 import random
+import time
 
 import numpy as np
 import torch
@@ -74,8 +75,9 @@ class ToyLoader:
     otherwise the trainer resumes it by fast-forwarding.
     """
 
-    def __init__(self, batch_size: int = 2, seed: int = 0, stateful: bool = True):
+    def __init__(self, batch_size: int = 2, seed: int = 0, stateful: bool = True, delay: float = 0.0):
         self.batch_size = batch_size
+        self.delay = delay
         self.seed = seed
         self.stateful = stateful
         self._pos = 0
@@ -88,6 +90,8 @@ class ToyLoader:
 
         i = self._pos
         while True:
+            if self.delay:
+                time.sleep(self.delay)
             rng = np.random.default_rng([self.seed, comm.get_rank(), i])
             batch = []
             for _ in range(self.batch_size):
@@ -113,3 +117,44 @@ def toy_test_set(n: int = 4):
 
 def build_toy_test_loader(n: int = 4):
     return toy_test_set(n)
+
+
+CONFIG = """
+from softlabelseg.config import LazyCall as L
+from softlabelseg.evaluation import SemSegEvaluator
+from test_engine_standins import ToyLoader, ToySegModel, build_toy_test_loader
+from .common.optim import SGD as optimizer
+from .common.schedule import poly as lr_multiplier
+from .common.train import train
+
+model = L(ToySegModel)()
+dataloader = dict(
+    train=L(ToyLoader)(batch_size=2, delay=0.0),
+    test=L(build_toy_test_loader)(n=4),
+    evaluator=L(SemSegEvaluator)(num_classes=3, class_names=["a", "b", "c"]),
+)
+optimizer.lr = 0.05
+train.max_iter = 6
+train.eval_period = 3
+train.log_period = 2
+train.checkpointer.period = 2
+train.device = "cpu"
+"""
+
+
+def write_standin_config(folder) -> str:
+    """A LazyConfig recipe of the stand-ins importing the shared optim/schedule/train parts."""
+    import os
+
+    common = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common")
+    path = os.path.join(str(folder), "standin_config.py")
+    os.makedirs(os.path.join(str(folder), "common"), exist_ok=True)
+    for name in ("optim.py", "schedule.py", "train.py"):
+        with (
+            open(os.path.join(common, name)) as src,
+            open(os.path.join(str(folder), "common", name), "w") as dst,
+        ):
+            dst.write(src.read())
+    with open(path, "w") as f:
+        f.write(CONFIG)
+    return path

@@ -132,7 +132,7 @@ def run(args):
 
 def main(argv=None):
     """Parses ``argv`` (default: sys.argv) and launches ``run`` on every process."""
-    args = default_argument_parser().parse_args(argv)
+    args = default_argument_parser().parse_intermixed_args(argv)
     launch(
         run,
         args.num_gpus,

@@ -54,9 +54,10 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "opts",
-        nargs=argparse.REMAINDER,
+        nargs="*",
         default=[],
-        help="config overrides as key=value, e.g. train.max_iter=1000 dataloader.train.total_batch_size=8",
+        help="config overrides as key=value, e.g. train.max_iter=1000 dataloader.train.total_batch_size=8 "
+        "(flags may come before or after them: parse with parse_intermixed_args)",
     )
     return parser
 

@@ -98,7 +98,8 @@ class SemSegEvaluator(DatasetEvaluator):
         distributed: bool = True,
     ):
         meta = _metadata(dataset_name) if dataset_name else None
-        names = class_names or (list(getattr(meta, "stuff_classes", []) or []) if meta else [])
+        names = class_names or (getattr(meta, "stuff_classes", None) if meta else None) or []
+        names = [str(n) for n in names]
         if num_classes is None:
             num_classes = getattr(meta, "num_classes", None) or len(names)
         if not num_classes:
