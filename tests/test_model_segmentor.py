@@ -126,9 +126,8 @@ def test_eval_output_size_and_export_path():
     torch.testing.assert_close(logits.softmax(1)[0], alone, atol=1e-5, rtol=1e-4)
 
 
-def test_forward_logits_traces():
+def test_forward_logits_exports_with_dynamic_size():
     m = _model(output_stride=8).eval()
-    x = _image(32, 48)[None]
 
     class Logits(torch.nn.Module):
         def __init__(self, model):
@@ -138,5 +137,8 @@ def test_forward_logits_traces():
         def forward(self, x):
             return self.model.forward_logits(x)
 
-    traced = torch.jit.trace(Logits(m), x)
-    torch.testing.assert_close(traced(x), m.forward_logits(x))
+    auto = torch.export.Dim.AUTO
+    program = torch.export.export(Logits(m), (_image(40, 52)[None],), dynamic_shapes=({2: auto, 3: auto},))
+    for h, w in [(40, 52), (64, 96), (33, 47)]:
+        x = _image(h, w)[None]
+        torch.testing.assert_close(program.module()(x), m.forward_logits(x))

@@ -22,7 +22,8 @@ class ConvBNReLU(nn.Sequential):
 
 
 def resize(x: Tensor, size: tuple[int, int] | list[int]) -> Tensor:
-    """Bilinear resize of (N, C, h, w) to ``size`` (align_corners=False); no-op when already that size."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
+    """Bilinear resize of (N, C, h, w) to ``size`` (align_corners=False; identity at the same size).
+
+    No shortcut on equal sizes: a shape comparison would add guards when exporting with dynamic shapes.
+    """
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

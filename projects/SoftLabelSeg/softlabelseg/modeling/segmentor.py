@@ -77,8 +77,7 @@ class SemanticSegmentor(nn.Module):
 
     def _pad(self, x: Tensor) -> Tensor:
         d = self.size_divisibility
-        ph, pw = (-x.shape[-2]) % d, (-x.shape[-1]) % d
-        return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
+        return F.pad(x, (0, (-x.shape[-1]) % d, 0, (-x.shape[-2]) % d))  # no branch: export-friendly
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Normalised, padded (N, 3, H, W) -> head logits (N, C, H / s, W / s)."""
@@ -92,7 +91,10 @@ class SemanticSegmentor(nn.Module):
         h, w = images.shape[-2], images.shape[-1]
         x = self._pad(self.normalize(images))
         logits = resize(self.forward_features(x), x.shape[-2:])
-        return logits[:, :, :h, :w]
+        # index_select, not slicing: a slice adds shape guards that break dynamic-shape torch.export.
+        rows = torch.arange(h, device=logits.device)
+        cols = torch.arange(w, device=logits.device)
+        return logits.index_select(2, rows).index_select(3, cols)
 
     # ---- detectron2-style path -----------------------------------------------------------------------
     def _batch_images(self, batched_inputs: list[dict]) -> tuple[Tensor, list[tuple[int, int]]]:
