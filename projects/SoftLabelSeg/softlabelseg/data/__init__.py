@@ -9,10 +9,13 @@ from .catalog import (
 )
 from .datasets import register_all
 from .decode import BadSampleError, read_image, read_label, read_sem_seg
+from .loader import TrainingSampler, build_test_loader, build_train_loader, get_dataset_dicts
+from .mapper import LABEL_MODES, SoftLabelDatasetMapper
 from .toycity_generator import ToyCityParams, ensure_toycity, generate_toycity
 
 __all__ = [
-    "DATASETS_ENV", "BadSampleError", "DatasetCatalog", "DatasetNotFoundError", "Metadata", "MetadataCatalog",
-    "ToyCityParams", "dataset_root", "ensure_toycity", "generate_toycity", "read_image", "read_label",
-    "read_sem_seg", "register_all",
+    "DATASETS_ENV", "LABEL_MODES", "BadSampleError", "DatasetCatalog", "DatasetNotFoundError", "Metadata",
+    "MetadataCatalog", "SoftLabelDatasetMapper", "ToyCityParams", "TrainingSampler", "build_test_loader",
+    "build_train_loader", "dataset_root", "ensure_toycity", "generate_toycity", "get_dataset_dicts",
+    "read_image", "read_label", "read_sem_seg", "register_all",
 ]

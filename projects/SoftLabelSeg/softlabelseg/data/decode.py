@@ -105,6 +105,8 @@ def read_label(path, lut=None, num_classes: int | None = None, ignore_value: int
             path, f"label mode is {img.mode!r}; expected a single-channel id PNG (e.g. *_labelTrainIds.png, "
             "not the *_color.png visualisation)")
     raw = np.asarray(img)
+    if not raw.flags.writeable:  # PIL hands out read-only buffers; torch.from_numpy wants writable ones
+        raw = raw.copy()
     if raw.dtype != np.uint8:
         if raw.size and (raw.min() < 0 or raw.max() > 255):
             raise BadSampleError(path, f"label values span [{raw.min()}, {raw.max()}]; expected 0..255")
