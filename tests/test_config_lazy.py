@@ -138,6 +138,23 @@ def test_override_argument_of_target(cfg_tree):
         LazyConfig.apply_overrides(cfg, ["model.conv.biass=false"])
 
 
+def _kw(name, **kwargs):
+    return name, kwargs
+
+
+def test_override_kwargs_target_rejects_near_misses():
+    """A target with **kwargs accepts new names, but not a near miss of a parameter or key."""
+    cfg = DictConfig({"m": L(_kw)(name="a")}, flags={"allow_objects": True})
+    LazyConfig.apply_overrides(cfg, ["m.drop_path_rate=0.1"])
+    assert instantiate(cfg.m) == ("a", {"drop_path_rate": 0.1})
+    with pytest.raises(KeyError, match="Did you mean 'm.name'"):
+        LazyConfig.apply_overrides(cfg, ["m.nam=b"])
+    with pytest.raises(KeyError, match="Did you mean 'm.drop_path_rate'"):
+        LazyConfig.apply_overrides(cfg, ["m.drop_path_rat=0.2"])
+    LazyConfig.apply_overrides(cfg, ["+m.nam=b"])  # explicit add still possible
+    assert cfg.m.nam == "b"
+
+
 def test_load_yaml_and_errors(tmp_path):
     y = _write(tmp_path / "c.yaml", "a:\n  b: 1\n")
     assert LazyConfig.load(y).a.b == 1
@@ -166,6 +183,12 @@ def test_instantiate_errors_name_key_path():
         instantiate({"head": L("torch.nn.no_such_thing")()})
     with pytest.raises(InstantiationError, match=r"'<root>'.*Linear.*unexpected keyword"):
         instantiate(L(torch.nn.Linear)(in_features=1, out_features=1, nonsense=2))
+    # A node of a bigger config is named by its full key.
+    root = DictConfig({"model": {"net": L(_boom)(x=1)}}, flags={"allow_objects": True})
+    with pytest.raises(InstantiationError, match=r"'model\.net'"):
+        instantiate(root.model)
+    with pytest.raises(InstantiationError, match=r"'model\.net'.*missing"):
+        instantiate(DictConfig({"model": {"net": L(_mk)(y="${missing}")}}, flags={"allow_objects": True}))
 
 
 def test_instantiate_recursion_and_locate():

@@ -111,3 +111,11 @@ def test_full_size_forward_backward(name):
     model.eval()
     with torch.no_grad():
         assert model(_batch(n, h=32, w=64))[0]["sem_seg"].shape == (n, 64, 128)
+
+
+def test_yaml_round_trip_builds_the_same_model(tmp_path):
+    cfg = _load("deeplabv3plus_r101", SMALL["deeplabv3plus_r101"] + ["model.num_classes=4"])
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    cfg2 = LazyConfig.load(str(tmp_path / "config.yaml"))
+    m1, m2 = instantiate(cfg.model), instantiate(cfg2.model)
+    assert type(m1) is type(m2) and _count(m1) == _count(m2) and m2.num_classes == 4

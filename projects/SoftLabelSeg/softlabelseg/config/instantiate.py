@@ -70,7 +70,7 @@ def _has_target(cfg: Any) -> bool:
     return False
 
 
-def instantiate(cfg: Any, _path: str = "") -> Any:
+def instantiate(cfg: Any, _path: str | None = None) -> Any:
     """Recursively build ``cfg``.
 
     - A mapping with ``_target_`` (a callable or a dotted string) is called with its other keys, which
@@ -84,6 +84,11 @@ def instantiate(cfg: Any, _path: str = "") -> Any:
     Raises:
         InstantiationError naming the key path (e.g. ``model.backbone``) and the target on failure.
     """
+    if _path is None:  # top call: name errors by the node's full key in its root config ("model.backbone")
+        try:
+            _path = cfg._get_full_key(None) if isinstance(cfg, (DictConfig, ListConfig)) else ""
+        except Exception:
+            _path = ""
     if isinstance(cfg, ListConfig):
         return ListConfig([instantiate(x, _join(_path, i)) for i, x in enumerate(cfg)],
                           flags={"allow_objects": True})

@@ -50,8 +50,7 @@ class LazyCall:
         target = self._target
         if dataclasses.is_dataclass(target):
             target = _convert_target_to_string(target)  # omegaconf would turn a dataclass into a node
-        kwargs["_target_"] = target
-        return DictConfig(content=kwargs, flags={"allow_objects": True})
+        return DictConfig(content={"_target_": target, **kwargs}, flags={"allow_objects": True})
 
 
 def _convert_target_to_string(t: Any) -> str:
@@ -345,7 +344,11 @@ def _check_parents_are_configs(cfg, key: str) -> None:
 
 
 def _target_accepts(cfg, key: str) -> bool:
-    """True if ``key``'s parent node has a ``_target_`` whose signature accepts the leaf name."""
+    """True if ``key``'s parent node has a ``_target_`` whose signature accepts the leaf name.
+
+    A target taking ``**kwargs`` accepts any name except a near miss of a named parameter or an existing
+    key (``model_nam`` for ``model_name``): that is far more likely a typo than a pass-through argument.
+    """
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if not isinstance(node, DictConfig) or "_target_" not in node:
@@ -356,7 +359,12 @@ def _target_accepts(cfg, key: str) -> bool:
         params = inspect.signature(target).parameters
     except (ImportError, TypeError, ValueError):
         return False
-    return leaf in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if leaf in params:
+        return True
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return False
+    known = [n for n, p in params.items() if p.kind is not p.VAR_KEYWORD] + [str(k) for k in node.keys()]
+    return not difflib.get_close_matches(leaf, known, n=1, cutoff=0.8)
 
 
 def _all_keys(cfg, prefix: str = "") -> list[str]:
@@ -370,6 +378,18 @@ def _all_keys(cfg, prefix: str = "") -> list[str]:
 
 
 def _missing_key_message(cfg, key: str) -> str:
-    close = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.6)
+    candidates = _all_keys(cfg)
+    parent, _, _ = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else None
+    if isinstance(node, DictConfig) and "_target_" in node:  # also the target's unset parameters
+        try:
+            target = node["_target_"]
+            target = locate(target) if isinstance(target, str) else target
+            candidates += [f"{parent}.{n}" for n, p in inspect.signature(target).parameters.items()
+                           if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        except (ImportError, TypeError, ValueError):
+            pass
+    candidates = sorted({c for c in candidates if not c.rpartition(".")[2].startswith("_")})
+    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"key {key!r} does not exist in the config.{hint}"
