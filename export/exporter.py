@@ -101,12 +101,14 @@ def export_onnx(
     dynamic: bool = False,
     opset: int = 17,
     exporter: str = "torchscript",
+    fp16: bool = False,
 ) -> onnx.ModelProto:
     """Export ``wrapper`` traced on a (1, 3, *input_size) uint8 image and write ``path``.
 
     Height and width are dynamic when ``dynamic`` (``input_size`` is then only the tracing size);
     the batch dimension is always dynamic. ``metadata`` is completed (input size, opset, exporter,
     output kind) and stored as JSON ``metadata_props``. Returns the checked ``onnx.ModelProto``.
+    ``fp16`` converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
     """
     check_opset(opset, exporter)
     path = os.fspath(path)
@@ -125,12 +127,16 @@ def export_onnx(
             raise ExportError(_unsupported_message(e, opset)) from e
         raise
     model = onnx.load(path)
+    if fp16:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True)
     metadata.input_size = None if dynamic else [int(v) for v in input_size]
     metadata.output_kind = wrapper.output_kind
     metadata.output_size = list(wrapper.upsample_to) if wrapper.upsample_to else None
     metadata.output_scale = wrapper.upsample_scale
     metadata.align_corners = wrapper.align_corners
-    metadata.precision = "fp16" if wrapper.fp16 else "fp32"
+    metadata.precision = "fp16" if fp16 else "fp32"
     metadata.opset, metadata.exporter = opset, exporter
     write_metadata(model, metadata)
     model.producer_name = "softlabelseg_export"

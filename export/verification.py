@@ -87,7 +87,6 @@ def wrapper_from_metadata(model: torch.nn.Module, meta) -> ExportWrapper:
         upsample_to=meta.output_size,
         upsample_scale=meta.output_scale,
         align_corners=meta.align_corners,
-        fp16=meta.precision == "fp16",
     ).eval()
 
 

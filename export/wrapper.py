@@ -9,13 +9,35 @@ from torch import nn
 from .metadata import OUTPUT_KINDS
 
 
+def pad_to_multiple(image: torch.Tensor, divisor: int, fill) -> torch.Tensor:
+    """Pad float (N, 3, h, w) bottom/right to multiples of ``divisor`` with the per-channel ``fill``.
+
+    Unconditional and shape-generic (pads by 0 when already divisible), so a dynamic-shape trace stays
+    valid at every size. ``fill`` = the model's pixel mean gives 0 after normalisation, which is what
+    the segmentor's own padding of the normalised image produces.
+    """
+    h, w = image.shape[-2], image.shape[-1]
+    pad = (0, (divisor - w % divisor) % divisor, 0, (divisor - h % divisor) % divisor)
+    mask = F.pad(torch.zeros_like(image[:, :1]), pad, value=1.0)
+    return F.pad(image, pad) + mask * fill.view(1, -1, 1, 1).to(image.dtype)
+
+
 def model_logits(model: nn.Module, image: torch.Tensor, pixel_mean=None, pixel_std=None) -> torch.Tensor:
     """Logits (N, C, h, w) at the input resolution for a uint8 image batch (N, 3, h, w).
 
-    A segmentor with ``forward_logits(uint8 image)`` normalises itself; any other module gets
-    ``(image - mean) / std`` and its output (a tensor, or a dict with "sem_seg") is resized to the input.
+    A segmentor with ``forward_logits`` (uint8 or 0..255 float in) normalises itself; the image is first
+    padded to its ``size_divisibility`` with its pixel mean (see :func:`pad_to_multiple`) and the logits
+    cropped back, because a traced graph keeps whichever padding branch the segmentor took at the traced
+    size. Any other module gets ``(image - mean) / std`` and its output (a tensor, or a dict with
+    "sem_seg") is resized to the input.
     """
+    h, w = image.shape[-2], image.shape[-1]
     if hasattr(model, "forward_logits"):
+        divisor = int(getattr(model, "size_divisibility", 1) or 1)
+        mean = getattr(model, "pixel_mean", None)
+        if divisor > 1 and mean is not None:
+            logits = model.forward_logits(pad_to_multiple(image.float(), divisor, mean.flatten()))
+            return logits[:, :, :h, :w]
         return model.forward_logits(image)
     x = image.float()
     if pixel_mean is not None:
@@ -24,7 +46,7 @@ def model_logits(model: nn.Module, image: torch.Tensor, pixel_mean=None, pixel_s
     if isinstance(out, dict):
         out = out["sem_seg"]
     if out.shape[-2:] != image.shape[-2:]:
-        out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
     return out
 
 
@@ -44,7 +66,6 @@ class ExportWrapper(nn.Module):
     output_kind: "logits" float32 (N, C, H, W), "probs" float32 softmax, "labels" uint8 (N, H, W) argmax.
     upsample_to: fixed (H, W) for in-graph bilinear upsampling; upsample_scale: in-graph scale factor
     (for dynamic graphs); both use ``align_corners`` exactly as ``F.interpolate``.
-    fp16: compute in half precision (the outputs stay float32 / uint8).
     """
 
     def __init__(
@@ -56,30 +77,29 @@ class ExportWrapper(nn.Module):
         upsample_to: tuple[int, int] | None = None,
         upsample_scale: float | None = None,
         align_corners: bool = False,
-        fp16: bool = False,
     ):
         super().__init__()
         if output_kind not in OUTPUT_KINDS:
             raise ValueError(f"output_kind must be one of {OUTPUT_KINDS}, got {output_kind!r}")
         if upsample_to is not None and upsample_scale is not None:
             raise ValueError("give upsample_to or upsample_scale, not both")
-        self.model = model.half() if fp16 else model
+        self.model = model
         self.output_kind = output_kind
         self.upsample_to = tuple(int(v) for v in upsample_to) if upsample_to else None
         self.upsample_scale = float(upsample_scale) if upsample_scale else None
         self.align_corners = bool(align_corners)
-        self.fp16 = fp16
-        dtype = torch.float16 if fp16 else torch.float32
-        if pixel_mean is not None:
-            self.register_buffer("pixel_mean", torch.as_tensor(pixel_mean, dtype=dtype), persistent=False)
-            self.register_buffer("pixel_std", torch.as_tensor(pixel_std, dtype=dtype), persistent=False)
+        if pixel_mean is not None and not hasattr(model, "forward_logits"):
+            self.register_buffer(
+                "pixel_mean", torch.as_tensor(pixel_mean, dtype=torch.float32), persistent=False
+            )
+            self.register_buffer(
+                "pixel_std", torch.as_tensor(pixel_std, dtype=torch.float32), persistent=False
+            )
         else:
             self.pixel_mean = self.pixel_std = None
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:
         """Float32 logits after the optional in-graph upsampling, (N, C, H, W)."""
-        if self.fp16 and not hasattr(self.model, "forward_logits"):
-            image = image.half()
         logits = model_logits(self.model, image, self.pixel_mean, self.pixel_std)
         if self.upsample_to is not None:
             logits = F.interpolate(

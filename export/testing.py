@@ -1,0 +1,59 @@
+"""Helpers for tests and benchmarks: a tiny stand-in segmentor and BatchNorm calibration."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .metadata import ExportMetadata
+
+
+class StandInSegmentor(nn.Module):
+    """Minimal segmentor with the ``forward_logits(uint8 (N, 3, H, W)) -> (N, C, H, W)`` contract.
+
+    Stride-4 convs, bilinear upsampling, ``size_divisibility`` padding like the real segmentor.
+    """
+
+    size_divisibility = 4
+
+    def __init__(self, num_classes: int = 5, width: int = 8):
+        super().__init__()
+        self.register_buffer("pixel_mean", torch.tensor([123.675, 116.28, 103.53]).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor([58.395, 57.12, 57.375]).view(-1, 1, 1), False)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, num_classes, 1),
+        )  # fmt: skip
+
+    def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        x = (images.float() - self.pixel_mean) / self.pixel_std
+        ph, pw = (-h) % self.size_divisibility, (-w) % self.size_divisibility
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))
+        logits = F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return logits[:, :, :h, :w]
+
+
+def stand_in_metadata(num_classes: int = 5, factor: float = 0.25) -> ExportMetadata:
+    """Metadata with made-up class names and colours for ``num_classes`` classes."""
+    colors = [[(37 * i) % 256, (91 * i) % 256, (53 * i + 80) % 256] for i in range(num_classes)]
+    return ExportMetadata(
+        class_names=[f"class{i}" for i in range(num_classes)], class_colors=colors, resolution_factor=factor
+    )
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, steps: int = 2) -> nn.Module:
+    """Set BatchNorm running statistics from ``images`` (uint8 (N, 3, H, W)) so a randomly initialised
+    model has trained-like activations (no exploding logits) for numerical comparisons; eval mode after.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    for _ in range(steps):
+        model.forward_logits(images) if hasattr(model, "forward_logits") else model(images.float())
+    return model.eval()
