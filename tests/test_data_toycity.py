@@ -1,0 +1,89 @@
+"""ToyCity generator: Cityscapes layout and naming, determinism, label/colour table, first-use generation."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from softlabelseg.data import DatasetCatalog, ToyCityParams, ensure_toycity, generate_toycity, read_sem_seg
+from softlabelseg.data.datasets import load_toycity_semantic
+from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
+from softlabelseg.data.toycity_generator import GENERATOR_VERSION, MARKER
+from softlabelseg.data.toycity_scene import render_scene
+
+SMALL = ToyCityParams(height=64, width=128, num_train=4, num_val=2, seed=3, supersample=2)
+
+
+def _arrays(folder):
+    return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p)) for p in folder.rglob("*.png")}
+
+
+def test_layout_naming_and_colour_table(tmp_path):
+    out = generate_toycity(tmp_path / "toycity", SMALL)
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["generator_version"] == GENERATOR_VERSION and marker["params"]["num_train"] == 4
+    assert marker["classes"] == CITYSCAPES_CLASSES and len(marker["colors"]) == 19
+    for split, n in (("train", 4), ("val", 2)):
+        recs = load_toycity_semantic(tmp_path, split, SMALL)
+        assert len(recs) == n
+        for r in recs:
+            assert r["file_name"].endswith("_leftImg8bit.png") and f"/leftImg8bit/{split}/" in r["file_name"]
+            assert r["sem_seg_file_name"].endswith("_gtFine_labelTrainIds.png")
+            assert (r["height"], r["width"]) == (64, 128)
+            img = np.asarray(Image.open(r["file_name"]))
+            assert img.shape == (64, 128, 3) and img.dtype == np.uint8 and img.std() > 10
+            lab = read_sem_seg(r, 19)  # raises on values outside 0..18 / 255
+            color = np.asarray(Image.open(r["sem_seg_file_name"].replace("labelTrainIds", "color")))
+            lut = np.zeros((256, 3), np.uint8)
+            lut[:19] = CITYSCAPES_COLORS
+            np.testing.assert_array_equal(color, lut[lab])
+
+
+def test_deterministic(tmp_path):
+    a = _arrays(generate_toycity(tmp_path / "a", SMALL))
+    b = _arrays(generate_toycity(tmp_path / "b", SMALL))
+    assert a.keys() == b.keys() and len(a) == 18
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    c = _arrays(generate_toycity(tmp_path / "c", ToyCityParams(**{**SMALL.__dict__, "seed": 4})))
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_ensure_generates_once_and_replaces_stale(tmp_path):
+    out = ensure_toycity(tmp_path, SMALL)
+    stamp = (out / MARKER).stat().st_mtime_ns
+    assert ensure_toycity(tmp_path, SMALL) == out and (out / MARKER).stat().st_mtime_ns == stamp
+    bigger = ToyCityParams(**{**SMALL.__dict__, "num_val": 3})
+    ensure_toycity(tmp_path, bigger)
+    assert len(load_toycity_semantic(tmp_path, "val", bigger)) == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["toycity"]
+
+
+def test_ensure_refuses_foreign_folder(tmp_path):
+    (tmp_path / "toycity").mkdir()
+    (tmp_path / "toycity" / "mine.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="not a generated ToyCity"):
+        ensure_toycity(tmp_path, SMALL)
+
+
+def test_scenes_have_thin_structures_and_vary():
+    """Default-size scenes: poles a few pixels wide, small things present, layouts differ."""
+    widths, present, labels = [], set(), []
+    for i in range(3):
+        _, lab = render_scene(np.random.default_rng([7, i]), 256, 512)
+        labels.append(lab)
+        present |= set(np.unique(lab).tolist())
+        pole = np.pad(lab == 5, ((0, 0), (1, 1)))
+        edges = np.diff(pole.astype(np.int8), axis=1)
+        starts, ends = np.nonzero(edges == 1), np.nonzero(edges == -1)
+        widths += (ends[1] - starts[1]).tolist()  # row-wise run lengths of pole pixels
+    assert {0, 1, 2, 5, 8, 10, 11, 13} <= present
+    assert np.median(widths) <= 4  # thin: nearest-neighbour at 1/8 keeps 1 column in 8
+    assert np.mean(labels[0] != labels[1]) > 0.2
+
+
+@pytest.mark.slow
+def test_default_set_generation(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOFTLABELSEG_DATASETS", str(tmp_path))
+    recs = DatasetCatalog.get("toycity_sem_seg_train")
+    assert len(recs) == 240 and len(DatasetCatalog.get("toycity_sem_seg_val")) == 48
