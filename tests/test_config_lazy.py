@@ -72,6 +72,15 @@ def test_load_relative_imports(cfg_tree):
         LazyConfig.load(cfg_tree, keys="nonexistent")
 
 
+def test_load_rel(cfg_tree, tmp_path):
+    f = _write(tmp_path / "configs/toy/rel.py", """
+        from softlabelseg.config import LazyConfig
+        train = LazyConfig.load_rel("../common/train.py", "train")
+        train.max_iter = 3
+    """)
+    assert LazyConfig.load(f).train == {"max_iter": 3, "output_dir": "./output", "amp": {"enabled": False}}
+
+
 def test_relative_import_missing_file(tmp_path):
     f = _write(tmp_path / "a/b.py", "from ..nothere import x\n")
     with pytest.raises(ImportError, match="nothere"):

@@ -214,6 +214,14 @@ class LazyConfig:
         return ret
 
     @staticmethod
+    def load_rel(filename: str, keys: None | str | Sequence[str] = None):
+        """``load`` with ``filename`` relative to the config file that calls it (inside config files)."""
+        caller = inspect.stack()[1].frame.f_globals.get("__file__")
+        if not caller:
+            raise RuntimeError("load_rel must be called from a config file; use LazyConfig.load elsewhere.")
+        return LazyConfig.load(os.path.join(os.path.dirname(caller), filename), keys)
+
+    @staticmethod
     def save(cfg, filename: str, resolve: bool = True) -> None:
         """Save ``cfg`` as YAML (interpolations resolved unless ``resolve=False``).
 
