@@ -23,7 +23,8 @@ class ExportMetadata:
     output_size: (H, W) when the graph upsamples in-graph to a fixed size; None otherwise.
     output_scale: in-graph upsampling factor (output = input * scale) or None.
     resolution_factor: model input size / original image size (0.25 for a model trained at 1/4).
-    image_resize: the filter that shrinks the image to the model input ("cv2:area", "torch:bilinear"...).
+    image_resize: the filter that shrinks the image to the model input ("cv2:area", "torch:bilinear"...),
+        as the training data mapper names it; ``image_antialias`` its antialias flag (torch modes).
     align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
     """
 
@@ -38,6 +39,7 @@ class ExportMetadata:
     pixel_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     ignore_value: int = 255
     image_resize: str = "cv2:linear"
+    image_antialias: bool = False
     align_corners: bool = False
     input_format: str = "uint8 RGB NCHW, normalisation in the graph"
     precision: str = "fp32"
@@ -54,8 +56,8 @@ class ExportMetadata:
                 f"{len(self.class_names)} class names but {len(self.class_colors)} colours:"
                 " give one colour per class"
             )
-        if not 0 < float(self.resolution_factor) <= 1:
-            raise ValueError(f"resolution_factor must be in (0, 1], got {self.resolution_factor}")
+        if not float(self.resolution_factor) > 0:
+            raise ValueError(f"resolution_factor must be > 0, got {self.resolution_factor}")
 
     @property
     def num_classes(self) -> int:

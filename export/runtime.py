@@ -18,8 +18,9 @@ import onnxruntime as ort
 from .metadata import ExportMetadata, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-# Reference filter of each "<library>:<filter>" image mode, reproduced with cv2. Exact for cv2:* modes;
-# torch/PIL modes map to the cv2 filter with the same geometry (uint8 rounding may differ by one level).
+# cv2 filter of each "<library>:<filter>" image mode. cv2 modes are the reference itself; torch modes
+# without antialias resize float32 and round half to even as the data mapper does (same geometry, equal
+# up to float rounding); torch antialias and PIL modes are approximated (box filter for downscaling).
 _CV2_FILTERS = {
     "nearest": cv2.INTER_NEAREST,
     "nearest-exact": cv2.INTER_NEAREST_EXACT,
@@ -55,14 +56,24 @@ def input_size_for(height: int, width: int, meta: ExportMetadata) -> tuple[int, 
     return max(1, int(round(height * f))), max(1, int(round(width * f)))
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear") -> np.ndarray:
-    """Resize an (H, W, 3) image to ``size`` (h, w) with the cv2 filter matching ``mode``."""
+def resize_image(
+    image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear", antialias: bool = False
+) -> np.ndarray:
+    """Resize a uint8 (H, W, 3) image to ``size`` (h, w) the way the training data mapper does for
+    ``mode`` ("<library>:<filter>"), with cv2 only."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
-    name = mode.split(":", 1)[-1]
+    library, _, name = mode.rpartition(":")
     if name not in _CV2_FILTERS:
         raise ValueError(f"unknown image resize mode {mode!r}; known filters: {sorted(_CV2_FILTERS)}")
-    return cv2.resize(image, (size[1], size[0]), interpolation=_CV2_FILTERS[name])
+    flag = _CV2_FILTERS[name]
+    shrinking = size[0] < image.shape[0] and size[1] < image.shape[1]
+    if (library == "pil" or antialias) and shrinking and name not in ("nearest", "nearest-exact"):
+        flag = cv2.INTER_AREA
+    if library == "torch":
+        out = cv2.resize(image.astype(np.float32), (size[1], size[0]), interpolation=flag)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return cv2.resize(image, (size[1], size[0]), interpolation=flag)
 
 
 def _axis_weights(n_in: int, n_out: int, align_corners: bool):
@@ -132,7 +143,7 @@ class OnnxSegmenter:
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """uint8 (1, 3, h, w) model input for an RGB (H, W, 3) image."""
         size = input_size_for(image.shape[0], image.shape[1], self.meta)
-        small = resize_image(image, size, self.meta.image_resize)
+        small = resize_image(image, size, self.meta.image_resize, self.meta.image_antialias)
         return np.ascontiguousarray(small.transpose(2, 0, 1)[None])
 
     def run(self, batch: np.ndarray) -> np.ndarray:

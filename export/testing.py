@@ -1,4 +1,5 @@
 """Helpers for tests and benchmarks: a tiny stand-in segmentor and BatchNorm calibration."""
+
 from __future__ import annotations
 
 import torch
@@ -29,9 +30,8 @@ class StandInSegmentor(nn.Module):
     def forward_logits(self, images: torch.Tensor) -> torch.Tensor:
         h, w = images.shape[-2:]
         x = (images.float() - self.pixel_mean) / self.pixel_std
-        ph, pw = (-h) % self.size_divisibility, (-w) % self.size_divisibility
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph))
+        d = self.size_divisibility
+        x = F.pad(x, (0, (-w) % d, 0, (-h) % d))  # branch-free: valid for dynamic shapes
         logits = F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[:, :, :h, :w]
 

@@ -9,36 +9,17 @@ from torch import nn
 from .metadata import OUTPUT_KINDS
 
 
-def pad_to_multiple(image: torch.Tensor, divisor: int, fill) -> torch.Tensor:
-    """Pad float (N, 3, h, w) bottom/right to multiples of ``divisor`` with the per-channel ``fill``.
-
-    Unconditional and shape-generic (pads by 0 when already divisible), so a dynamic-shape trace stays
-    valid at every size. ``fill`` = the model's pixel mean gives 0 after normalisation, which is what
-    the segmentor's own padding of the normalised image produces.
-    """
-    h, w = image.shape[-2], image.shape[-1]
-    pad = (0, (divisor - w % divisor) % divisor, 0, (divisor - h % divisor) % divisor)
-    mask = F.pad(torch.zeros_like(image[:, :1]), pad, value=1.0)
-    return F.pad(image, pad) + mask * fill.view(1, -1, 1, 1).to(image.dtype)
-
-
 def model_logits(model: nn.Module, image: torch.Tensor, pixel_mean=None, pixel_std=None) -> torch.Tensor:
     """Logits (N, C, h, w) at the input resolution for a uint8 image batch (N, 3, h, w).
 
-    A segmentor with ``forward_logits`` (uint8 or 0..255 float in) normalises itself; the image is first
-    padded to its ``size_divisibility`` with its pixel mean (see :func:`pad_to_multiple`) and the logits
-    cropped back, because a traced graph keeps whichever padding branch the segmentor took at the traced
-    size. Any other module gets ``(image - mean) / std`` and its output (a tensor, or a dict with
-    "sem_seg") is resized to the input.
+    A segmentor with ``forward_logits`` (uint8 in) normalises and pads itself; its padding and crop
+    must be branch-free for dynamic-shape graphs to hold at sizes other than the traced one. Any other
+    module gets ``(image - mean) / std`` and its output (a tensor, or a dict with "sem_seg") is
+    resized to the input.
     """
-    h, w = image.shape[-2], image.shape[-1]
     if hasattr(model, "forward_logits"):
-        divisor = int(getattr(model, "size_divisibility", 1) or 1)
-        mean = getattr(model, "pixel_mean", None)
-        if divisor > 1 and mean is not None:
-            logits = model.forward_logits(pad_to_multiple(image.float(), divisor, mean.flatten()))
-            return logits[:, :, :h, :w]
         return model.forward_logits(image)
+    h, w = image.shape[-2], image.shape[-1]
     x = image.float()
     if pixel_mean is not None:
         x = (x - pixel_mean.view(1, -1, 1, 1)) / pixel_std.view(1, -1, 1, 1)

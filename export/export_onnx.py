@@ -1,0 +1,58 @@
+"""Export a trained recipe + checkpoint to ONNX (uint8 RGB in, logits / probs / labels out, metadata inside).
+
+    python export/export_onnx.py --config-file <recipe.py> --checkpoint <model.pth> --output model.onnx \\
+        [--opset 17] [--input-size HxW | --dynamic] [--fp16] [--output-kind logits|probs|labels] \\
+        [--upsample-to HxW|original] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from softlabelseg_export.checkpoint import CheckpointMismatchError
+from softlabelseg_export.cli_common import add_recipe_args, parse_hw
+from softlabelseg_export.exporter import EXPORTERS, ExportError
+from softlabelseg_export.metadata import OUTPUT_KINDS
+from softlabelseg_export.pipeline import export_from_recipe
+
+
+def _upsample(text: str):
+    return "original" if text == "original" else parse_hw(text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_recipe_args(parser)
+    parser.add_argument("--output", required=True, help="the .onnx file to write")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (TorchScript exporter: 11..20)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--input-size", type=parse_hw, help="model input HxW (default: dataset size x factor)")
+    size.add_argument("--dynamic", action="store_true", help="dynamic height and width")
+    parser.add_argument(
+        "--fp16", action="store_true", help="float16 weights and compute (uint8 in, same outputs)"
+    )
+    parser.add_argument("--output-kind", choices=OUTPUT_KINDS, default="logits")
+    parser.add_argument(
+        "--upsample-to",
+        type=_upsample,
+        default=None,
+        help="bilinear upsampling in the graph (align_corners=False): HxW, or 'original' for the full size",
+    )
+    parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript")
+    args = parser.parse_args(argv)
+    try:
+        report = export_from_recipe(
+            args.config_file, args.checkpoint, args.output, overrides=args.opts, opset=args.opset,
+            input_size=args.input_size, dynamic=args.dynamic, fp16=args.fp16, output_kind=args.output_kind,
+            upsample_to=args.upsample_to, exporter=args.exporter,
+        )  # fmt: skip
+    except (CheckpointMismatchError, ExportError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Recipe-level steps behind the command-line tools: export a checkpoint, verify an exported file."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exporter import ExportError, export_onnx
+from .metadata import ExportMetadata, read_metadata
+from .recipe import build_model, default_input_size, load_recipe, recipe_metadata, recipe_resolution
+from .verification import VerifyResult, verify, wrapper_from_metadata
+from .wrapper import ExportWrapper
+
+TRACE_SIZE = (64, 128)  # tracing size of dynamic exports when the recipe fixes none
+
+
+@dataclass
+class ExportReport:
+    path: str
+    metadata: ExportMetadata
+    seconds: float
+
+    def summary(self) -> str:
+        m = self.metadata
+        size_mb = os.path.getsize(self.path) / 2**20
+        shape = "dynamic" if m.input_size is None else "x".join(map(str, m.input_size))
+        out = (
+            m.output_size
+            and "x".join(map(str, m.output_size))
+            or (f"input x {m.output_scale:g}" if m.output_scale else "input size")
+        )
+        return (
+            f"wrote {self.path} ({size_mb:.1f} MB) in {self.seconds:.1f} s: input uint8 1x3x{shape}"
+            f" (factor {m.resolution_factor:g}, {m.image_resize}), output {m.output_kind} at {out},"
+            f" opset {m.opset} ({m.exporter}), {m.precision}, {m.num_classes} classes; onnx.checker passed"
+        )
+
+
+def resolve_upsampling(upsample_to, input_size, dynamic: bool, cfg):
+    """(upsample_to, upsample_scale) for ``--upsample-to``: None, (H, W), or "original" (the dataset's
+    evaluation size for static graphs, input / factor for dynamic ones)."""
+    if upsample_to is None:
+        return None, None
+    if upsample_to != "original":
+        if dynamic:
+            raise ExportError(
+                "--upsample-to HxW needs a static input: use --upsample-to original with --dynamic"
+            )
+        return tuple(upsample_to), None
+    res = recipe_resolution(cfg)
+    if dynamic:
+        return None, 1.0 / res["factor"]
+    if res["full_size"] is not None and default_input_size(cfg) == tuple(input_size):
+        return tuple(res["full_size"]), None
+    return (round(input_size[0] / res["factor"]), round(input_size[1] / res["factor"])), None
+
+
+def export_from_recipe(
+    config_file: str,
+    checkpoint: str,
+    output: str,
+    *,
+    overrides=(),
+    opset: int = 17,
+    input_size: tuple[int, int] | None = None,
+    dynamic: bool = False,
+    fp16: bool = False,
+    output_kind: str = "logits",
+    upsample_to=None,
+    exporter: str = "torchscript",
+) -> ExportReport:
+    """Build the recipe's model, load ``checkpoint`` strictly, export it to ``output``."""
+    start = time.perf_counter()
+    cfg = load_recipe(config_file, overrides)
+    model = build_model(cfg, checkpoint, config_name=config_file)
+    meta = recipe_metadata(cfg, model, model_name=os.path.splitext(os.path.basename(config_file))[0])
+    size = input_size or default_input_size(cfg)
+    if size is None:
+        if not dynamic:
+            raise ExportError(
+                f"{config_file} fixes no evaluation size for its dataset: give --input-size HxW or --dynamic"
+            )
+        size = TRACE_SIZE
+    up_to, up_scale = resolve_upsampling(upsample_to, size, dynamic, cfg)
+    wrapper = ExportWrapper(model, output_kind, upsample_to=up_to, upsample_scale=up_scale)
+    export_onnx(wrapper, output, meta, size, dynamic=dynamic, opset=opset, exporter=exporter, fp16=fp16)
+    return ExportReport(os.fspath(output), meta, time.perf_counter() - start)
+
+
+def _fit(image_chw: np.ndarray, meta: ExportMetadata) -> np.ndarray:
+    """The mapper's test image, resized to a static graph's input size when they differ."""
+    if meta.input_size is None or tuple(image_chw.shape[1:]) == tuple(meta.input_size):
+        return image_chw
+    from .runtime import resize_image
+
+    hwc = resize_image(image_chw.transpose(1, 2, 0), tuple(meta.input_size), meta.image_resize)
+    return np.ascontiguousarray(hwc.transpose(2, 0, 1))
+
+
+def dataset_images(cfg, meta: ExportMetadata, num_images: int, dataset: str | None = None):
+    """Yield up to ``num_images`` uint8 (3, h, w) test images of ``dataset`` (default: the recipe's
+    test set) through the recipe's test mapper."""
+    from softlabelseg.config import instantiate
+    from softlabelseg.data import DatasetCatalog
+
+    mapper = instantiate(cfg.dataloader.test.mapper)
+    records = DatasetCatalog.get(dataset or cfg.dataloader.test.dataset)[:num_images]
+    for record in records:
+        yield _fit(mapper(record)["image"].numpy(), meta)
+
+
+def folder_images(folder: str, meta: ExportMetadata, num_images: int):
+    """Yield model inputs for up to ``num_images`` image files, prepared as the Python runner does."""
+    from .runtime import input_size_for, list_images, read_image, resize_image
+
+    for path in list_images(folder)[:num_images]:
+        image = read_image(path)
+        small = resize_image(
+            image, input_size_for(*image.shape[:2], meta), meta.image_resize, meta.image_antialias
+        )
+        yield np.ascontiguousarray(small.transpose(2, 0, 1))
+
+
+def verify_from_recipe(
+    model_path: str,
+    config_file: str,
+    checkpoint: str,
+    *,
+    overrides=(),
+    num_images: int = 8,
+    dataset: str | None = None,
+    images: str | None = None,
+    max_diff: float | None = None,
+    min_agreement: float | None = None,
+) -> VerifyResult:
+    """PyTorch (recipe + checkpoint) vs ONNX Runtime (``model_path``) on dataset or folder images."""
+    meta = read_metadata(model_path)
+    cfg = load_recipe(config_file, overrides)
+    reference = wrapper_from_metadata(build_model(cfg, checkpoint, config_name=config_file), meta)
+    inputs = (
+        folder_images(images, meta, num_images) if images else dataset_images(cfg, meta, num_images, dataset)
+    )
+    return verify(reference, model_path, inputs, max_diff=max_diff, min_agreement=min_agreement)
