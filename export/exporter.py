@@ -67,29 +67,16 @@ def _trace(wrapper, example, path, opset, dynamic, exporter):
             warnings.filterwarnings("ignore", message=".*will be removed.*")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
-                wrapper,
-                (example,),
-                path,
-                dynamo=False,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamic_axes={"image": axes},
-                **names,
-            )
+                wrapper, (example,), path, dynamo=False, opset_version=opset, do_constant_folding=True,
+                dynamic_axes={"image": axes}, **names,
+            )  # fmt: skip
     else:
         dim = torch.export.Dim.AUTO
         shapes = ({0: dim, 2: dim, 3: dim} if dynamic else {0: dim},)
-        with redirect_stdout(io.StringIO()):
-            program = torch.onnx.export(
-                wrapper,
-                (example,),
-                dynamo=True,
-                opset_version=opset,
-                dynamic_shapes=shapes,
-                external_data=False,
-                optimize=True,
-                **names,
-            )
+        program = torch.onnx.export(
+            wrapper, (example,), dynamo=True, opset_version=opset, dynamic_shapes=shapes,
+            external_data=False, optimize=True, **names,
+        )  # fmt: skip
         program.save(path, external_data=False)
 
 
@@ -116,7 +103,7 @@ def export_onnx(
     wrapper = wrapper.eval()
     example = torch.randint(0, 256, (1, 3, *input_size), dtype=torch.uint8)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), redirect_stdout(io.StringIO()):  # progress lines and IR dumps
             _trace(wrapper, example, path, opset, dynamic, exporter)
     except torch.onnx.errors.UnsupportedOperatorError as e:
         raise ExportError(_unsupported_message(e, opset)) from e

@@ -77,23 +77,24 @@ def resize_image(
 
 
 def _axis_weights(n_in: int, n_out: int, align_corners: bool):
-    """Source indices and weights of PyTorch's bilinear ``F.interpolate`` along one axis."""
-    dst = np.arange(n_out, dtype=np.float64)
+    """Source indices and weights of PyTorch's bilinear ``F.interpolate`` along one axis (float32
+    coordinate arithmetic, as PyTorch does it)."""
+    dst = np.arange(n_out, dtype=np.float32)
     if align_corners:
-        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+        src = np.float32((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0) * dst
     else:
-        src = np.maximum((dst + 0.5) * (n_in / n_out) - 0.5, 0.0)
+        src = np.maximum(np.float32(n_in / n_out) * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
-    w1 = (src - i0).astype(np.float32)
-    return i0, i1, w1
+    return i0, i1, (src - i0).astype(np.float32)
 
 
 def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bool = False) -> np.ndarray:
     """Bilinear resize of (C, h, w) float scores to (C, H, W) with PyTorch ``align_corners`` semantics.
 
-    ``align_corners=False`` uses cv2.resize (same half-pixel geometry as PyTorch), True a separable
-    numpy gather. Values match ``F.interpolate`` to float32 rounding.
+    ``align_corners=False`` uses cv2.resize (same half-pixel geometry as PyTorch, ~50x faster than a
+    numpy gather), True a separable numpy gather. Values match ``F.interpolate`` up to float32
+    rounding of the sampling coordinates (~1e-6 relative).
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     c, h, w = scores.shape

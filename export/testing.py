@@ -57,3 +57,37 @@ def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, steps: int = 2) 
     for _ in range(steps):
         model.forward_logits(images) if hasattr(model, "forward_logits") else model(images.float())
     return model.eval()
+
+
+TOYCITY_RECIPE = "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"
+
+
+def toycity_setup(root, repo_root, num_val: int = 4, seed: int = 0) -> dict:
+    """A small ToyCity val split under ``root`` and the ToyCity recipe's tiny model with calibrated
+    BatchNorm saved as a checkpoint. Returns dict(records, cfg, model, config_file, checkpoint)."""
+    from pathlib import Path
+
+    from softlabelseg.config import instantiate
+    from softlabelseg.data import ToyCityParams
+    from softlabelseg.data.datasets import load_toycity_semantic
+
+    from .recipe import build_model, load_recipe
+
+    root, config_file = Path(root), str(Path(repo_root) / TOYCITY_RECIPE)
+    records = load_toycity_semantic(root, "val", ToyCityParams(num_train=1, num_val=num_val))
+    cfg = load_recipe(config_file)
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    mapper = instantiate(cfg.dataloader.test.mapper)
+    images = torch.stack([mapper(r)["image"] for r in records[:2]])
+    calibrate_batchnorm(model, images)
+    checkpoint = root / "tiny_toycity.pth"
+    torch.save({"model": model.state_dict(), "iteration": 0}, checkpoint)
+    return dict(
+        records=records,
+        cfg=cfg,
+        model=model,
+        config_file=config_file,
+        checkpoint=str(checkpoint),
+        mapper=mapper,
+    )

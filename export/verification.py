@@ -51,10 +51,10 @@ def expose_logits(model: onnx.ModelProto) -> onnx.ModelProto:
         node = producers.get(name)
     if node is None or node.op_type not in ("ArgMax", "Softmax"):
         return model
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    value = onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None)
-    out.graph.output.append(value)
+    out = onnx.shape_inference.infer_shapes(model)
+    known = {v.name: v.type.tensor_type.elem_type for v in out.graph.value_info}
+    elem = known.get(node.input[0]) or onnx.TensorProto.FLOAT  # float16 in fp16 graphs
+    out.graph.output.append(onnx.helper.make_tensor_value_info(node.input[0], elem, None))
     return out
 
 
