@@ -67,12 +67,8 @@ class DenseSoftLabel:
         """Top-K classes per pixel (see torch_kernel.top_classes); exact unless top_k truncates."""
         from .torch_kernel import top_classes
 
-        p = self.probs.movedim(-3, -1).double()
-        idx, wts = top_classes(p.reshape(-1, p.shape[-1]), top_k)
-        shape = p.shape[:-1] + (idx.shape[-1],)
-        return SparseSoftLabel(idx.view(shape).movedim(-1, -3).contiguous(),
-                               wts.view(shape).movedim(-1, -3).float().contiguous(),
-                               self.valid.clone(), self.num_classes)
+        idx, wts = top_classes(self.probs.double(), top_k, dim=-3)
+        return SparseSoftLabel(idx, wts.float(), self.valid.clone(), self.num_classes)
 
     def crop(self, top: int, left: int, height: int, width: int) -> DenseSoftLabel:
         """Window of the grid; parts outside the map are padding (valid 0)."""

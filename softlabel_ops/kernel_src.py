@@ -9,9 +9,13 @@ The arithmetic mirrors torch_kernel.normalise / top_classes.
 """
 
 SOURCE = r"""
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #define VALID_EPS 1e-6
 
@@ -33,6 +37,29 @@ typedef struct {
     SparseBuf *sp;
 } Job;
 
+/* Large fresh outputs are mmapped by the allocator; asking for huge pages there cuts the cost of
+   first-touch page faults, which otherwise dominates writing a 40 MB dense label. A hint only. */
+static void advise_huge(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (bytes < ((size_t)32 << 20)) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
+/* 1 if any of the n bytes at r differs from l0 (8 bytes per step). */
+static inline int bytes_differ(const uint8_t *r, int64_t n, uint8_t l0) {
+    const uint64_t b = 0x0101010101010101ULL * l0;
+    uint64_t d = 0;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) { uint64_t v; memcpy(&v, r + j, 8); d |= v ^ b; }
+    for (; j < n; j++) d |= (uint64_t)(r[j] ^ l0);
+    return d != 0;
+}
+
 typedef struct {
     double *acc;     /* C + 1 (index C collects ignore mass) */
     uint8_t *mark;   /* C + 1 */
@@ -40,6 +67,7 @@ typedef struct {
     int32_t *ord;    /* C sorted classes for sparse output */
     double *p;       /* C normalised masses for sparse output */
     double *wrow, *wcol;
+    uint8_t *contig;  /* per output column: its taps are consecutive source columns */
 } Scratch;
 
 SparseBuf *sp_new(int64_t n_pix) {
@@ -78,6 +106,8 @@ static int sp_reserve(SparseBuf *b, int64_t extra) {
 
 /* Scatters the compact list into indices/weights of shape (N, K, h, w); padding gets 0. */
 void sp_fill(const SparseBuf *b, int64_t N, int64_t K, int64_t hw, int64_t *indices, float *weights) {
+    advise_huge(indices, (size_t)(N * K * hw) * sizeof(int64_t));
+    advise_huge(weights, (size_t)(N * K * hw) * sizeof(float));
     memset(indices, 0, (size_t)(N * K * hw) * sizeof(int64_t));
     memset(weights, 0, (size_t)(N * K * hw) * sizeof(float));
     int64_t e = 0;
@@ -154,6 +184,25 @@ static void emit(const Job *J, Scratch *S, int64_t n, int64_t q, int nl) {
     B->cnt[n * hw + q] = (uint16_t)kept;
 }
 
+/* emit() for a footprint holding the single label c with total weight m (normalise for one class). */
+static inline void emit_single(const Job *J, int64_t n, int64_t q, int64_t c, double m) {
+    const int64_t hw = J->h * J->w;
+    double total = J->clamp ? (m < 0 ? 0.0 : (m > 1 ? 1.0 : m)) : m;
+    int keep = c != J->ignore && total > VALID_EPS && m > 0;
+    J->valid[n * hw + q] = keep ? (float)total : 0.0f;
+    if (J->probs) {
+        if (keep) J->probs[(n * J->C + c) * hw + q] = 1.0f;
+        return;
+    }
+    SparseBuf *B = J->sp;
+    if (!keep) return;
+    if (B->used >= B->cap && !sp_reserve(B, 1)) return;
+    B->cls[B->used] = (int32_t)c;
+    B->wt[B->used++] = 1.0;
+    B->cnt[n * hw + q] = 1;
+    if (B->max_count < 1) B->max_count = 1;
+}
+
 #define DEFINE_KERNEL(T, NAME)                                                               \
 static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                             \
     const int64_t Ky = J->Ky, Kx = J->Kx, W = J->W, C = J->C, hw = J->h * J->w;              \
@@ -174,19 +223,23 @@ static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                
                 }                                                                            \
                 const T l0 = rows[0][ixr[0]];                                                \
                 int diff = 0;                                                                \
-                for (int64_t k = 0; k < Ky; k++) {                                           \
-                    const T *r = rows[k];                                                    \
-                    for (int64_t j = 0; j < Kx; j++) diff |= (r[ixr[j]] != l0);              \
+                if (S->contig[x] && sizeof(T) == 1) {                                        \
+                    for (int64_t k = 0; k < Ky && !diff; k++)                                \
+                        diff = bytes_differ((const uint8_t *)(rows[k] + ixr[0]), Kx, (uint8_t)l0); \
+                } else if (S->contig[x]) {                                                   \
+                    for (int64_t k = 0; k < Ky && !diff; k++) {                              \
+                        const T *r = rows[k] + ixr[0];                                       \
+                        for (int64_t j = 0; j < Kx; j++) diff |= (r[j] != l0);               \
+                    }                                                                        \
+                } else {                                                                     \
+                    for (int64_t k = 0; k < Ky && !diff; k++) {                              \
+                        const T *r = rows[k];                                                \
+                        for (int64_t j = 0; j < Kx; j++) diff |= (r[ixr[j]] != l0);          \
+                    }                                                                        \
                 }                                                                            \
                 int nl = 0;                                                                  \
                 if (!diff) {                                                                 \
-                    if ((int64_t)l0 != J->ignore) {                                          \
-                        S->list[0] = (int32_t)l0;                                            \
-                        S->acc[l0] = S->wrow[y] * S->wcol[x];                                \
-                        nl = 1;                                                              \
-                    }                                                                        \
-                    emit(J, S, n, q, nl);                                                    \
-                    if (nl) S->acc[l0] = 0.0;                                                \
+                    emit_single(J, n, q, (int64_t)l0, S->wrow[y] * S->wcol[x]);              \
                     continue;                                                                \
                 }                                                                            \
                 for (int64_t k = 0; k < Ky; k++) {                                           \
@@ -272,8 +325,9 @@ int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
     S.p = (double *)malloc((C + 1) * sizeof(double));
     S.wrow = (double *)malloc((h > 0 ? h : 1) * sizeof(double));
     S.wcol = (double *)malloc((w > 0 ? w : 1) * sizeof(double));
+    S.contig = (uint8_t *)malloc(w > 0 ? w : 1);
     int rc = 0;
-    if (!S.acc || !S.mark || !S.list || !S.ord || !S.p || !S.wrow || !S.wcol) {
+    if (!S.acc || !S.mark || !S.list || !S.ord || !S.p || !S.wrow || !S.wcol || !S.contig) {
         rc = -1;
     } else {
         for (int64_t y = 0; y < h; y++) {
@@ -285,8 +339,15 @@ int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
             double s = 0.0;
             for (int64_t k = 0; k < Kx; k++) s += wx[x * Kx + k];
             S.wcol[x] = s;
+            int c = 1;
+            for (int64_t k = 1; k < Kx; k++) c &= ix[x * Kx + k] == ix[x * Kx] + k;
+            S.contig[x] = (uint8_t)c;
         }
-        if (probs) memset(probs, 0, (size_t)(N * C * h * w) * sizeof(float));
+        advise_huge(valid, (size_t)(N * h * w) * sizeof(float));
+        if (probs) {
+            advise_huge(probs, (size_t)(N * C * h * w) * sizeof(float));
+            memset(probs, 0, (size_t)(N * C * h * w) * sizeof(float));
+        }
         switch (dtype) {
             case 0: run_u8(&J, &S, (const uint8_t *)lab); break;
             case 1: run_i8(&J, &S, (const int8_t *)lab); break;
@@ -295,7 +356,8 @@ int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
             default: run_i64(&J, &S, (const int64_t *)lab); break;
         }
     }
-    free(S.acc); free(S.mark); free(S.list); free(S.ord); free(S.p); free(S.wrow); free(S.wcol);
+    free(S.acc); free(S.mark); free(S.list); free(S.ord); free(S.p);
+    free(S.wrow); free(S.wcol); free(S.contig);
     return rc;
 }
 """

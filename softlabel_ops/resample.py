@@ -76,32 +76,41 @@ def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = "tor
 
 
 def _soft_resize_torch(lab, ty, tx, num_classes, ignore, sparse, top_k, clamp):
+    tk = torch_kernel
     iy, wy = _to_torch(ty, lab.device)
     ix, wx = _to_torch(tx, lab.device)
     n, ch, cw = lab.shape[0], iy.shape[0], ix.shape[0]
-    valid = torch.empty(n, ch, cw, dtype=torch.float32, device=lab.device)
+    first, uniform = tk.uniform_labels(lab, iy, ix)
+    single = uniform & (first != ignore)
+    mass = tk.seq_sum(wy)[:, None] * tk.seq_sum(wx)[None, :]
+    keep, valid = tk.single_class(mass.expand(n, ch, cw), clamp)
+    keep &= single
+    valid = torch.where(keep, valid, 0).float()
+    cls = torch.where(keep, first, 0).unsqueeze(1)
+    one = keep.unsqueeze(1).float()
+    mixed = torch.nonzero((~uniform).flatten()).flatten()
+    chunks = tk.mixed_chunks(lab, iy, wy, ix, wx, num_classes, ignore, mixed)
     if not sparse:
-        probs = torch.empty(n, num_classes, ch, cw, dtype=torch.float32, device=lab.device)
-    parts = []
-    for r0, r1, mass in torch_kernel.class_mass(lab, iy, wy, ix, wx, num_classes, ignore):
-        p, v = torch_kernel.normalise(mass, clamp)
-        valid[:, r0:r1] = v
-        if not sparse:
-            probs[:, :, r0:r1] = p.permute(0, 3, 1, 2)
-        else:
-            idx, wts = torch_kernel.top_classes(p.reshape(-1, num_classes), top_k)
-            parts.append((idx.view(n, r1 - r0, cw, -1), wts.view(n, r1 - r0, cw, -1)))
-    if not sparse:
+        probs = torch.zeros(n, num_classes, ch, cw, dtype=torch.float32, device=lab.device)
+        probs.scatter_(1, cls, one)
+        for m, (ni, yi, xi) in chunks:
+            p, v = tk.normalise(m, clamp)
+            probs[ni, :, yi, xi] = p.float()
+            valid[ni, yi, xi] = v.float()
         return DenseSoftLabel(probs, valid)
-    k = max(p[0].shape[-1] for p in parts)
+    parts = []
+    for m, where in chunks:
+        p, v = tk.normalise(m, clamp)
+        valid[where] = v.float()
+        parts.append((tk.top_classes(p, top_k), where))
+    k = max([1] + [idx.shape[1] for (idx, _), _ in parts])
     indices = torch.zeros(n, k, ch, cw, dtype=torch.int64, device=lab.device)
     weights = torch.zeros(n, k, ch, cw, dtype=torch.float32, device=lab.device)
-    r0 = 0
-    for idx, wts in parts:
-        r1 = r0 + idx.shape[1]
-        indices[:, : idx.shape[-1], r0:r1] = idx.permute(0, 3, 1, 2)
-        weights[:, : idx.shape[-1], r0:r1] = wts.permute(0, 3, 1, 2)
-        r0 = r1
+    indices[:, :1] = cls
+    weights[:, :1] = one
+    for (idx, wts), (ni, yi, xi) in parts:
+        indices[ni, : idx.shape[1], yi, xi] = idx
+        weights[ni, : idx.shape[1], yi, xi] = wts.float()
     return SparseSoftLabel(indices, weights, valid, num_classes)
 
 
@@ -125,7 +134,9 @@ def hard_resize(label, size, mode: str = "torch:nearest", *, crop=None,
     h, w = output_size((H, W), size)
     (iy, wy), (ix, wx) = (_to_torch(t, lab.device) for t in window_taps(m, (H, W), (h, w),
                                                                           crop_window((h, w), crop)))
-    out = lab[:, iy[:, 0, None], ix[None, :, 0]].long()
-    outside = (wy[:, 0, None] == 0) | (wx[None, :, 0] == 0)
-    out = torch.where(outside, ignore_value, out)
+    out = lab.index_select(1, iy[:, 0]).index_select(2, ix[:, 0]).long()
+    rows_out, cols_out = wy[:, 0] == 0, wx[:, 0] == 0
+    if bool(rows_out.any()) or bool(cols_out.any()):  # crop window past the map
+        out[:, rows_out] = ignore_value
+        out[:, :, cols_out] = ignore_value
     return out if batched else out[0]
