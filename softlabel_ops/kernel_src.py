@@ -22,7 +22,7 @@ SOURCE = r"""
 typedef struct {
     int64_t cap, used, n_pix, max_count;
     int32_t *cls;
-    double *wt;
+    float *wt;
     uint16_t *cnt;
     int failed;
 } SparseBuf;
@@ -76,7 +76,7 @@ SparseBuf *sp_new(int64_t n_pix) {
     b->n_pix = n_pix;
     b->cap = n_pix + 16;
     b->cls = (int32_t *)malloc(b->cap * sizeof(int32_t));
-    b->wt = (double *)malloc(b->cap * sizeof(double));
+    b->wt = (float *)malloc(b->cap * sizeof(float));
     b->cnt = (uint16_t *)calloc(n_pix > 0 ? n_pix : 1, sizeof(uint16_t));
     if (!b->cls || !b->wt || !b->cnt) b->failed = 1;
     return b;
@@ -97,7 +97,7 @@ static int sp_reserve(SparseBuf *b, int64_t extra) {
     int32_t *c = (int32_t *)realloc(b->cls, cap * sizeof(int32_t));
     if (!c) { b->failed = 1; return 0; }
     b->cls = c;
-    double *w = (double *)realloc(b->wt, cap * sizeof(double));
+    float *w = (float *)realloc(b->wt, cap * sizeof(float));
     if (!w) { b->failed = 1; return 0; }
     b->wt = w;
     b->cap = cap;
@@ -119,7 +119,7 @@ void sp_fill(const SparseBuf *b, int64_t N, int64_t K, int64_t hw, int64_t *indi
             for (int64_t k = 0; k < cnt; k++, e++) {
                 if (k < K) {
                     ind[k * hw + q] = b->cls[e];
-                    wts[k * hw + q] = (float)b->wt[e];
+                    wts[k * hw + q] = b->wt[e];
                 }
             }
         }
@@ -179,7 +179,7 @@ static void emit(const Job *J, Scratch *S, int64_t n, int64_t q, int nl) {
     if (!sp_reserve(B, kept)) return;
     for (int i = 0; i < kept; i++) {
         B->cls[B->used] = S->ord[i];
-        B->wt[B->used++] = kept < cnt ? S->p[i] / s : S->p[i];
+        B->wt[B->used++] = (float)(kept < cnt ? S->p[i] / s : S->p[i]);
     }
     B->cnt[n * hw + q] = (uint16_t)kept;
 }
@@ -198,7 +198,7 @@ static inline void emit_single(const Job *J, int64_t n, int64_t q, int64_t c, do
     if (!keep) return;
     if (B->used >= B->cap && !sp_reserve(B, 1)) return;
     B->cls[B->used] = (int32_t)c;
-    B->wt[B->used++] = 1.0;
+    B->wt[B->used++] = 1.0f;
     B->cnt[n * hw + q] = 1;
     if (B->max_count < 1) B->max_count = 1;
 }

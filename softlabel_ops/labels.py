@@ -41,7 +41,7 @@ def check_values(lab: torch.Tensor, num_classes: int, ignore_value: int) -> None
     if int(lo) >= 0 and int(hi) < num_classes:
         return
     bad = (lab < 0) | (lab >= num_classes)
-    if ignore_value is not None:
+    if ignore_value is not None and int(ignore_value) >= 0:
         bad &= lab != ignore_value
     if bool(bad.any()):
         vals = torch.unique(lab[bad]).tolist()

@@ -1,10 +1,10 @@
 """Compiled CPU kernel: built on first use with the system C compiler, loaded through ctypes.
 
-The shared library is cached under $SOFTLABEL_OPS_CACHE (default ~/.cache/softlabel_ops), keyed by a
-hash of the source and flags, and written atomically so concurrent data-loader workers can race
-safely. It needs no torch headers (a build takes well under a second). When no compiler is found,
-the build fails, or SOFTLABEL_OPS_NATIVE=0, `available()` is False and soft_resize uses the pure
-torch path, which gives the same results.
+The shared library is cached under $SOFTLABEL_OPS_CACHE (default ~/.cache/softlabel_ops, else a
+private folder in the temp dir), keyed by a hash of the source and flags, and written atomically so
+concurrent data-loader workers can race safely. It needs no torch headers (a build takes about a
+second). When no compiler is found, the build fails, or SOFTLABEL_OPS_NATIVE=0, `available()` is
+False and soft_resize uses the pure torch path, which gives the same results (up to float rounding).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 
 import numpy as np
 import torch
@@ -33,12 +34,22 @@ _p = ctypes.c_void_p
 _i64 = ctypes.c_int64
 
 
-def _cache_dir() -> str:
-    root = os.environ.get("SOFTLABEL_OPS_CACHE")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "softlabel_ops")
-    return root
+def _cache_dirs() -> list[str]:
+    """Candidate cache folders: $SOFTLABEL_OPS_CACHE, else the user cache, then a private temp folder."""
+    if os.environ.get("SOFTLABEL_OPS_CACHE"):
+        return [os.environ["SOFTLABEL_OPS_CACHE"]]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return [os.path.join(base, "softlabel_ops"), os.path.join(tempfile.gettempdir(), f"softlabel_ops-{uid}")]
+
+
+def _usable(folder: str) -> bool:
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    st = os.stat(folder)  # never load code from a folder someone else controls
+    return os.access(folder, os.W_OK) and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
 
 
 def _compile(path: str, cc: str) -> None:
@@ -88,12 +99,14 @@ def load():
             _error = "disabled by SOFTLABEL_OPS_NATIVE=0"
             return None
         cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-        if not cc:
-            _error = "no C compiler found (set CC)"
-            return None
-        key = hashlib.sha256("\0".join([SOURCE, cc, *_FLAGS, sys.platform]).encode()).hexdigest()[:16]
-        path = os.path.join(_cache_dir(), f"soft_resize_{key}.so")
+        key = hashlib.sha256("\0".join([SOURCE, cc or "", *_FLAGS, sys.platform]).encode()).hexdigest()[:16]
+        folders = [d for d in _cache_dirs() if _usable(d)]
         try:
+            if not cc:
+                raise RuntimeError("no C compiler found (set CC)")
+            if not folders:
+                raise OSError(f"no writable cache folder among {_cache_dirs()}")
+            path = os.path.join(folders[0], f"soft_resize_{key}.so")
             if not os.path.exists(path):
                 _compile(path, cc)
             lib = ctypes.CDLL(path)
@@ -101,6 +114,9 @@ def load():
             _lib = lib
         except Exception as exc:  # any failure means: use the torch path
             _error = f"{type(exc).__name__}: {exc}"
+        if _error:
+            warnings.warn(f"softlabel_ops: compiled kernel unavailable ({_error}); using the slower pure "
+                          "torch path (set SOFTLABEL_OPS_NATIVE=0 to silence)", RuntimeWarning, stacklevel=3)
     return _lib
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import torch_kernel
+from . import native, torch_kernel
 from .containers import DenseSoftLabel, SparseSoftLabel
 from .labels import as_label_tensor, check_values, crop_window, output_size
 from .modes import nearest_of, parse_mode
@@ -58,13 +58,12 @@ def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = "tor
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     ignore = _NO_IGNORE if ignore_value is None else int(ignore_value)
     ty, tx = window_taps(m, (H, W), (h, w), window)
-
-    from . import native
-
     on_cpu = lab.device.type == "cpu"
-    use_native = backend == "native" or (backend == "auto" and on_cpu and native.available())
     if backend not in ("auto", "torch", "native"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'native', got {backend!r}")
+    if backend == "native" and not on_cpu:
+        raise ValueError(f"the compiled kernel runs on CPU labels only, got a {lab.device.type} tensor")
+    use_native = backend == "native" or (backend == "auto" and on_cpu and native.available())
     if use_native:
         out = native.soft_resize(lab, ty, tx, num_classes, ignore, ignore_value, sparse, top_k, clamp)
     else:
