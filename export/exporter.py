@@ -19,6 +19,7 @@ from contextlib import redirect_stdout
 import onnx
 import torch
 
+from .fold import fold_static_shapes
 from .metadata import ExportMetadata, write_metadata
 from .wrapper import ExportWrapper
 
@@ -61,18 +62,18 @@ def _unsupported_message(err: Exception, opset: int) -> str:
 def _trace(wrapper, example, path, opset, dynamic, exporter):
     names = dict(input_names=["image"], output_names=[wrapper.output_kind])
     if exporter == "torchscript":
-        axes = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
+        axes = {"image": {0: "batch", 2: "height", 3: "width"}} if dynamic else None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             warnings.filterwarnings("ignore", message=".*will be removed.*")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
                 wrapper, (example,), path, dynamo=False, opset_version=opset, do_constant_folding=True,
-                dynamic_axes={"image": axes}, **names,
+                dynamic_axes=axes, **names,
             )  # fmt: skip
     else:
         dim = torch.export.Dim.AUTO
-        shapes = ({0: dim, 2: dim, 3: dim} if dynamic else {0: dim},)
+        shapes = ({0: dim, 2: dim, 3: dim},) if dynamic else None
         program = torch.onnx.export(
             wrapper, (example,), dynamo=True, opset_version=opset, dynamic_shapes=shapes,
             external_data=False, optimize=True, **names,
@@ -92,10 +93,12 @@ def export_onnx(
 ) -> onnx.ModelProto:
     """Export ``wrapper`` traced on a (1, 3, *input_size) uint8 image and write ``path``.
 
-    Height and width are dynamic when ``dynamic`` (``input_size`` is then only the tracing size);
-    the batch dimension is always dynamic. ``metadata`` is completed (input size, opset, exporter,
-    output kind) and stored as JSON ``metadata_props``. Returns the checked ``onnx.ModelProto``.
-    ``fp16`` converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
+    A static graph is fully static (batch 1) with its shape arithmetic folded (:mod:`.fold`), so
+    consumers without shape arithmetic (OpenCV's DNN importer) parse it; ``dynamic`` makes batch,
+    height and width dynamic (``input_size`` is then only the tracing size). ``metadata`` is completed
+    (input size, opset, exporter, output kind) and stored as JSON ``metadata_props``. ``fp16``
+    converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
+    Returns the checked ``onnx.ModelProto``.
     """
     check_opset(opset, exporter)
     path = os.fspath(path)
@@ -114,6 +117,8 @@ def export_onnx(
             raise ExportError(_unsupported_message(e, opset)) from e
         raise
     model = onnx.load(path)
+    if not dynamic:
+        model = fold_static_shapes(model)
     if fp16:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 

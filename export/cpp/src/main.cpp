@@ -27,14 +27,37 @@ using softlabelseg::ModelInfo;
 
 namespace {
 
-int cv_filter(const std::string& mode) {
-  std::string name = mode.substr(mode.find(':') == std::string::npos ? 0 : mode.find(':') + 1);
+int cv_filter(const std::string& name) {
   if (name == "nearest") return cv::INTER_NEAREST;
   if (name == "nearest-exact") return cv::INTER_NEAREST_EXACT;
   if (name == "linear" || name == "bilinear") return cv::INTER_LINEAR;
   if (name == "area" || name == "box") return cv::INTER_AREA;
   if (name == "cubic" || name == "bicubic") return cv::INTER_CUBIC;
-  throw std::runtime_error("unknown image resize mode '" + mode + "'");
+  throw std::runtime_error("unknown image resize filter '" + name + "'");
+}
+
+// Same as the Python runner's resize_image: the training data mapper's image filter, with cv2 only.
+// torch modes resize float32 and round half to even (cv::saturate_cast), as the mapper does.
+cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const ModelInfo& info) {
+  if (rgb.size() == size) return rgb;
+  const std::string& mode = info.image_resize;
+  auto colon = mode.rfind(':');
+  std::string library = colon == std::string::npos ? "" : mode.substr(0, colon);
+  std::string name = colon == std::string::npos ? mode : mode.substr(colon + 1);
+  int flag = cv_filter(name);
+  bool shrinking = size.width < rgb.cols && size.height < rgb.rows;
+  if ((library == "pil" || info.image_antialias) && shrinking && name != "nearest" && name != "nearest-exact")
+    flag = cv::INTER_AREA;
+  cv::Mat out;
+  if (library == "torch") {
+    cv::Mat f32, small;
+    rgb.convertTo(f32, CV_32F);
+    cv::resize(f32, small, size, 0, 0, flag);
+    small.convertTo(out, CV_8U);
+  } else {
+    cv::resize(rgb, out, size, 0, 0, flag);
+  }
+  return out;
 }
 
 // Same rule as the Python runner: static size, else round-half-to-even(size * factor).
@@ -111,10 +134,7 @@ cv::Mat colorize(const cv::Mat& labels, const ModelInfo& info) {
 }
 
 cv::Mat segment(cv::dnn::Net& net, const ModelInfo& info, const cv::Mat& rgb) {
-  cv::Mat small;
-  cv::Size in_size = input_size_for(rgb.size(), info);
-  if (in_size == rgb.size()) small = rgb;
-  else cv::resize(rgb, small, in_size, 0, 0, cv_filter(info.image_resize));
+  cv::Mat small = resize_image(rgb, input_size_for(rgb.size(), info), info);
   // uint8 NCHW blob: the graph casts and normalises itself.
   cv::Mat blob = cv::dnn::blobFromImage(small, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
   net.setInput(blob);

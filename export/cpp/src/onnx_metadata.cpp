@@ -125,6 +125,8 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
   info.output_kind = json_string(get("output_kind"));
   info.image_resize = json_string(get("image_resize"));
   info.align_corners = get("align_corners").find("true") != std::string::npos;
+  auto antialias = props.find(kPrefix + "image_antialias");
+  info.image_antialias = antialias != props.end() && antialias->second.find("true") != std::string::npos;
   info.ignore_value = int(json_numbers(get("ignore_value")).at(0));
   return info;
 }

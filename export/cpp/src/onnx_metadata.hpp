@@ -25,6 +25,7 @@ struct ModelInfo {
   int output_h = 0, output_w = 0;        // in-graph upsampling target, 0 when none
   std::string output_kind = "logits";
   std::string image_resize = "cv2:linear";
+  bool image_antialias = false;
   bool align_corners = false;
   int ignore_value = 255;
 };
