@@ -126,7 +126,7 @@ void sp_fill(const SparseBuf *b, int64_t N, int64_t K, int64_t hw, int64_t *indi
     }
 }
 
-/* Normalises the masses of `n` touched classes (sorted ascending, ignore slot excluded) and
+/* Normalises the masses of the `n` touched classes in S->list (ignore slot excluded) and
    writes the pixel. Mirrors torch_kernel.normalise/top_classes. */
 static void emit(const Job *J, Scratch *S, int64_t n, int64_t q, int nl) {
     const int64_t hw = J->h * J->w;
@@ -161,9 +161,11 @@ static void emit(const Job *J, Scratch *S, int64_t n, int64_t q, int nl) {
             int32_t c = S->list[i];
             double p = S->acc[c] / denom;
             if (p == 0.0) continue;
-            /* insertion by decreasing p; equal p keeps the lower class first (stable) */
+            /* insertion by decreasing p; equal p puts the lower class first */
             int j = cnt++;
-            while (j > 0 && S->p[j - 1] < p) { S->p[j] = S->p[j - 1]; S->ord[j] = S->ord[j - 1]; j--; }
+            while (j > 0 && (S->p[j - 1] < p || (S->p[j - 1] == p && S->ord[j - 1] > c))) {
+                S->p[j] = S->p[j - 1]; S->ord[j] = S->ord[j - 1]; j--;
+            }
             S->p[j] = p; S->ord[j] = c;
         }
     }
@@ -255,13 +257,14 @@ static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                
                         S->acc[c] += wv;                                                     \
                     }                                                                        \
                 }                                                                            \
-                /* sort touched classes ascending; drop the ignore slot (it sorts last) */   \
-                for (int i = 1; i < nl; i++) {                                               \
-                    int32_t c = S->list[i]; int j = i;                                       \
-                    while (j > 0 && S->list[j - 1] > c) { S->list[j] = S->list[j - 1]; j--; } \
-                    S->list[j] = c;                                                          \
+                /* move the ignore slot (if touched) to the end and leave it out */          \
+                int nc = nl;                                                                 \
+                for (int i = 0; i < nl; i++) {                                               \
+                    if (S->list[i] == C) {                                                   \
+                        S->list[i] = S->list[nl - 1]; S->list[nl - 1] = (int32_t)C; nc = nl - 1; \
+                        break;                                                               \
+                    }                                                                        \
                 }                                                                            \
-                int nc = (nl > 0 && S->list[nl - 1] == C) ? nl - 1 : nl;                     \
                 emit(J, S, n, q, nc);                                                        \
                 for (int i = 0; i < nl; i++) { S->acc[S->list[i]] = 0.0; S->mark[S->list[i]] = 0; } \
             }                                                                                \

@@ -26,6 +26,7 @@ from .kernel_src import SOURCE
 from .labels import check_values
 
 _FLAGS = ["-O3", "-shared", "-fPIC", "-std=c99", "-fno-strict-aliasing"]
+MAX_CLASSES = 65535  # per-pixel class counts are stored as uint16
 _DTYPES = {torch.uint8: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3, torch.int64: 4}
 _lock = threading.Lock()
 _lib = None
@@ -140,6 +141,8 @@ def soft_resize(lab: torch.Tensor, ty, tx, num_classes: int, ignore: int, ignore
     lib = load()
     if lib is None:
         raise RuntimeError(f"the compiled softlabel_ops kernel is unavailable: {_error}")
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"the compiled kernel supports up to {MAX_CLASSES} classes, got {num_classes}")
     n, H, W = lab.shape
     code = _DTYPES[lab.dtype]
     if lib.any_bad(lab.data_ptr(), code, lab.numel(), num_classes, ignore):

@@ -63,7 +63,8 @@ def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = "tor
         raise ValueError(f"backend must be 'auto', 'torch' or 'native', got {backend!r}")
     if backend == "native" and not on_cpu:
         raise ValueError(f"the compiled kernel runs on CPU labels only, got a {lab.device.type} tensor")
-    use_native = backend == "native" or (backend == "auto" and on_cpu and native.available())
+    fits = num_classes <= native.MAX_CLASSES
+    use_native = backend == "native" or (backend == "auto" and on_cpu and fits and native.available())
     if use_native:
         out = native.soft_resize(lab, ty, tx, num_classes, ignore, ignore_value, sparse, top_k, clamp)
     else:

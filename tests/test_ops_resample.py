@@ -206,3 +206,39 @@ def test_cuda_labels_match_cpu():
         b = soft_resize(lab.cuda(), 6, size=(11, 13), mode=mode)
         assert b.probs.device.type == "cuda"
         torch.testing.assert_close(b.probs.cpu(), a.probs, atol=1e-6, rtol=0)
+
+
+def test_ignore_value_none_and_backend_errors():
+    lab = np.array([[0, 1], [1, 1]], np.uint8)
+    out = soft_resize(lab, 2, size=(1, 1), mode="torch:area", ignore_value=None)
+    assert float(out.valid) == 1.0 and float(out.probs[1]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match=r"\[255\]"):
+        soft_resize(np.array([[0, 255]], np.uint8), 2, size=(1, 1), ignore_value=None)
+    with pytest.raises(ValueError, match="backend"):
+        soft_resize(lab, 2, size=(1, 1), backend="cuda")
+
+
+def test_kernel_builds_into_a_fresh_cache_and_falls_back(tmp_path, monkeypatch):
+    """A clean cache folder gets a working build; a disabled kernel falls back to the torch path."""
+    import time
+
+    lab = np.random.default_rng(6).integers(0, 4, (2, 19, 23)).astype(np.uint8)
+    ref = soft_resize(lab, 4, size=(7, 9), mode="pil:bilinear", backend="torch")
+    saved = native_mod._lib, native_mod._error
+    try:
+        monkeypatch.setenv("SOFTLABEL_OPS_CACHE", str(tmp_path))
+        native_mod._lib, native_mod._error = None, None
+        t0 = time.perf_counter()
+        ok = native_mod.available()
+        build_s = time.perf_counter() - t0
+        if ok:
+            assert list(tmp_path.glob("soft_resize_*.so")) and build_s < 60
+            torch.testing.assert_close(soft_resize(lab, 4, size=(7, 9), mode="pil:bilinear").probs, ref.probs)
+        monkeypatch.setenv("SOFTLABEL_OPS_NATIVE", "0")
+        native_mod._lib, native_mod._error = None, None
+        assert not native_mod.available() and "SOFTLABEL_OPS_NATIVE" in native_mod.error()
+        torch.testing.assert_close(soft_resize(lab, 4, size=(7, 9), mode="pil:bilinear").probs, ref.probs)
+        with pytest.raises(RuntimeError, match="unavailable"):
+            soft_resize(lab, 4, size=(7, 9), backend="native")
+    finally:
+        native_mod._lib, native_mod._error = saved
