@@ -52,7 +52,7 @@ def problems(draw, max_side=24):
 
 
 @pytest.mark.parametrize("mode,ac,aa", CASES)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(prob=problems())
 def test_soft_resize_equals_library_on_onehot(mode, ac, aa, prob):
     lab, c, size = prob
@@ -73,7 +73,7 @@ def test_soft_resize_equals_library_on_onehot(mode, ac, aa, prob):
 
 
 @pytest.mark.parametrize("mode,ac,aa", CASES)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(n_in=st.integers(1, 70), n_out=st.integers(1, 70))
 def test_axis_tables_match_library_matrix(mode, ac, aa, n_in, n_out):
     """Resizing the identity along one axis reveals the library's exact 1-D weight matrix."""
