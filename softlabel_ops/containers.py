@@ -1,8 +1,10 @@
 """Soft-label containers: dense (C, h, w) distributions and sparse top-K (K, h, w) class lists.
 
-Both carry `valid`, the share of each pixel's footprint that was not ignore. Spatial methods (crop,
-hflip, pad_to, stack) treat new pixels as padding: valid 0, all-zero distribution. Unbatched
-containers have (C|K, h, w) tensors and (h, w) valid; batched ones add a leading N.
+Both carry `valid`, the share of each pixel's footprint that was not ignore (kernel weight of the
+non-ignore taps). Spatial methods (crop, hflip, pad_to, stack) treat new pixels as padding: valid 0,
+all-zero distribution. Unbatched containers have (C|K, h, w) tensors and (h, w) valid; batched ones
+add a leading N. For negative-lobe (bicubic) resampling without clamp, distributions still sum to 1
+but single entries may be negative or above 1, and valid may slightly exceed 1.
 """
 from __future__ import annotations
 
