@@ -1,0 +1,7 @@
+"""DeepLabV3+ R101, Cityscapes at 1/2 (512 x 1024, batch 3), soft labels."""
+
+from .deeplabv3plus_r101_base import dataloader, lr_multiplier, model, optimizer, train
+
+dataloader.train.mapper.factor = 0.5
+dataloader.train.total_batch_size = 3
+dataloader.train.mapper.label_mode = "soft"

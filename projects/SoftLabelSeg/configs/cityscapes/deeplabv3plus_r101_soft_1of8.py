@@ -1,0 +1,7 @@
+"""DeepLabV3+ R101, Cityscapes at 1/8 (128 x 256, batch 20), soft labels."""
+
+from .deeplabv3plus_r101_base import dataloader, lr_multiplier, model, optimizer, train
+
+dataloader.train.mapper.factor = 0.125
+dataloader.train.total_batch_size = 20
+dataloader.train.mapper.label_mode = "soft"

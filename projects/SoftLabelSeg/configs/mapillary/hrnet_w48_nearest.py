@@ -1,0 +1,5 @@
+"""HRNetV2-W48 on Mapillary Vistas with nearest-neighbour labels: the baseline of ``hrnet_w48_soft.py``."""
+
+from .hrnet_w48_soft import dataloader, lr_multiplier, model, optimizer, train
+
+dataloader.train.mapper.label_mode = "nearest"

@@ -1,0 +1,37 @@
+"""ToyCity, TinyCNN, soft labels at 1/8 resolution: the main job on a fresh machine (a few CPU minutes).
+
+    python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py
+    ... the same  dataloader.train.mapper.label_mode=nearest     # the nearest-neighbour baseline
+    ... the same  dataloader.train.mapper.factor=0.25            # 1/4 resolution
+
+ToyCity (240 train / 48 val street scenes at 256 x 512, Cityscapes classes) is generated into
+``$SOFTLABELSEG_DATASETS/toycity`` on first use. Training images are 32 x 64 at 1/8 (whole image at the
+factor, rescaled 0.5-2x); evaluation is on the full 256 x 512 labels. The output folder is named after the
+label mode and factor, so soft and nearest runs sit side by side.
+"""
+
+from ..common.data.toycity import dataloader
+from ..common.models.tiny_cnn import model
+from ..common.optim import AdamW as optimizer
+from ..common.schedule import cosine as lr_multiplier
+from ..common.train import train
+
+model.num_classes = 19
+
+dataloader.train.total_batch_size = 8
+dataloader.train.mapper.label_mode = "soft"
+
+optimizer.lr = 4e-3
+optimizer.weight_decay = 1e-4
+optimizer.params.lr_factor_func = None  # plain AdamW: one lr for the whole (tiny) model
+
+lr_multiplier.warmup_length = 0.05
+
+train.max_iter = 400
+train.eval_period = 0  # evaluate once, at the end
+train.log_period = 50
+train.checkpointer.period = 200
+train.checkpointer.max_to_keep = 2
+train.output_dir = (
+    "./output/toycity_tiny_${dataloader.train.mapper.label_mode}_${dataloader.train.mapper.factor}"
+)
