@@ -253,7 +253,7 @@ static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                
                         if (wv == 0.0) continue;                                             \
                         const int64_t v = (int64_t)r[ixr[j]];                                \
                         const int32_t c = (int32_t)(v == J->ignore ? C : v);                 \
-                        if (!S->mark[c]) { S->mark[c] = 1; S->list[nl++] = c; }              \
+                        S->list[nl] = c; nl += !S->mark[c]; S->mark[c] = 1;                  \
                         S->acc[c] += wv;                                                     \
                     }                                                                        \
                 }                                                                            \
