@@ -63,7 +63,7 @@ static inline int bytes_differ(const uint8_t *r, int64_t n, uint8_t l0) {
 typedef struct {
     double *acc;     /* C + 1 (index C collects ignore mass) */
     uint8_t *mark;   /* C + 1 */
-    int32_t *list;   /* C + 1 touched classes */
+    int32_t *list;   /* C + 2: touched classes (+ one scratch slot) */
     int32_t *ord;    /* C sorted classes for sparse output */
     double *p;       /* C normalised masses for sparse output */
     double *wrow, *wcol;
@@ -323,7 +323,7 @@ int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
     Scratch S;
     S.acc = (double *)calloc(C + 1, sizeof(double));
     S.mark = (uint8_t *)calloc(C + 1, 1);
-    S.list = (int32_t *)malloc((C + 1) * sizeof(int32_t));
+    S.list = (int32_t *)malloc((C + 2) * sizeof(int32_t));  /* +1: the branchless append writes one past */
     S.ord = (int32_t *)malloc((C + 1) * sizeof(int32_t));
     S.p = (double *)malloc((C + 1) * sizeof(double));
     S.wrow = (double *)malloc((h > 0 ? h : 1) * sizeof(double));
