@@ -97,3 +97,16 @@ def test_inference_on_dataset_restores_mode():
     assert m.training
     assert ev.confusion().sum() == 10
     assert res["sem_seg"]["pACC"] == pytest.approx(80.0)
+
+
+def test_evaluator_reads_raw_ids_through_record_lut(tmp_path):
+    raw = np.array([[7, 7, 8], [8, 26, 0]], dtype=np.uint8)  # Cityscapes-like label ids
+    Image.fromarray(raw).save(tmp_path / "raw.png")
+    lut = [255] * 256
+    lut[7], lut[8], lut[26] = 0, 1, 2
+    ev = SemSegEvaluator(num_classes=3)
+    ev.process(
+        [{"sem_seg_file_name": str(tmp_path / "raw.png"), "label_lut": lut}],
+        [{"sem_seg": one_hot_probs(PRED)}],
+    )
+    assert ev.confusion().tolist() == CONF

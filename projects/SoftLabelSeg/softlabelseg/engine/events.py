@@ -160,8 +160,8 @@ class CommonMetricPrinter(EventWriter):
         self._window = window_size
 
     def _eta(self, storage) -> str:
-        try:
-            t = storage.history("time").median(1000)
+        try:  # mean of recent iterations: robust to a slow start and to load changes on shared machines
+            t = storage.history("time").avg(200)
         except KeyError:
             return ""
         left = self._max_iter - storage.iter - 1

@@ -70,7 +70,8 @@ class SemSegEvaluator(DatasetEvaluator):
     """Confusion matrix over a dataset at full label resolution, summarised as IoU/ACC metrics.
 
     Ground truth comes from ``input["sem_seg"]`` (the eval mapper's full-resolution int64 (H, W) train-id
-    label) or, when absent, from reading ``input["sem_seg_file_name"]``. The prediction is the argmax of
+    label) or, when absent, from reading ``input["sem_seg_file_name"]`` (through the record's
+    ``label_lut`` when it has one). The prediction is the argmax of
     ``output["sem_seg"]`` (C, H, W), which must have the label's size. Under DDP the matrices of all
     ranks are summed (all_reduce) in ``evaluate``; the main rank prints the table and writes
     ``<output_dir>/sem_seg_evaluation.json``.
@@ -138,6 +139,11 @@ class SemSegEvaluator(DatasetEvaluator):
             return torch.from_numpy(gt.astype(np.int64))
         if "sem_seg_file_name" not in inp:
             raise KeyError("evaluation input has neither a full-resolution 'sem_seg' nor 'sem_seg_file_name'")
+        lut = inp.get("label_lut")
+        if lut is not None:  # raw ids -> train ids, as the record's dataset defines them
+            from softlabelseg.data import read_label
+
+            return torch.from_numpy(read_label(inp["sem_seg_file_name"], lut).astype(np.int64))
         return torch.from_numpy(read_label_file(inp["sem_seg_file_name"]))
 
     def process(self, inputs, outputs):
