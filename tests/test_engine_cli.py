@@ -99,3 +99,26 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     b = torch.load(tmp_path / "run" / "model_final.pth", weights_only=True)
     for k in a["model"]:
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=0, atol=0, msg=k)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path):
+    cfg = write_standin_config(tmp_path)
+    env = {**os.environ, "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        TOOL,
+        "--config-file",
+        cfg,
+        f"train.output_dir={tmp_path / 'out'}",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ck = torch.load(tmp_path / "out" / "model_final.pth", weights_only=True)
+    assert len(ck["trainer"]["rng"]) == 2 and ck["iteration"] == 6
+    assert (tmp_path / "out" / "log.txt.rank1").exists()

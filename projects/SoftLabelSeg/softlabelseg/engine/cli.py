@@ -95,8 +95,9 @@ def do_train(cfg, model, device, resume: bool = False):
             PeriodicWriter(writers, period=_get(cfg, "train.log_period", 20)) if writers else None,
         ]
     )
+    resuming = resume and checkpointer.has_checkpoint()
     state = checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
-    start_iter = int(state.get("iteration", 0)) if resume else 0
+    start_iter = int(state.get("iteration", 0)) if resuming else 0  # init_checkpoint: weights only
     if start_iter >= max_iter:
         logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
         return trainer
