@@ -102,26 +102,39 @@ def _fit(image_chw: np.ndarray, meta: ExportMetadata) -> np.ndarray:
 
 def dataset_images(cfg, meta: ExportMetadata, num_images: int, dataset: str | None = None):
     """Yield up to ``num_images`` uint8 (3, h, w) test images of ``dataset`` (default: the recipe's
-    test set) through the recipe's test mapper."""
+    test set) through the recipe's test mapper, or as the Python runner prepares files when the
+    recipe defines no test mapper (a model-only config)."""
     from softlabelseg.config import instantiate
     from softlabelseg.data import DatasetCatalog
 
-    mapper = instantiate(cfg.dataloader.test.mapper)
-    records = DatasetCatalog.get(dataset or cfg.dataloader.test.dataset)[:num_images]
+    test = cfg.get("dataloader", {}).get("test") if hasattr(cfg, "get") else None
+    dataset = dataset or (test.get("dataset") if test is not None else None)
+    if not dataset:
+        raise ValueError("the recipe has no dataloader.test.dataset: give --dataset NAME or --images FOLDER")
+    records = DatasetCatalog.get(dataset)[:num_images]
+    if test is None or test.get("mapper") is None:
+        yield from _prepared_files([r["file_name"] for r in records], meta)
+        return
+    mapper = instantiate(test.mapper)
     for record in records:
         yield _fit(mapper(record)["image"].numpy(), meta)
 
 
+def _prepared_files(paths, meta: ExportMetadata):
+    from .runtime import input_size_for, read_image, resize_image
+
+    for path in paths:
+        image = read_image(path)
+        size = input_size_for(*image.shape[:2], meta)
+        small = resize_image(image, size, meta.image_resize, meta.image_antialias)
+        yield np.ascontiguousarray(small.transpose(2, 0, 1))
+
+
 def folder_images(folder: str, meta: ExportMetadata, num_images: int):
     """Yield model inputs for up to ``num_images`` image files, prepared as the Python runner does."""
-    from .runtime import input_size_for, list_images, read_image, resize_image
+    from .runtime import list_images
 
-    for path in list_images(folder)[:num_images]:
-        image = read_image(path)
-        small = resize_image(
-            image, input_size_for(*image.shape[:2], meta), meta.image_resize, meta.image_antialias
-        )
-        yield np.ascontiguousarray(small.transpose(2, 0, 1))
+    yield from _prepared_files(list_images(folder)[:num_images], meta)
 
 
 def verify_from_recipe(
