@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Inference latency: PyTorch eager vs ONNX Runtime (CPU) for HRNetV2-W48 and DeepLabV3+ R101.
 
-    python tools/benchmark_export.py                       # 1/8, 1/4, 1/2 of 1024x2048, ~5 minutes
+    python tools/benchmark_export.py                       # 1/8, 1/4, 1/2 of 1024x2048, ~2-5 minutes
+    python tools/benchmark_export.py --threads 4           # a dedicated machine: more threads
     python tools/benchmark_export.py --models hrnet_w48 --sizes 128x256 --repeats 5
 
 Both engines compute the same thing: the exported graph (uint8 image -> logits at the input size,
 normalisation inside), PyTorch as ``ExportWrapper`` under ``torch.inference_mode``, ONNX Runtime on a
-static export at each size (all graph optimisations, CPU provider). Same thread count for both.
+static export at each size (all graph optimisations, CPU provider). Same thread count for both:
+one by default, because on a small machine shared with other jobs two-thread timings swing by 10x
+(an OpenMP thread preempted mid-barrier stalls the whole op) while one-thread medians repeat.
 Weights are random with calibrated BatchNorm statistics (trained-like activations; latency does not
 depend on the weights otherwise). Rounds alternate the two engines after one warm-up run each and
 the table reports medians (and minima: on a loaded machine eager PyTorch's OpenMP threads suffer
@@ -109,7 +112,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=["hrnet_w48", "deeplabv3plus_r101"])
     parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="HxW model input sizes")
     parser.add_argument("--repeats", nargs="+", type=int, default=[5, 3, 2], help="timed runs per size")
-    parser.add_argument("--threads", type=int, default=2, help="intra-op threads, both engines")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads, both engines")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes]
     repeats = (args.repeats + args.repeats[-1:] * len(sizes))[: len(sizes)]
