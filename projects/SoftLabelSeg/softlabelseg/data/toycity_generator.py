@@ -29,7 +29,7 @@ from .toycity_scene import render_scene
 __all__ = ["GENERATOR_VERSION", "ToyCityParams", "ensure_toycity", "generate_toycity", "label_to_color"]
 
 logger = logging.getLogger(__name__)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MARKER = "toycity.json"
 CITIES = {"train": ("brickton", "pixelheim", "voxelstadt"), "val": ("blurberg", "aliasville")}
 

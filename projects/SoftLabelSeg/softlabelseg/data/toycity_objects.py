@@ -122,7 +122,7 @@ def draw_traffic_light(sprite: Sprite, rng, x, y, lit=None):
 
 def draw_sign(cv, cam, rng, X, Z, height):
     """Sign on a thin post: disc, triangle, rectangle or diamond, ~0.6 m wide (class traffic sign)."""
-    s = draw_pole(cv, cam, rng, X, Z, height, rng.uniform(0.05, 0.08), jitter(rng, (150, 152, 155), 15))
+    s = draw_pole(cv, cam, rng, X, Z, height, rng.uniform(0.04, 0.07), jitter(rng, (150, 152, 155), 15))
     y, kind = height - 0.3, rng.integers(5)
     red, white, blue = jitter(rng, (200, 30, 35), 12), jitter(rng, (235, 235, 230), 8), \
         jitter(rng, (30, 80, 170), 12)

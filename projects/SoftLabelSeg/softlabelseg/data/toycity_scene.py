@@ -159,7 +159,7 @@ def _side(cv, cam, st, side, rng):
     z = rng.uniform(0.5, 10)
     while z < 120:  # barriers along the outer sidewalk edge
         L = rng.uniform(5, 30)
-        if rng.random() < 0.45:
+        if rng.random() < 0.75:
             _barrier(cv, cam, rng, line - side * 0.1, z, z + L)
         elif rng.random() < 0.15:  # hedge
             h = rng.uniform(0.6, 1.4)
@@ -184,48 +184,48 @@ def _street_items(cam, st, rng):
         spacing = rng.uniform(12, 30)
         for z in np.arange(rng.uniform(3, spacing), 150, spacing):  # street lamps with an arm over the road
             add(z, _lamp, X=edge + side * 0.5, color=grey, arm=-side * rng.uniform(0, 1.8))
-        for z in rng.uniform(4, 80, rng.integers(1, 5)):
+        for z in rng.uniform(4, 45, rng.integers(1, 5)):
             add(z, draw_sign, X=edge + side * rng.uniform(0.3, 0.8), height=rng.uniform(2.2, 3.2))
         if tw > 0 or rng.random() < 0.5:
             x = edge + side * (sw + tw / 2 if tw else sw - 0.8)
             for z in np.arange(rng.uniform(4, 12), 100, rng.uniform(8, 20)):
                 add(z, draw_tree, X=x)
-        for z in rng.uniform(5, 60, rng.poisson(4)):
+        for z in rng.uniform(4, 35, rng.poisson(7)):
             add(z, draw_person, X=edge + side * rng.uniform(0.4, sw))
-        for z in rng.uniform(5, 40, rng.poisson(0.7)):  # parked two-wheelers
+        for z in rng.uniform(4, 25, rng.poisson(2.0)):  # parked two-wheelers
             fn = draw_motorcycle if rng.random() < 0.25 else draw_bicycle
             add(z, fn, X=edge + side * rng.uniform(0.3, sw), sx=rng.uniform(0.4, 1.0))
-    if rng.random() < 0.6:  # traffic lights at a junction
-        zj = rng.uniform(10, 60)
+    if rng.random() < 0.85:  # traffic lights at a junction
+        zj = rng.uniform(8, 35)
         for side in (-1, 1):
             arm = -side * rng.uniform(0, 4) if rng.random() < 0.5 else 0.0
             X = st["edge"][side] + side * 0.4
             add(zj, _signal, X=X, color=grey, arm=arm, height=rng.uniform(3.5, 5.5))
-    for _ in range(rng.poisson(1.0)):  # riders on the road
-        z, side = rng.uniform(6, 50), rng.choice([-1, 1])
+    for _ in range(rng.poisson(2.5)):  # riders on the road
+        z, side = rng.uniform(5, 30), rng.choice([-1, 1])
         add(z, draw_rider, X=st["edge"][side] - side * rng.uniform(0.6, 1.5), motor=rng.random() < 0.35)
     for side in (-1, 1):  # parked cars along the curb
         if rng.random() < 0.6:
-            for z in np.arange(rng.uniform(3, 8), 90, rng.uniform(5, 7)):
+            for z in np.arange(rng.uniform(3, 8), 60, rng.uniform(5, 7)):
                 if rng.random() < 0.7:
                     add(z, draw_vehicle, X=st["edge"][side] - side * 1.15, kind="car")
     for _ in range(rng.poisson(2.0)):  # traffic in two lanes; the left lane comes towards the camera
         kind = rng.choice(["car", "truck", "bus"], p=[0.8, 0.1, 0.1])
         lane = rng.integers(2)
-        add(rng.uniform(7, 100), draw_vehicle, X=st["center"] + (1.8 if lane else -1.8) + rng.normal(0, 0.2),
+        add(rng.uniform(6, 60), draw_vehicle, X=st["center"] + (1.8 if lane else -1.8) + rng.normal(0, 0.2),
             kind=kind, facing_us=lane == 0)
     if rng.random() < 0.12:
-        add(rng.uniform(12, 60), draw_vehicle, X=st["center"], kind="train", facing_us=rng.random() < 0.5)
+        add(rng.uniform(10, 40), draw_vehicle, X=st["center"], kind="train", facing_us=rng.random() < 0.5)
     return items
 
 
 def _lamp(cv, cam, rng, X, Z, color, arm):
-    draw_pole(cv, cam, rng, X, Z, rng.uniform(6, 9), rng.uniform(0.1, 0.2), color, arm=arm)
+    draw_pole(cv, cam, rng, X, Z, rng.uniform(6, 9), rng.uniform(0.07, 0.14), color, arm=arm)
 
 
 def _signal(cv, cam, rng, X, Z, color, arm, height):
     """Traffic-light pole: a light on the pole, or one on the arm over the road plus one on the pole."""
-    s = draw_pole(cv, cam, rng, X, Z, height, rng.uniform(0.1, 0.16), color, arm=arm)
+    s = draw_pole(cv, cam, rng, X, Z, height, rng.uniform(0.07, 0.12), color, arm=arm)
     draw_traffic_light(s, rng, arm, height - 0.55 if arm else height - 1.2)
     if arm:
         draw_traffic_light(s, rng, 0.0, 2.6)
@@ -252,10 +252,10 @@ def _camera_effects(image, label, rng):
 
 def render_scene(rng: np.random.Generator, height: int = 256, width: int = 512, ss: int = 4):
     """One street scene -> (image uint8 (H, W, 3) RGB, label uint8 (H, W) train ids / 255)."""
-    f = width * rng.uniform(1.0, 1.3)
+    f = width * rng.uniform(1.6, 2.2)  # a longish lens: street objects large, poles still thin
     cam = Camera(f, cx=width * rng.uniform(0.4, 0.6), horizon=height * rng.uniform(0.36, 0.5),
                  h=rng.uniform(1.3, 1.8))
-    left, right = -rng.uniform(3.5, 8.0), rng.uniform(3.5, 8.0)
+    left, right = -rng.uniform(3.0, 6.5), rng.uniform(3.0, 6.5)
     st = {"edge": {-1: left, 1: right}, "center": (left + right) / 2 + rng.normal(0, 0.3),
           "sidewalk": {s: rng.uniform(2.0, 6.0) for s in (-1, 1)},
           "terrain": {s: (rng.uniform(1, 4) if rng.random() < 0.4 else 0.0) for s in (-1, 1)},
