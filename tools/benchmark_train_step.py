@@ -197,7 +197,24 @@ def main(argv=None):
                 train_step(model, opt, batches[v], device)
             mem[v] = {"peak_mb": torch.cuda.max_memory_allocated() / 2**20}
     else:
-        base = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--json"]
+        base = [
+            "--model",
+            args.model,
+            "--batch",
+            str(args.batch),
+            "--size",
+            *map(str, args.size),
+            "--factor-inv",
+            str(args.factor_inv),
+            "--num-classes",
+            str(args.num_classes),
+            "--mode",
+            args.mode,
+            "--mem-steps",
+            str(args.mem_steps),
+        ]
+        base += ["--top-k", str(args.top_k)] if args.top_k else []
+        base += ["--threads", str(args.threads)] if args.threads else []
         for v in VARIANTS:
             out = subprocess.run(
                 [sys.executable, os.path.abspath(__file__), *base, "--worker", v],
