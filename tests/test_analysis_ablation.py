@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 from softlabelseg.analysis.ablation import (
+    RESULT_FILE,
     GridPoint,
     OverrideKeys,
     collect,
@@ -20,8 +21,8 @@ CLASSES = ["road", "pole"]
 
 
 def _write_result(run_dir, miou, pole):
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "sem_seg_evaluation.json"), "w") as f:
+    os.makedirs(os.path.join(run_dir, "inference"), exist_ok=True)
+    with open(os.path.join(run_dir, RESULT_FILE), "w") as f:
         json.dump({"metrics": {"mIoU": miou, "IoU-road": 90.0, "IoU-pole": pole}}, f)
 
 
@@ -59,7 +60,9 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
         "import json, os, sys\n"
         "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('train.output_dir=')][0]\n"
         "open(os.path.join(out, 'argv.json'), 'w').write(json.dumps(sys.argv))\n"
-        "json.dump({'metrics': {'mIoU': 50.0}}, open(os.path.join(out, 'sem_seg_evaluation.json'), 'w'))\n"
+        "os.makedirs(os.path.join(out, 'inference'))\n"
+        "res = os.path.join(out, 'inference', 'sem_seg_evaluation.json')\n"
+        "json.dump({'metrics': {'mIoU': 50.0}}, open(res, 'w'))\n"
     )
     p = GridPoint("soft", Fraction(1, 8), True, 0)
     root = str(tmp_path / "sweep")

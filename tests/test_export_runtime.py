@@ -74,7 +74,7 @@ def test_runner_equals_pytorch_evaluator_on_toycity_val(toycity):
             assert (margin[wrong] < 1e-4).all(), (name, margin[wrong].max())
             differing[name] += int(wrong.sum())
         pixels += expected.size
-    assert max(differing.values()) <= 1e-5 * pixels, differing
+    assert max(differing.values()) <= 1e-4 * pixels, differing  # ties only (checked above), and rare
 
 
 @pytest.mark.parametrize("align_corners", [False, True])

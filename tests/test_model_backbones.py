@@ -52,12 +52,13 @@ def test_timm_local_checkpoint(tmp_path):
         TimmBackbone("resnet18", checkpoint=str(tmp_path / "missing.pth"))
 
 
-@pytest.mark.parametrize("output_stride", [4, 8])
+@pytest.mark.parametrize("output_stride", [1, 2, 4, 8])
 def test_tiny_cnn(output_stride):
     bb = TinyCNN(output_stride=output_stride)
     shape = _check(bb)
     assert min(s for _, s in shape.values()) == output_stride
     assert 90_000 < sum(p.numel() for p in bb.parameters()) < 120_000
+    assert list(shape) == sorted(shape, key=lambda k: shape[k][1])  # finest first: it sets the head's grid
     with pytest.raises(ValueError, match="output_stride"):
         TinyCNN(output_stride=16)
 

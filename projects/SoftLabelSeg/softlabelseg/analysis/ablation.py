@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["GridPoint", "OverrideKeys", "make_grid", "run_point", "collect", "markdown_tables", "plot_miou"]
 
-RESULT_FILE = "sem_seg_evaluation.json"
+RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
 
 
 @dataclass(frozen=True)
