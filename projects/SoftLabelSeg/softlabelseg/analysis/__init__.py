@@ -1,1 +1,13 @@
-"""Analyses behind the project's claims: label retention after down-sampling, the ablation grid."""
+"""Dataset analyses: how much label information survives down-sampling (paper Fig. 3b and 4)."""
+from .retention import (
+    THIN_CLASSES,
+    RetentionResult,
+    analyze_records,
+    factor_label,
+    measure_label,
+    parse_factor,
+    parse_mode,
+)
+
+__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
+           "parse_factor", "parse_mode"]
