@@ -18,6 +18,10 @@ from ..common.schedule import cosine as lr_multiplier
 from ..common.train import train
 
 model.num_classes = 19
+# Logits at the input grid: at 1/8 the input is 32 x 64, and a stride-4 output (8 x 16) cannot draw a
+# pole at all, whatever the labels (ToyCity, 3000 iterations, 1/8: stride 4 gave soft 36.5 vs nearest 35.7
+# mIoU; stride 1 gave 43.6 vs 38.8, soft ahead on every thin class).
+model.backbone.output_stride = 1
 
 dataloader.train.total_batch_size = 8
 dataloader.train.mapper.label_mode = "soft"
