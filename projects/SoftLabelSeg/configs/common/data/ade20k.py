@@ -4,43 +4,12 @@ cat_max_ratio 0.75 (the SegFormer setup; crops larger than a rescaled image up-s
 Some ADE20K images are grayscale: ``dataloader.train.mapper.convert_to_rgb=True`` converts them (counted in
 the log) instead of raising.
 """
-from omegaconf import OmegaConf
-from softlabelseg.config import LazyCall as L
-from softlabelseg.data import SoftLabelDatasetMapper, build_test_loader, build_train_loader
-from softlabelseg.evaluation import SemSegEvaluator
+from .base import dataloader
 
-dataloader = OmegaConf.create()
-dataloader.train = L(build_train_loader)(
-    dataset="ade20k_sem_seg_train",
-    mapper=L(SoftLabelDatasetMapper)(
-        is_train=True,
-        num_classes=150,
-        factor=1.0,
-        crop_size=[512, 512],
-        scale_range=[0.5, 2.0],
-        cat_max_ratio=0.75,
-        flip_prob=0.5,
-        image_mode="torch:bilinear",
-        antialias=False,
-        label_mode="soft_sparse",  # 150 dense planes per pixel are costly; sparse top-K is exact
-        photometric=True,
-        convert_to_rgb=False,
-    ),
-    total_batch_size=16,
-    num_workers=4,
-    seed=0,
-    skip_bad_samples=False,
-)
-dataloader.test = L(build_test_loader)(
-    dataset="ade20k_sem_seg_val",
-    mapper=L(SoftLabelDatasetMapper)(
-        is_train=False,
-        num_classes="${...train.mapper.num_classes}",
-        factor="${...train.mapper.factor}",
-        image_mode="${...train.mapper.image_mode}",
-        antialias="${...train.mapper.antialias}",
-        convert_to_rgb="${...train.mapper.convert_to_rgb}",
-    ),
-    num_workers=2,
-)
-dataloader.evaluator = L(SemSegEvaluator)(dataset_name="${..test.dataset}")
+dataloader.train.dataset = "ade20k_sem_seg_train"
+dataloader.test.dataset = "ade20k_sem_seg_val"
+dataloader.train.mapper.num_classes = 150
+dataloader.train.mapper.crop_size = [512, 512]
+dataloader.train.mapper.cat_max_ratio = 0.75
+dataloader.train.mapper.label_mode = "soft_sparse"  # 150 dense planes per pixel are costly; top-K is exact
+dataloader.train.total_batch_size = 16
