@@ -54,7 +54,6 @@ def test_recipe_list_is_complete():
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_builds_and_trains_one_step(recipe, record):
-    torch.set_num_threads(1)
     cfg = LazyConfig.load(os.path.join(CONFIGS, recipe))
     assert {"model", "dataloader", "optimizer", "lr_multiplier", "train"} <= set(cfg.keys())
     assert cfg.dataloader.train.mapper.label_mode in ("soft", "soft_sparse", "nearest")

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
 from softlabelseg_export.testing import toycity_setup
@@ -39,8 +38,6 @@ def runner(tmp_path_factory):
 @pytest.fixture(scope="module")
 def toycity(tmp_path_factory):
     root = tmp_path_factory.mktemp("toycity_cpp")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     setup = toycity_setup(root, REPO)
     common = dict(config_file=setup["config_file"], checkpoint=setup["checkpoint"])
     export_from_recipe(**common, output=str(root / "logits.onnx"))
@@ -52,7 +49,6 @@ def toycity(tmp_path_factory):
     images.mkdir()
     for record in setup["records"]:
         shutil.copy(record["file_name"], images / Path(record["file_name"]).name)
-    torch.set_num_threads(threads)
     return dict(setup, root=root, images=images)
 
 

@@ -22,14 +22,6 @@ MODELS = REPO / "projects/SoftLabelSeg/configs/common/models"
 SMALL = (64, 128)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: two spinning OpenMP threads stall each other on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def toycity(tmp_path_factory):

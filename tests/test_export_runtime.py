@@ -29,8 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def toycity(tmp_path_factory):
     root = tmp_path_factory.mktemp("toycity_export")
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     setup = toycity_setup(root, REPO)
     common = dict(config_file=setup["config_file"], checkpoint=setup["checkpoint"])
     export_from_recipe(**common, output=str(root / "logits.onnx"))
@@ -38,8 +36,7 @@ def toycity(tmp_path_factory):
         **common, output=str(root / "labels.onnx"), output_kind="labels", upsample_to="original"
     )
     export_from_recipe(**common, output=str(root / "dynamic.onnx"), dynamic=True)
-    yield dict(setup, root=root)
-    torch.set_num_threads(torch_threads)
+    return dict(setup, root=root)
 
 
 def _evaluator_prediction(model, mapped):

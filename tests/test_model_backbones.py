@@ -5,15 +5,6 @@ import torch
 from softlabelseg.modeling import MixTransformer, TimmBackbone, TinyCNN, load_state_dict_file
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads stall each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _check(backbone, size=(64, 96)):
     x = torch.randn(1, 3, *size)
     with torch.no_grad():

@@ -10,14 +10,6 @@ from softlabel_ops import DenseSoftLabel, SparseSoftLabel, soft_kl_loss, soft_re
 C = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads stall each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _model(output_stride=4, **kw):
     torch.manual_seed(0)

@@ -12,15 +12,6 @@ from softlabelseg.config import LazyConfig, instantiate
 
 from softlabel_ops import soft_resize
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads stall each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 MODELS = Path(__file__).resolve().parents[1] / "projects/SoftLabelSeg/configs/common/models"
 
 # Published sizes: HRNetV2-W48 seg 65.9M, SegFormer-B2 27.5M, DeepLabV3+ R101 ~59M.
