@@ -1,0 +1,56 @@
+"""Built-in datasets: readers in each dataset's own layout, registered in the catalogs on import.
+
+Folders under the datasets root (``$SOFTLABELSEG_DATASETS``, default ``./datasets``):
+``cityscapes/``, ``ADEChallengeData2016/``, ``mapillary_vistas/``, ``toycity/`` (generated on first use).
+"""
+from __future__ import annotations
+
+from ..catalog import DatasetCatalog, MetadataCatalog, dataset_root
+from .ade20k import load_ade20k_semantic
+from .builtin_meta import ADE20K_CLASSES, ADE20K_COLORS, ADE20K_LUT, CITYSCAPES_CLASSES, CITYSCAPES_COLORS, \
+    CITYSCAPES_ID_TO_TRAINID
+from .cityscapes import load_cityscapes_semantic
+from .mapillary import load_mapillary_semantic, mapillary_classes
+from .toycity import load_toycity_semantic
+
+__all__ = ["load_ade20k_semantic", "load_cityscapes_semantic", "load_mapillary_semantic", "load_toycity_semantic",
+           "register_all"]
+
+
+def _mapillary_meta():
+    names, colors, lut = mapillary_classes(dataset_root() / "mapillary_vistas")
+    return {"stuff_classes": names, "stuff_colors": colors, "label_lut": lut}
+
+
+def register_all() -> None:
+    """Register the 8 built-in names (idempotent). Roots are resolved when a dataset is read."""
+    common = {"ignore_label": 255, "evaluator_type": "sem_seg"}
+    for split in ("train", "val"):
+        specs = [
+            (f"cityscapes_fine_sem_seg_{split}", lambda s=split: load_cityscapes_semantic(
+                dataset_root() / "cityscapes", s),
+             dict(stuff_classes=CITYSCAPES_CLASSES, stuff_colors=CITYSCAPES_COLORS, num_classes=19,
+                  evaluation_resolution=(1024, 2048), label_lut=CITYSCAPES_ID_TO_TRAINID,
+                  label_mapping="*_labelTrainIds.png as is; *_labelIds.png through cityscapesscripts' table")),
+            (f"ade20k_sem_seg_{split}", lambda s=split: load_ade20k_semantic(
+                dataset_root() / "ADEChallengeData2016", s),
+             dict(stuff_classes=ADE20K_CLASSES, stuff_colors=ADE20K_COLORS, num_classes=150,
+                  evaluation_resolution=None, label_lut=ADE20K_LUT, label_mapping="raw 0 -> 255, raw v -> v - 1")),
+            (f"mapillary_vistas_sem_seg_{split}", lambda s=split: load_mapillary_semantic(
+                dataset_root() / "mapillary_vistas", s),
+             dict(num_classes=65, evaluation_resolution=None,
+                  label_mapping="raw v1.2 ids of evaluated classes -> 0..64, others -> 255")),
+            (f"toycity_sem_seg_{split}", lambda s=split: load_toycity_semantic(dataset_root(), s),
+             dict(stuff_classes=CITYSCAPES_CLASSES, stuff_colors=CITYSCAPES_COLORS, num_classes=19,
+                  evaluation_resolution=(256, 512), label_lut=None, label_mapping="train ids as is")),
+        ]
+        for name, fn, meta in specs:
+            if name in DatasetCatalog:
+                continue
+            DatasetCatalog.register(name, fn)
+            m = MetadataCatalog.get(name).set(**common, **meta)
+            if name.startswith("mapillary"):
+                m.set_lazy(["stuff_classes", "stuff_colors", "label_lut"], _mapillary_meta)
+
+
+register_all()
