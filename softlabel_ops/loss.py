@@ -55,7 +55,11 @@ def soft_kl_loss(logits: torch.Tensor, target: DenseSoftLabel | SparseSoftLabel,
         t_w = t * a
     else:
         t_w = t
-    kl = (torch.where(t != 0, _xlogx(t) - t * logp_t, 0) * (a if class_weights is not None else 1)).sum(1)
+    # KL = sum_c a_c t_c log t_c - sum_c a_c t_c log p_c; the first term is constant in the logits, so it
+    # is reduced without autograd and only one full-size product carries a gradient.
+    with torch.no_grad():
+        neg_entropy = (_xlogx(t) * a).sum(1) if class_weights is not None else _xlogx(t).sum(1)
+    kl = neg_entropy - (t_w * logp_t).sum(1)
     v = target.valid.to(dtype).clamp(min=0)
     keep = v > 0
     if min_valid > 0:
