@@ -3,7 +3,7 @@
 
 Usage::
 
-    python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft_1of8.py
+    python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py
     python tools/lazyconfig_train_net.py --config-file <recipe> train.max_iter=2000 train.output_dir=out/x
     python tools/lazyconfig_train_net.py --config-file <recipe> --resume          # continue out/x exactly
     python tools/lazyconfig_train_net.py --config-file <recipe> --eval-only \
