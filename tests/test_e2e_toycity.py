@@ -116,7 +116,8 @@ def test_interrupt_resume_and_eval_only(toycity, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_two_process_ddp_via_cli(toycity, tmp_path):
     out = tmp_path / "ddp"
-    main(["--config-file", RECIPE, "--num-gpus", "2", *overrides(toycity, out)])
+    url = f"file://{tmp_path}/rendezvous"
+    main(["--config-file", RECIPE, "--num-gpus", "2", "--dist-url", url, *overrides(toycity, out)])
     ck = torch.load(out / "model_final.pth", weights_only=True)
     assert ck["iteration"] == 6 and len(ck["trainer"]["rng"]) == 2
     res = final_eval(out)

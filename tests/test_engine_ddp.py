@@ -48,7 +48,8 @@ def _worker(out_dir):
 def test_two_process_gloo(tmp_path):
     from softlabelseg.engine import launch
 
-    launch(_worker, 2, dist_url="auto", args=(str(tmp_path),))
+    # a file rendezvous: no TCP port to race for on a shared machine
+    launch(_worker, 2, dist_url=f"file://{tmp_path}/rendezvous", args=(str(tmp_path),))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
     for a, b in zip(r0["params"], r1["params"]):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
