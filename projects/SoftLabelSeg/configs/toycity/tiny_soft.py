@@ -1,5 +1,5 @@
-"""ToyCity, TinyCNN, soft labels at 1/8 resolution: the main job on a fresh machine (about 2 minutes of
-training on 2 CPU cores, plus 20-30 s to generate ToyCity the first time).
+"""ToyCity, TinyCNN, soft labels at 1/8 resolution: the main job on a fresh machine (about 3 minutes of
+training on 2 CPU cores, plus about 12 s to generate ToyCity the first time).
 
     python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py
     ... the same  dataloader.train.mapper.label_mode=nearest     # the nearest-neighbour baseline
