@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import random
-import tempfile
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..fileio import atomic_write
 from . import comm
 
 __all__ = ["Checkpointer", "capture_rng_state", "restore_rng_state", "atomic_save", "unwrap_model"]
@@ -32,25 +32,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def _atomic_write(path: str, write_fn) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_" + os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def atomic_save(obj, path: str) -> None:
     """``torch.save(obj, path)`` through a temporary file and ``os.replace``."""
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def capture_rng_state() -> dict:
@@ -104,7 +88,7 @@ class Checkpointer:
         path = os.path.join(self.save_dir, f"{name}.pth")
         logger.info(f"Saving checkpoint to {path}")
         atomic_save(data, path)
-        _atomic_write(
+        atomic_write(
             os.path.join(self.save_dir, "last_checkpoint"), lambda f: f.write(os.path.basename(path).encode())
         )
         return path

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tabulate import tabulate
 
+from ..fileio import atomic_write
 from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
@@ -21,20 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def write_json_atomic(path: str, obj) -> None:
-    """Writes ``obj`` as JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(nan_to_none(obj), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes ``obj`` as JSON (NaN -> null) to ``path`` atomically."""
+    text = json.dumps(nan_to_none(obj), indent=2)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def read_label_file(path: str) -> np.ndarray:
