@@ -1,8 +1,8 @@
-"""softlabelseg.config: detectron2-style lazy configs (LazyCall, LazyConfig, instantiate)."""
+"""softlabelseg.config: LazyConfig recipes (LazyCall, LazyConfig) and ``instantiate``."""
 
-from .instantiate import InstantiationError, instantiate, locate
+from .instantiate import InstantiationError, deferred, instantiate, locate
 from .lazy import LazyCall, LazyConfig
 
 L = LazyCall
 
-__all__ = ["InstantiationError", "L", "LazyCall", "LazyConfig", "instantiate", "locate"]
+__all__ = ["InstantiationError", "L", "LazyCall", "LazyConfig", "deferred", "instantiate", "locate"]

@@ -1,290 +1,247 @@
-"""LazyCall and LazyConfig: detectron2-style Python/YAML configs on omegaconf + hydra-core.
+"""LazyCall and LazyConfig: recipes as Python (or YAML) files of omegaconf nodes.
 
-A LazyConfig file is Python and RUNS when loaded (like any script); only load files you trust.
-Config files may import each other relatively (``from ..common.data.toycity import dataloader``):
-the import is resolved against the importing file's folder, not ``sys.path``.
+The recipe format is detectron2's, kept on purpose so that the same file loads under
+``detectron2.config.LazyConfig`` and runs under detectron2's tools:
+
+- a recipe is a Python file; its top-level dicts, DictConfigs and ListConfigs whose names do not start
+  with ``_`` are the config (plain dicts become DictConfigs);
+- a relative import in a recipe (``from ..common.optim import SGD``) names another recipe *file*, found
+  from the importing file's folder, not from ``sys.path``; ``from ..common import train`` imports the file
+  ``common/train.py``. Every import runs the file again, so nodes are never shared between imports;
+- ``LazyConfig.save`` writes YAML with callable targets as dotted paths, which ``load`` reads back.
+
+How it is done here: each recipe file runs in a namespace of its own whose ``__builtins__`` carry an
+``__import__`` bound to that file's folder. Absolute imports go to Python's import system unchanged and
+nothing global is patched, so loading is safe from other threads.
+
+A recipe is Python and RUNS when loaded, like any script: only load files you trust.
 """
 
 from __future__ import annotations
 
-import ast
 import builtins
 import dataclasses
-import importlib.machinery
-import importlib.util
 import inspect
 import logging
 import os
-import uuid
+import types
 from collections import abc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .instantiate import locate
+from .instantiate import deferred, locate
 from .overrides import apply_overrides
 
 __all__ = ["LazyCall", "LazyConfig"]
 
 logger = logging.getLogger(__name__)
+_CONFIG_TYPES = (dict, DictConfig, ListConfig)
 
-_CFG_PACKAGE_NAME = "softlabelseg._cfg_loader"
+
+def _node(content) -> DictConfig:
+    return DictConfig(content, flags={"allow_objects": True})
 
 
 class LazyCall:
-    """Wrap a callable so that calling it records the call instead of running it.
-
-    ``LazyCall(Conv2d)(in_channels=3, out_channels=8)`` returns
-    ``DictConfig({"_target_": Conv2d, "in_channels": 3, "out_channels": 8})``; ``instantiate`` runs it.
-    """
+    """``LazyCall(f)(**kwargs)`` records the call as ``DictConfig({"_target_": f, **kwargs})``; it runs
+    when the node is passed to ``instantiate``. ``f`` is a callable or a dotted path."""
 
     def __init__(self, target: Any):
         if not (callable(target) or isinstance(target, (str, abc.Mapping))):
-            raise TypeError(f"target of LazyCall must be a callable or a dotted string, got {target!r}")
+            raise TypeError(f"LazyCall needs a callable or a dotted path, got {target!r}")
         self._target = target
 
     def __call__(self, **kwargs: Any) -> DictConfig:
         target = self._target
-        if dataclasses.is_dataclass(target):
-            target = _convert_target_to_string(target)  # omegaconf would turn a dataclass into a node
-        return DictConfig(content={"_target_": target, **kwargs}, flags={"allow_objects": True})
+        if dataclasses.is_dataclass(target):  # omegaconf would expand a dataclass into its fields
+            target = dotted_name(target)
+        return _node({"_target_": target, **kwargs})
 
 
-def _convert_target_to_string(t: Any) -> str:
-    """Shortest importable dotted name of ``t`` (``pkg.mod._impl.Cls`` -> ``pkg.mod.Cls`` if equal)."""
-    module, qualname = t.__module__, t.__qualname__
+def dotted_name(obj: Any) -> str:
+    """The shortest dotted path that :func:`locate` maps back to ``obj`` (a package re-export such as
+    ``softlabelseg.modeling.TinyCNN`` rather than its defining module), else ``module.qualname``."""
+    module, qualname = obj.__module__, obj.__qualname__
     parts = module.split(".")
-    for k in range(1, len(parts)):
-        candidate = f"{'.'.join(parts[:k])}.{qualname}"
+    for n in range(1, len(parts)):
+        path = ".".join([*parts[:n], qualname])
         try:
-            if locate(candidate) is t:
-                return candidate
+            if locate(path) is obj:
+                return path
         except ImportError:
-            pass
+            continue
     return f"{module}.{qualname}"
 
 
-def _visit_dict_config(cfg: Any, func) -> None:
-    """Apply ``func`` to every DictConfig in ``cfg`` (depth first, in place)."""
-    if isinstance(cfg, DictConfig):
-        func(cfg)
-        for v in cfg.values():
-            _visit_dict_config(v, func)
-    elif isinstance(cfg, ListConfig):
-        for v in cfg:
-            _visit_dict_config(v, func)
+# ---- running recipe files -----------------------------------------------------------------------------
 
 
-def _validate_py_syntax(filename: str) -> None:
-    with open(filename, encoding="utf-8") as f:
-        content = f.read()
-    try:
-        ast.parse(content, filename)
-    except SyntaxError as e:
-        raise SyntaxError(f"Config file {filename} has syntax error!") from e
+def _config_value(value: Any) -> Any:
+    return _node(value) if isinstance(value, dict) else value
 
 
-def _cast_to_config(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return DictConfig(obj, flags={"allow_objects": True})
-    return obj
-
-
-def _random_package_name(filename: str) -> str:
-    # Unique per load, so two files with the same name never share a module.
-    return f"{_CFG_PACKAGE_NAME}{uuid.uuid4().hex[:8]}.{os.path.basename(filename)}"
-
-
-def _find_relative_file(original_file: str, relative_import_path: str, level: int) -> str:
-    """Path of the file (or folder) named by a relative import from ``original_file``."""
-    cur = os.path.dirname(original_file)
-    for _ in range(level - 1):
-        cur = os.path.dirname(cur)
-    name = relative_import_path.lstrip(".")
-    for part in name.split(".") if name else []:
-        cur = os.path.join(cur, part)
-    if os.path.isdir(cur):
-        return cur
-    cur += ".py"
-    if not os.path.isfile(cur):
-        raise ImportError(
-            f"Cannot import {'.' * level}{name} from config file {original_file}: {cur} does not exist. "
-            "Relative imports in config files are resolved against the config file's folder."
-        )
-    return cur
-
-
-def _exec_config_file(path: str) -> dict:
-    """Run one config file in a fresh namespace (inside ``_patch_import``) and return it."""
-    _validate_py_syntax(path)
-    spec = importlib.machinery.ModuleSpec(_random_package_name(path), None, origin=path)
-    module = importlib.util.module_from_spec(spec)
-    module.__file__ = path
+def _run_recipe(path: str) -> types.ModuleType:
+    """Executes the recipe at ``path`` and returns it as a module; its public dicts become DictConfigs."""
     with open(path, encoding="utf-8") as f:
-        content = f.read()
-    exec(compile(content, path, "exec"), module.__dict__)
+        source = f.read()
+    code = compile(source, path, "exec")  # a SyntaxError names the file and line
+    module = types.ModuleType(f"recipe:{os.path.splitext(os.path.basename(path))[0]}")
+    scope = dict(vars(builtins))
+    scope["__import__"] = _importer_for(os.path.dirname(path))
+    module.__dict__.update(__file__=path, __builtins__=scope)
+    exec(code, module.__dict__)
+    for name, value in list(vars(module).items()):
+        if not name.startswith("_"):
+            setattr(module, name, _config_value(value))
     return module
 
 
-@contextmanager
-def _patch_import() -> Iterator[None]:
-    """Within the block, relative imports made by config files load config files by path."""
-    old_import = builtins.__import__
+def _importer_for(folder: str):
+    """``__import__`` for recipes in ``folder``: relative imports load recipe files, others are normal."""
 
-    def new_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if (
-            level != 0
-            and globals is not None
-            and (globals.get("__package__", "") or "").startswith(_CFG_PACKAGE_NAME)
-        ):
-            target = _find_relative_file(globals["__file__"], name, level)
-            if os.path.isdir(target):
-                # ``from ..common import train``: each name is a config file in that folder.
-                module = type(builtins)(os.path.basename(target))
-                for item in fromlist or ():
-                    sub = _find_relative_file(os.path.join(target, "__init__.py"), item, 1)
-                    if os.path.isdir(sub):
-                        raise ImportError(f"Cannot import config folder {sub}; import a file from it.")
-                    submodule = _exec_config_file(sub)
-                    for k, v in list(vars(submodule).items()):
-                        if isinstance(v, dict) and not k.startswith("_"):
-                            setattr(submodule, k, _cast_to_config(v))
-                    setattr(module, item, submodule)
-                return module
-            module = _exec_config_file(target)
+    def recipe_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        base = folder
+        for _ in range(level - 1):
+            base = os.path.dirname(base)
+        target = os.path.join(base, *[p for p in name.split(".") if p])
+        where = f"{'.' * level}{name} (from {folder})"
+        if os.path.isfile(target + ".py"):
+            module = _run_recipe(target + ".py")
             for item in fromlist or ():
-                if item not in module.__dict__:
-                    raise ImportError(f"Cannot import name {item!r} from config file {target}")
-                module.__dict__[item] = _cast_to_config(module.__dict__[item])
+                if not hasattr(module, item):
+                    raise ImportError(f"Recipe {target}.py defines no {item!r} (import {where})")
             return module
-        return old_import(name, globals, locals, fromlist=fromlist, level=level)
+        if os.path.isdir(target):  # ``from ..common import train``: each name is a file in the folder
+            package = types.ModuleType(os.path.basename(target))
+            for item in fromlist or ():
+                file = os.path.join(target, item + ".py")
+                if not os.path.isfile(file):
+                    raise ImportError(f"Cannot import {item!r} from {where}: {file} does not exist")
+                setattr(package, item, _run_recipe(file))
+            return package
+        raise ImportError(
+            f"Cannot import {where}: neither {target}.py nor a folder {target} exists. Relative imports in "
+            "recipes name files relative to the importing recipe's folder."
+        )
 
-    builtins.__import__ = new_import
-    try:
-        yield
-    finally:
-        builtins.__import__ = old_import
+    return recipe_import
+
+
+# ---- YAML ---------------------------------------------------------------------------------------------
+
+
+def _yaml_ready(value: Any, key: str, lossy: list[str]) -> Any:
+    """Plain YAML data for ``value``; keys whose values cannot round-trip are appended to ``lossy``."""
+    if isinstance(value, dict):
+        return {str(k): _yaml_ready(v, f"{key}.{k}" if key else str(k), lossy) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_ready(v, f"{key}.{i}" if key else str(i), lossy) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    lossy.append(key)
+    if inspect.isclass(value) or inspect.isroutine(value):
+        try:
+            path = dotted_name(value)
+            if locate(path) is value:
+                return path  # readable, but a plain string when loaded back
+        except (AttributeError, ImportError):
+            pass
+    return f"<unserializable: {value!r}>"
+
+
+def _targets_as_paths(cfg: Any) -> None:
+    """In place: callable ``_target_`` values (and the target of a ``deferred`` node) become dotted paths,
+    which ``instantiate`` locates again, so they round-trip through YAML."""
+    if isinstance(cfg, DictConfig):
+        keys = ["_target_", "target"] if cfg.get("_target_") is deferred else ["_target_"]
+        for k in keys:
+            value = cfg.get(k)
+            if value is not None and not isinstance(value, str) and callable(value):
+                try:
+                    cfg[k] = dotted_name(value)
+                except AttributeError:
+                    pass
+        for k in cfg.keys():
+            _targets_as_paths(cfg._get_node(k))
+    elif isinstance(cfg, ListConfig):
+        for i in range(len(cfg)):
+            _targets_as_paths(cfg._get_node(i))
 
 
 class LazyConfig:
-    """Load, save and override LazyConfig files (Python or YAML)."""
+    """Load, override and save recipes (``.py`` or ``.yaml``)."""
 
     @staticmethod
     def load(filename: str, keys: None | str | Sequence[str] = None):
-        """Load a ``.py`` or ``.yaml`` config.
-
-        Args:
-            filename: path of the config file.
-            keys: None -> a DictConfig of all top-level config objects (dicts/DictConfigs/ListConfigs
-                whose name does not start with ``_``); a str -> that one object; a tuple -> a tuple.
-        """
-        filename = os.fspath(filename)
+        """The config in ``filename``: a DictConfig of its top-level config objects, or with ``keys`` the
+        one named object (a str) or a tuple of them."""
+        filename = os.path.abspath(os.fspath(filename))
         ext = os.path.splitext(filename)[1]
         if ext not in (".py", ".yaml", ".yml"):
             raise ValueError(f"Config file {filename} must be a .py, .yaml or .yml file.")
         if not os.path.isfile(filename):
             raise FileNotFoundError(f"Config file {filename} does not exist.")
         if ext == ".py":
-            with _patch_import():
-                ret = _exec_config_file(os.path.abspath(filename)).__dict__
+            found = {k: v for k, v in vars(_run_recipe(filename)).items() if not k.startswith("_")}
         else:
             with open(filename, encoding="utf-8") as f:
-                obj = yaml.safe_load(f) or {}
-            ret = OmegaConf.create(obj, flags={"allow_objects": True})
-
+                found = OmegaConf.create(yaml.safe_load(f) or {}, flags={"allow_objects": True})
         if keys is not None:
-            missing = [k for k in ([keys] if isinstance(keys, str) else keys) if k not in ret]
+            wanted = [keys] if isinstance(keys, str) else list(keys)
+            missing = [k for k in wanted if k not in found]
             if missing:
                 raise KeyError(f"Config file {filename} does not define {missing}.")
-            if isinstance(keys, str):
-                return _cast_to_config(ret[keys])
-            return tuple(_cast_to_config(ret[k]) for k in keys)
+            picked = tuple(_config_value(found[k]) for k in wanted)
+            return picked[0] if isinstance(keys, str) else picked
         if ext == ".py":
-            ret = DictConfig(
-                {
-                    k: _cast_to_config(v)
-                    for k, v in ret.items()
-                    if isinstance(v, (DictConfig, ListConfig, dict)) and not k.startswith("_")
-                },
-                flags={"allow_objects": True},
-            )
-        return ret
+            return _node({k: v for k, v in found.items() if isinstance(v, _CONFIG_TYPES)})
+        return found
 
     @staticmethod
     def load_rel(filename: str, keys: None | str | Sequence[str] = None):
-        """``load`` with ``filename`` relative to the config file that calls it (inside config files)."""
-        caller = inspect.stack()[1].frame.f_globals.get("__file__")
+        """``load`` with ``filename`` relative to the recipe calling it (for use inside recipes)."""
+        caller = inspect.currentframe().f_back.f_globals.get("__file__")
         if not caller:
-            raise RuntimeError("load_rel must be called from a config file; use LazyConfig.load elsewhere.")
+            raise RuntimeError("LazyConfig.load_rel must be called from a recipe; use LazyConfig.load.")
         return LazyConfig.load(os.path.join(os.path.dirname(caller), filename), keys)
 
     @staticmethod
     def save(cfg, filename: str, resolve: bool = True) -> None:
-        """Save ``cfg`` as YAML (interpolations resolved unless ``resolve=False``).
+        """Writes ``cfg`` to ``filename`` as YAML, interpolations resolved unless ``resolve=False``.
 
-        Callable ``_target_`` values become dotted strings. Values YAML cannot represent (arbitrary
-        objects, lambdas) are written as ``"<unserializable: repr>"`` strings with a warning that names
-        their keys: the file stays readable and loadable, but those entries do not round-trip.
+        Callable targets are written as dotted paths. Other values YAML cannot hold (objects, lambdas,
+        functions outside ``_target_``) are written as readable strings and their keys are named in a
+        warning: the file loads, but those entries come back as strings.
         """
         cfg = OmegaConf.create(cfg, flags={"allow_objects": True}) if isinstance(cfg, dict) else cfg
-        try:
-            cfg = cfg.copy()
-            cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False), flags={"allow_objects": True})
-        except Exception:  # deep copy failed: convert in place on the original
+        try:  # work on a copy; keep interpolations so ``resolve=False`` can write them
+            cfg = _node(OmegaConf.to_container(cfg, resolve=False))
+        except Exception:
             pass
-
-        def _targets_to_str(node):
-            t = node.get("_target_", None)
-            if t is not None and callable(t) and not isinstance(t, str):
-                try:
-                    node["_target_"] = _convert_target_to_string(t)
-                except AttributeError:
-                    pass
-
-        _visit_dict_config(cfg, _targets_to_str)
+        _targets_as_paths(cfg)
         try:
             data = OmegaConf.to_container(cfg, resolve=resolve)
         except Exception as e:
-            logger.warning("Could not resolve interpolations in the config (%s); saving them unresolved.", e)
+            logger.warning("Interpolations in the config do not resolve (%s); saved as written.", e)
             data = OmegaConf.to_container(cfg, resolve=False)
-        bad: list[str] = []
-        data = _make_yaml_safe(data, "", bad)
-        if bad:
+        lossy: list[str] = []
+        data = _yaml_ready(data, "", lossy)
+        if lossy:
             logger.warning(
-                "Config values at %s cannot be saved as YAML; %s stores their repr instead.",
-                ", ".join(bad), filename,
+                "%s: the values of %s cannot be written as YAML; they are saved as strings.",
+                filename, ", ".join(lossy),
             )
-        dirname = os.path.dirname(os.path.abspath(filename))
-        os.makedirs(dirname, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
         with open(filename, "w", encoding="utf-8") as f:
             yaml.safe_dump(data, f, default_flow_style=None, allow_unicode=True, width=9999, sort_keys=False)
 
     @staticmethod
     def apply_overrides(cfg, overrides: Sequence[str]):
-        """Apply hydra-syntax command-line overrides to ``cfg`` in place and return it.
-
-        See :func:`softlabelseg.config.overrides.apply_overrides`.
-        """
+        """Applies hydra-syntax ``key=value`` overrides in place and returns ``cfg``
+        (see :func:`softlabelseg.config.overrides.apply_overrides`)."""
         return apply_overrides(cfg, overrides)
-
-
-def _make_yaml_safe(obj: Any, path: str, bad: list[str]) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _make_yaml_safe(v, f"{path}.{k}" if path else str(k), bad) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_make_yaml_safe(v, f"{path}.{i}" if path else str(i), bad) for i, v in enumerate(obj)]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isbuiltin(obj):
-        try:
-            name = _convert_target_to_string(obj)
-            if locate(name) is obj:
-                bad.append(path)
-                return name
-        except (AttributeError, ImportError):
-            pass
-    bad.append(path)
-    return f"<unserializable: {obj!r}>"

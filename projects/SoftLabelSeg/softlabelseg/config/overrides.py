@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .instantiate import locate
+from .instantiate import signature_target
 
 __all__ = ["apply_overrides"]
 
@@ -90,13 +90,12 @@ def _target_accepts(cfg, key: str) -> bool:
     """
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
-    if not isinstance(node, DictConfig) or "_target_" not in node:
+    target = signature_target(node) if isinstance(node, DictConfig) else None
+    if target is None:
         return False
-    target = node["_target_"]
     try:
-        target = locate(target) if isinstance(target, str) else target
         params = inspect.signature(target).parameters
-    except (ImportError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return False
     if leaf in params:
         return True
@@ -120,13 +119,12 @@ def _missing_key_message(cfg, key: str) -> str:
     candidates = _all_keys(cfg)
     parent, _, _ = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else None
-    if isinstance(node, DictConfig) and "_target_" in node:  # also the target's unset parameters
+    target = signature_target(node) if isinstance(node, DictConfig) else None
+    if target is not None:  # also the target's unset parameters
         try:
-            target = node["_target_"]
-            target = locate(target) if isinstance(target, str) else target
             candidates += [f"{parent}.{n}" for n, p in inspect.signature(target).parameters.items()
                            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-        except (ImportError, TypeError, ValueError):
+        except (TypeError, ValueError):
             pass
     candidates = sorted({c for c in candidates if not c.rpartition(".")[2].startswith("_")})
     close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)

@@ -28,7 +28,7 @@ from .launch import launch
 from .solver import LRMultiplier
 from .train_loop import AMPTrainer, SimpleTrainer
 
-__all__ = ["do_test", "do_train", "run", "main"]
+__all__ = ["build_trainer", "do_test", "do_train", "evaluator_config", "run", "main"]
 
 logger = logging.getLogger("softlabelseg.engine")
 
@@ -38,16 +38,25 @@ def _get(cfg, key: str, default=None):
     return default if value is None else value
 
 
+def evaluator_config(cfg):
+    """``dataloader.evaluator`` writing to ``<train.output_dir>/inference`` (nowhere without an output
+    folder); None when the config has no evaluator."""
+    if "evaluator" not in cfg.dataloader or cfg.dataloader.evaluator is None:
+        return None
+    ev_cfg = cfg.dataloader.evaluator
+    if not cfg.train.output_dir or "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
+        ev_cfg = ev_cfg.copy()
+        ev_cfg.output_dir = os.path.join(cfg.train.output_dir, "inference") if cfg.train.output_dir else None
+    return ev_cfg
+
+
 def do_test(cfg, model):
     """Evaluates ``model`` on ``dataloader.test`` with ``dataloader.evaluator`` (results dict, {} if none)."""
-    if "evaluator" not in cfg.dataloader or cfg.dataloader.evaluator is None:
+    ev_cfg = evaluator_config(cfg)
+    if ev_cfg is None:
         return {}
     from softlabelseg.evaluation import build_test_model, inference_on_dataset
 
-    ev_cfg = cfg.dataloader.evaluator
-    if "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
-        ev_cfg = ev_cfg.copy()
-        ev_cfg.output_dir = os.path.join(cfg.train.output_dir, "inference") if cfg.train.output_dir else None
     test_opts = OmegaConf.to_container(cfg.train.test, resolve=True) if "test" in cfg.train else {}
     test_model = build_test_model(model, **(test_opts or {}))
     return inference_on_dataset(test_model, instantiate(cfg.dataloader.test), instantiate(ev_cfg))
@@ -110,10 +119,26 @@ def do_train(cfg, model, device, resume: bool = False):
     return trainer
 
 
+def _detectron2_engine():
+    try:
+        from softlabelseg import d2_bridge
+    except ImportError as e:
+        raise ImportError(
+            f"--engine detectron2 needs detectron2 ({e}). Install it with: pip install --no-build-isolation "
+            "'git+https://github.com/facebookresearch/detectron2@02b5c4e295e990042a714712c21dc79b731e8833' "
+            "(README, 'Run inside detectron2'), or use the default --engine native."
+        ) from e
+    return d2_bridge
+
+
 def run(args):
-    """Per-process main: load + override the config, set up, then train or evaluate."""
+    """Per-process main: load + override the config, set up, then train or evaluate with the engine
+    chosen by ``args.engine`` ("native", the default, or "detectron2")."""
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    d2 = _detectron2_engine() if getattr(args, "engine", "native") == "detectron2" else None
+    if d2 is not None:
+        d2.check_train_keys(cfg)
     default_setup(cfg, args)
     device = resolve_device(_get(cfg, "train.device", "auto"))
     if device.type == "cuda":
@@ -122,6 +147,12 @@ def run(args):
     logger.info(
         f"Model: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters"
     )
+    if d2 is not None:
+        if args.eval_only:
+            d2.load_weights(cfg, model, resume=args.resume)
+            return d2.do_test(cfg, model)
+        d2.do_train(cfg, model, device, resume=args.resume)
+        return None
     if args.eval_only:
         Checkpointer(model, cfg.train.output_dir).resume_or_load(
             cfg.train.init_checkpoint, resume=args.resume

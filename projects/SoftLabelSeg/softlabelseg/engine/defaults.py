@@ -41,6 +41,13 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     )
     parser.add_argument("--eval-only", action="store_true", help="only evaluate the loaded weights")
     parser.add_argument(
+        "--engine",
+        choices=("native", "detectron2"),
+        default="native",
+        help="training loop: the project's own (default) or detectron2's trainer, hooks, checkpointer and "
+        "writers (needs detectron2 installed)",
+    )
+    parser.add_argument(
         "--num-gpus", type=int, default=1, help="processes per machine (CPU workers without CUDA)"
     )
     parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")

@@ -46,4 +46,7 @@ dataloader.test = L(build_test_loader)(
     ),
     num_workers=2,
 )
-dataloader.evaluator = L(SemSegEvaluator)(dataset_name="${..test.dataset}")
+# The evaluation JSON goes to <train.output_dir>/inference under every engine (detectron2's tools too).
+dataloader.evaluator = L(SemSegEvaluator)(
+    dataset_name="${..test.dataset}", output_dir="${train.output_dir}/inference"
+)

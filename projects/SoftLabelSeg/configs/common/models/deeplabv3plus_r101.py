@@ -6,15 +6,17 @@ Set the number of classes once with ``model.num_classes``; the head follows it. 
 """
 
 from softlabelseg.config import LazyCall as L
+from softlabelseg.config import deferred
 from softlabelseg.modeling import DeepLabV3PlusHead, SemanticSegmentor, TimmBackbone
 
 model = L(SemanticSegmentor)(
     backbone=L(TimmBackbone)(
         model_name="resnet101d", out_indices=[1, 4], output_stride=8, pretrained=False, checkpoint=None
     ),
-    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
-    head=L(DeepLabV3PlusHead)(num_classes="${..num_classes}", aspp_dilations=None, dropout=0.1,
-                              _partial_=True),
+    # deferred: the segmentor builds the head, passing the backbone's output_shape() as input_shape.
+    head=L(deferred)(
+        target=DeepLabV3PlusHead, num_classes="${..num_classes}", aspp_dilations=None, dropout=0.1
+    ),
     num_classes=19,
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],

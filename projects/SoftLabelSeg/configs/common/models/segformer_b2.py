@@ -5,6 +5,7 @@ Set the number of classes once with ``model.num_classes``. ImageNet weights: the
 """
 
 from softlabelseg.config import LazyCall as L
+from softlabelseg.config import deferred
 from softlabelseg.modeling import MixTransformer, SegFormerHead, SemanticSegmentor
 
 model = L(SemanticSegmentor)(
@@ -12,8 +13,10 @@ model = L(SemanticSegmentor)(
         embed_dims=[64, 128, 320, 512], num_heads=[1, 2, 5, 8], depths=[3, 4, 6, 3], sr_ratios=[8, 4, 2, 1],
         drop_path_rate=0.1, checkpoint=None,
     ),
-    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
-    head=L(SegFormerHead)(num_classes="${..num_classes}", embedding_dim=768, dropout=0.1, _partial_=True),
+    # deferred: the segmentor builds the head, passing the backbone's output_shape() as input_shape.
+    head=L(deferred)(
+        target=SegFormerHead, num_classes="${..num_classes}", embedding_dim=768, dropout=0.1
+    ),
     num_classes=150,
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],

@@ -3,12 +3,13 @@
 """
 
 from softlabelseg.config import LazyCall as L
+from softlabelseg.config import deferred
 from softlabelseg.modeling import ConcatFuseHead, SemanticSegmentor, TinyCNN
 
 model = L(SemanticSegmentor)(
     backbone=L(TinyCNN)(widths=[16, 24, 48, 64], output_stride=4),
-    # _partial_: the segmentor passes the backbone's output_shape() as input_shape.
-    head=L(ConcatFuseHead)(num_classes="${..num_classes}", channels=32, dropout=0.0, _partial_=True),
+    # deferred: the segmentor builds the head, passing the backbone's output_shape() as input_shape.
+    head=L(deferred)(target=ConcatFuseHead, num_classes="${..num_classes}", channels=32, dropout=0.0),
     num_classes=19,
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
