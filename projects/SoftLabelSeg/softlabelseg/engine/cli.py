@@ -105,8 +105,10 @@ def do_train(cfg, model, device, resume: bool = False):
         ]
     )
     resuming = resume and checkpointer.has_checkpoint()
-    state = checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
-    start_iter = int(state.get("iteration", 0)) if resuming else 0  # init_checkpoint: weights only
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    # The trainer state holds the iteration that had just finished (as detectron2's does, so either
+    # engine resumes the other's checkpoints); init_checkpoint gives weights only.
+    start_iter = trainer.iter + 1 if resuming else 0
     if start_iter >= max_iter:
         logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
         return trainer
