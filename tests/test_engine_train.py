@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from fvcore.common.param_scheduler import PolynomialDecayParamScheduler
 from softlabelseg.engine import (
     Checkpointer,
     HookBase,
@@ -12,7 +13,6 @@ from softlabelseg.engine import (
     SimpleTrainer,
     WarmupParamScheduler,
     get_default_optimizer_params,
-    poly_schedule,
     seed_all_rng,
 )
 from softlabelseg.engine.hooks import IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
@@ -37,7 +37,8 @@ def build(out, max_iter=8, seed=0, stateful=True, nan_at=None, period=2, extra_h
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-4)
     trainer = SimpleTrainer(model, ToyLoader(stateful=stateful), opt)
     ckpt = Checkpointer(model, str(out), trainer=trainer)
-    sched = LRMultiplier(opt, WarmupParamScheduler(poly_schedule(), 0.1, 0.25), max_iter)
+    poly = PolynomialDecayParamScheduler(1.0, 0.9)
+    sched = LRMultiplier(opt, WarmupParamScheduler(poly, 0.1, 0.25), max_iter)
     writer = PeriodicWriter([JSONWriter(str(out / "metrics.json"))], period=1)
     trainer.register_hooks(
         [IterationTimer(), LRScheduler(opt, sched), PeriodicCheckpointer(ckpt, period, max_iter), writer]

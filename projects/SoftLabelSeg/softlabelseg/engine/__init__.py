@@ -2,8 +2,8 @@
 
 - ``SimpleTrainer`` / ``AMPTrainer`` with ``HookBase`` hooks (``hooks``), ``EventStorage`` + writers.
 - ``Checkpointer``: atomic checkpoints, exact resume (iteration, optimizer, scheduler, scaler, RNG, data).
-- ``get_default_optimizer_params``, ``WarmupParamScheduler``, ``LRMultiplier``, ``poly_schedule``,
-  ``cosine_schedule``.
+- ``get_default_optimizer_params``, ``WarmupParamScheduler``, ``LRMultiplier`` (schedules themselves are
+  fvcore's param schedulers).
 - ``launch`` (spawned DDP, torchrun), ``default_argument_parser``, ``default_setup``.
 - ``cli.main``: what ``tools/lazyconfig_train_net.py`` runs.
 """
@@ -24,9 +24,7 @@ from .launch import launch
 from .solver import (
     LRMultiplier,
     WarmupParamScheduler,
-    cosine_schedule,
     get_default_optimizer_params,
-    poly_schedule,
 )
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
@@ -53,9 +51,7 @@ __all__ = [
     "launch",
     "LRMultiplier",
     "WarmupParamScheduler",
-    "cosine_schedule",
     "get_default_optimizer_params",
-    "poly_schedule",
     "AMPTrainer",
     "HookBase",
     "SimpleTrainer",

@@ -13,7 +13,6 @@ __all__ = [
     "synchronize",
     "reduce_mean",
     "all_reduce_sum",
-    "broadcast_object",
 ]
 
 _LOCAL_RANK = 0
@@ -84,11 +83,3 @@ def reduce_mean(values: dict[str, float | torch.Tensor]) -> dict[str, float]:
         t = all_reduce_sum(t) / get_world_size()
     return {k: float(v) for k, v in zip(keys, t.tolist())}
 
-
-def broadcast_object(obj, src: int = 0):
-    """``obj`` of rank ``src`` on every rank."""
-    if get_world_size() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]

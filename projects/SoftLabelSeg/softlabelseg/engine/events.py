@@ -7,10 +7,11 @@ import datetime
 import json
 import logging
 import os
-import statistics
-from collections import defaultdict, deque
+from collections import defaultdict
+from functools import partial
 
 import torch
+from fvcore.common.history_buffer import HistoryBuffer
 
 __all__ = [
     "EventStorage",
@@ -31,30 +32,12 @@ def get_event_storage() -> EventStorage:
     return _STACK[-1]
 
 
-class _History:
-    def __init__(self, max_len: int = 1000):
-        self.values: deque[tuple[float, int]] = deque(maxlen=max_len)
-
-    def update(self, value: float, it: int):
-        self.values.append((value, it))
-
-    def latest(self) -> float:
-        return self.values[-1][0]
-
-    def median(self, window: int) -> float:
-        return statistics.median(v for v, _ in list(self.values)[-window:])
-
-    def avg(self, window: int) -> float:
-        vals = [v for v, _ in list(self.values)[-window:]]
-        return sum(vals) / len(vals)
-
-
 class EventStorage:
     """Scalar histories keyed by name; ``iter`` is the current training iteration."""
 
     def __init__(self, start_iter: int = 0):
         self.iter = start_iter
-        self._history: dict[str, _History] = defaultdict(_History)
+        self._history: dict[str, HistoryBuffer] = defaultdict(partial(HistoryBuffer, max_length=1000))
         self._latest: dict[str, tuple[float, int]] = {}
         self._smoothing: dict[str, bool] = {}
 
@@ -68,7 +51,7 @@ class EventStorage:
         for k, v in kwargs.items():
             self.put_scalar(k, v, smoothing_hint)
 
-    def history(self, name: str) -> _History:
+    def history(self, name: str) -> HistoryBuffer:
         if name not in self._history:
             raise KeyError(f"no history for metric {name!r}")
         return self._history[name]
@@ -82,9 +65,6 @@ class EventStorage:
             k: (self._history[k].median(window) if self._smoothing[k] else v, it)
             for k, (v, it) in self._latest.items()
         }
-
-    def step(self):
-        self.iter += 1
 
     def __enter__(self):
         _STACK.append(self)

@@ -28,11 +28,9 @@ logger = logging.getLogger(__name__)
 class IterationTimer(HookBase):
     """Puts ``time`` (seconds per iteration, data loading included) and logs the total at the end."""
 
-    def __init__(self, warmup_iter: int = 3):
-        self._warmup = warmup_iter
+    def __init__(self):
         self._start = None
         self._step_start = None
-        self._timed = 0.0
 
     def before_train(self):
         self._start = time.perf_counter()
@@ -41,10 +39,7 @@ class IterationTimer(HookBase):
         self._step_start = time.perf_counter()
 
     def after_step(self):
-        dt = time.perf_counter() - self._step_start
-        if self.trainer.iter - self.trainer.start_iter >= self._warmup:
-            self._timed += dt
-        self.trainer.storage.put_scalar("time", dt)
+        self.trainer.storage.put_scalar("time", time.perf_counter() - self._step_start)
 
     def after_train(self):
         done = self.trainer.iter - self.trainer.start_iter

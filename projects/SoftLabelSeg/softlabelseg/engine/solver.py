@@ -13,10 +13,8 @@ import torch
 from fvcore.common.param_scheduler import (
     CompositeParamScheduler,
     ConstantParamScheduler,
-    CosineParamScheduler,
     LinearParamScheduler,
     ParamScheduler,
-    PolynomialDecayParamScheduler,
 )
 from torch import nn
 
@@ -24,8 +22,6 @@ __all__ = [
     "get_default_optimizer_params",
     "WarmupParamScheduler",
     "LRMultiplier",
-    "poly_schedule",
-    "cosine_schedule",
 ]
 
 _NORM_TYPES = (
@@ -130,26 +126,6 @@ class WarmupParamScheduler(CompositeParamScheduler):
             interval_scaling=["rescaled", "rescaled" if rescale_interval else "fixed"],
             lengths=[warmup_length, 1 - warmup_length],
         )
-
-
-def poly_schedule(power: float = 0.9, end_value: float = 0.0) -> ParamScheduler:
-    """``(1 - t) ** power`` decaying to ``end_value`` (DeepLab's poly schedule)."""
-    if end_value == 0.0:
-        return PolynomialDecayParamScheduler(base_value=1.0, power=power)
-    return _PolyWithEnd(power, end_value)
-
-
-class _PolyWithEnd(ParamScheduler):
-    def __init__(self, power: float, end_value: float):
-        self.power, self.end_value = power, end_value
-
-    def __call__(self, where: float) -> float:
-        return self.end_value + (1 - self.end_value) * (1 - where) ** self.power
-
-
-def cosine_schedule(end_value: float = 0.0) -> ParamScheduler:
-    """Half cosine from 1 to ``end_value``."""
-    return CosineParamScheduler(1.0, end_value)
 
 
 class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
