@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, soft_resize
+from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
@@ -34,7 +34,9 @@ __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label",
            "parse_factor", "parse_mode"]
 
 THIN_CLASSES = ("pole", "traffic light", "traffic sign", "fence", "person", "bicycle")
-SHORT_MODES = {"nearest": "torch:nearest", "nearest-exact": "torch:nearest-exact",
+# "nearest" is the fair baseline: the cell centres that bilinear / area sample (torch nearest-exact).
+SHORT_MODES = {"nearest": "torch:nearest-exact", "nearest-exact": "torch:nearest-exact",
+               "nearest-topleft": "torch:nearest",
                "bilinear": "torch:bilinear", "bicubic": "torch:bicubic", "area": "torch:area"}
 FOOTPRINT = "footprint"  # key of the reference block-entropy sums
 _ANTIALIAS_MODES = ("torch:bilinear", "torch:bicubic")
@@ -56,7 +58,8 @@ def factor_label(f: float) -> str:
 
 
 def parse_mode(text: str) -> str:
-    """Short name (nearest, bilinear, area, bicubic, nearest-exact) or '<lib>:<filter>' -> full name."""
+    """Short name (nearest = nearest-exact, nearest-topleft, bilinear, area, bicubic) or '<lib>:<filter>'
+    -> full name."""
     name = SHORT_MODES.get(text, text)
     if name not in MODES:
         raise ValueError(f"unknown mode {text!r}; use one of {', '.join(SHORT_MODES)} or {', '.join(MODES)}")
@@ -218,6 +221,9 @@ class RetentionResult:
         return int(self.sums.get("recoverable_images", 0))
 
     def mode_label(self, mode: str) -> str:
+        """Full ``lib:filter`` name; nearest modes say their grid, e.g. 'torch:nearest (top-left)'."""
+        if mode in NEAREST_MODES:
+            return f"{mode} ({nearest_grid(mode)})"
         return mode + ("+antialias" if self.antialias and mode in _ANTIALIAS_MODES else "")
 
     def is_soft(self, mode: str) -> bool:
@@ -326,7 +332,7 @@ class RetentionResult:
         full = self.full_share()
         body = [[n, 100 * full[c]] + [self.share_change(f, m)[c] for f, m in cols]
                 for c, n in enumerate(self.class_names)]
-        head = ["class", "full share %"] + [f"{factor_label(f)} {m.split(':')[-1]}" for f, m in cols]
+        head = ["class", "full share %"] + [f"{factor_label(f)} {self.mode_label(m)}" for f, m in cols]
         per_class = tabulate(body, head, floatfmt=["", ".2f"] + ["+.1f"] * len(cols))
         rec = (f"recoverable mIoU on {self.recoverable_images} of {self.images} images"
                if self.recoverable_images else "recoverable mIoU not computed")
