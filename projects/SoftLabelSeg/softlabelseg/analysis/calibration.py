@@ -7,12 +7,13 @@ shrinks at full resolution although the model "knows" it is there. An offset ``b
 logits moves the decision boundary without touching the geometry: ``argmax_c(up(logits)_c + b_c)``, with
 ``up`` the bilinear up-sampling the evaluator uses (offsets commute with it: its weights sum to one).
 
-The offsets are found by fixed-point steps ``b_c += step * (log share_c(labels) - log share_c(pred))`` on
+The offsets are found by fixed-point steps ``b_c += step * clip(log share_c(labels) - log share_c(pred))`` on
 full-resolution predictions of training images; validation images are never used for fitting.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,20 +82,27 @@ def fit_prior_bias(cache: CachedPredictions, iters: int = 12, step: float = 0.5,
                    max_abs: float = 5.0) -> tuple[torch.Tensor, list[float]]:
     """Offsets (C,) float32 that match predicted to label class shares on ``cache`` (valid pixels).
 
-    Classes absent from the labels keep offset 0. Returns (bias, per-iteration mean |log share ratio|).
+    Offsets of the classes present in the labels have mean 0; absent classes keep 0. Returns the offsets
+    with the smallest mismatch seen and the mismatch (mean |log share ratio|) of every step.
     """
     C = cache.num_classes
     target = _shares(_label_counts(cache))
     present = target > 0
     bias = torch.zeros(C, dtype=torch.float32)
-    history = []
-    for _ in range(iters):
+    best, best_err, history = bias, math.inf, []
+    for k in range(iters):
         pred = _shares(_pred_counts(cache, bias))
         ratio = torch.log(target + _EPS) - torch.log(pred + _EPS)
         ratio[~present] = 0
-        history.append(float(ratio[present].abs().mean()))
-        bias = (bias + step * ratio.float()).clamp(-max_abs, max_abs)
-    return bias, history
+        err = float(ratio[present].abs().mean())
+        history.append(err)
+        if err < best_err:
+            best, best_err = bias, err
+        # a class predicted nowhere moves one clipped step; the step shrinks so the discrete argmax settles
+        bias = bias + step / math.sqrt(k + 1) * ratio.float().clamp(-1.0, 1.0)
+        bias[present] -= bias[present].mean()  # only differences matter; keep them centred on 0
+        bias = bias.clamp(-max_abs, max_abs)
+    return best, history
 
 
 def confusion_with_bias(cache: CachedPredictions, bias: torch.Tensor | None = None) -> np.ndarray:
