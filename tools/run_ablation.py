@@ -95,11 +95,16 @@ def main(argv=None) -> int:
 
     os.makedirs(args.output, exist_ok=True)
     start = time.perf_counter()
+    failed = []
     if not args.aggregate_only:
         mine = grid[lane::lanes]
         for i, point in enumerate(mine):
             print(f"({i + 1}/{len(mine)})", end=" ", flush=True)
-            run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+            try:
+                run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+            except RuntimeError as e:  # one broken point must not stop the rest of the grid
+                print(e, file=sys.stderr, flush=True)
+                failed.append(point.name)
     results = collect(grid, args.output)
     if not results:
         print("no finished run to tabulate", file=sys.stderr)
@@ -119,6 +124,9 @@ def main(argv=None) -> int:
     print(table)
     print(f"{len(results)}/{len(grid)} runs tabulated in {args.output}/ablation.md; "
           f"this invocation took {time.perf_counter() - start:.0f} s")
+    if failed:
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0 if len(results) == len(grid) else 2
 
 

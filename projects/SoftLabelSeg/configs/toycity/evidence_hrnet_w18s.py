@@ -21,6 +21,7 @@ model.backbone.out_indices = [0, 1, 2, 3, 4]  # 0: the stride-2 stem, so logits 
 dataloader.train.dataset = "toycity_512x1024_sem_seg_train"
 dataloader.test.dataset = "toycity_512x1024_sem_seg_val"
 dataloader.train.total_batch_size = 8
+dataloader.train.num_workers = 1  # decoding 512 x 1024 PNGs overlaps the step
 dataloader.train.mapper.label_mode = "soft"
 
 optimizer.lr = 2e-3
@@ -29,10 +30,10 @@ optimizer.params.lr_factor_func = None
 
 lr_multiplier.warmup_length = 0.05
 
-train.max_iter = 1000
+train.max_iter = 800
 train.eval_period = 0
 train.log_period = 50
-train.checkpointer.period = 250
+train.checkpointer.period = 200
 train.checkpointer.max_to_keep = 1
 train.output_dir = (
     "./output/evidence_hrnet_w18s_${dataloader.train.mapper.label_mode}_${dataloader.train.mapper.factor}"
