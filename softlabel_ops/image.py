@@ -9,8 +9,8 @@ from .modes import parse_mode
 
 __all__ = ["resize_image"]
 
-_CV2_FLAGS = {"nearest": "INTER_NEAREST", "linear": "INTER_LINEAR", "area": "INTER_AREA",
-              "cubic": "INTER_CUBIC"}
+_CV2_FLAGS = {"nearest": "INTER_NEAREST", "nearest-exact": "INTER_NEAREST_EXACT", "linear": "INTER_LINEAR",
+              "area": "INTER_AREA", "cubic": "INTER_CUBIC"}
 _PIL_FLAGS = {"nearest": "NEAREST", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "box": "BOX"}
 
 

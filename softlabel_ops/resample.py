@@ -120,15 +120,17 @@ def _unbatch(out):
     return SparseSoftLabel(out.indices[0], out.weights[0], out.valid[0], out.num_classes)
 
 
-def hard_resize(label, size, mode: str = "torch:nearest", *, crop=None,
+def hard_resize(label, size, mode: str = "torch:nearest-exact", *, grid: str = "centred", crop=None,
                 ignore_value: int = 255) -> torch.Tensor:
-    """Nearest-neighbour label resize with the geometry of `mode`'s library (the hard baseline).
+    """Nearest-neighbour label resize paired with image filter `mode` (the hard-label baseline).
 
     label (H, W) / (N, H, W) integer numpy or torch; size (h, w) of the whole map; crop as in
-    soft_resize, pixels past the map get `ignore_value`. A non-nearest mode selects the same
-    library's nearest filter (e.g. "cv2:linear" -> "cv2:nearest"). Returns int64 (h, w) / (N, h, w).
+    soft_resize, pixels past the map get `ignore_value`. A non-nearest mode selects its library's nearest
+    filter on `grid`: "centred" samples the cell centres the image filter uses ("cv2:linear" ->
+    "cv2:nearest-exact"), "top-left" the misaligned corner ("cv2:linear" -> "cv2:nearest"); see
+    ``modes.nearest_of``. A nearest mode is used as it is. Returns int64 (h, w) / (N, h, w).
     """
-    m = parse_mode(nearest_of(mode))
+    m = parse_mode(nearest_of(mode, grid))
     lab, batched = as_label_tensor(label)
     n, H, W = lab.shape
     h, w = output_size((H, W), size)

@@ -58,17 +58,18 @@ def mean_entropy(soft: DenseSoftLabel | SparseSoftLabel) -> np.ndarray:
 
 
 def label_statistics(label, num_classes: int, size=None, scale=None, mode: str = "torch:bilinear", *,
-                     ignore_value: int = 255, **resize_kwargs) -> dict[str, np.ndarray]:
+                     ignore_value: int = 255, nearest_grid: str = "centred",
+                     **resize_kwargs) -> dict[str, np.ndarray]:
     """Class shares at full resolution, after nearest and after soft resizing, and soft-label summaries.
 
     Returns a dict of numpy arrays: "full", "nearest", "soft" (C,) class shares; "nearest_change",
     "soft_change" (C,) percentage differences vs "full"; "multi_class_fraction", "mean_entropy" (0-d).
-    The nearest baseline uses the same library's nearest filter (see hard_resize).
+    The nearest baseline uses the same library's nearest filter on ``nearest_grid`` (see hard_resize).
     """
     lab, _ = as_label_tensor(label)
     hw = output_size(tuple(lab.shape[-2:]), size, scale)
     soft = soft_resize(label, num_classes, size=hw, mode=mode, ignore_value=ignore_value, **resize_kwargs)
-    hard = hard_resize(label, hw, mode, ignore_value=ignore_value)
+    hard = hard_resize(label, hw, mode, grid=nearest_grid, ignore_value=ignore_value)
     full = class_share(label, num_classes, ignore_value)
     near = class_share(hard, num_classes, ignore_value)
     sshare = soft_class_share(soft)

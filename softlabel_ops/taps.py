@@ -137,6 +137,18 @@ def _cv2_nearest(in_len: int, out_len: int) -> tuple[np.ndarray, np.ndarray]:
     return _one_tap(np.minimum(np.floor(d * ifx).astype(np.int64), in_len - 1))
 
 
+def _cv2_nearest_exact(in_len: int, out_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """INTER_NEAREST_EXACT, read off OpenCV itself: its fixed-point rounding differs between releases, and
+    an index ramp (exact in float32 below 2**24) resized by the installed cv2 is that release's answer."""
+    import cv2
+
+    if in_len >= 1 << 24:
+        raise ValueError(f"cv2:nearest-exact supports axes shorter than 2**24 pixels, got {in_len}")
+    ramp = np.arange(in_len, dtype=np.float32)[None, :]
+    idx = cv2.resize(ramp, (out_len, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0]
+    return _one_tap(np.minimum(idx.astype(np.int64), in_len - 1))
+
+
 def _cv2_linear_like(in_len: int, out_len: int, area_mode: bool) -> tuple[np.ndarray, np.ndarray]:
     inv_scale = out_len / in_len
     scale = 1.0 / inv_scale
@@ -266,6 +278,8 @@ def axis_taps(mode: Mode, in_len: int, out_len: int, both_down: bool = True) -> 
             idx, w = _torch_linear(in_len, out_len, mode.align_corners)
     elif name == "cv2:nearest":
         idx, w = _cv2_nearest(in_len, out_len)
+    elif name == "cv2:nearest-exact":
+        idx, w = _cv2_nearest_exact(in_len, out_len)
     elif name == "cv2:linear":
         idx, w = _cv2_linear_like(in_len, out_len, area_mode=False)
     elif name == "cv2:area":

@@ -1,4 +1,4 @@
-"""Ablation sweep: grid shape, per-point overrides, skip/resume, and the aggregated tables."""
+"""Evidence grid: grid shape, per-point overrides, skip/resume, paired differences and the tables."""
 import json
 import os
 import sys
@@ -17,13 +17,13 @@ from softlabelseg.analysis.ablation import (
     run_point,
 )
 
-CLASSES = ["road", "pole"]
+CLASSES = ["road", "pole", "car"]
 
 
 def _write_result(run_dir, miou, pole):
     os.makedirs(os.path.join(run_dir, "inference"), exist_ok=True)
     with open(os.path.join(run_dir, RESULT_FILE), "w") as f:
-        json.dump({"metrics": {"mIoU": miou, "IoU-road": 90.0, "IoU-pole": pole}}, f)
+        json.dump({"metrics": {"mIoU": miou, "IoU-road": 90.0, "IoU-pole": pole, "IoU-car": 50.0}}, f)
 
 
 def test_parse_factor():
@@ -33,24 +33,33 @@ def test_parse_factor():
         parse_factor("2")
 
 
-def test_grid_runs_nearest_once_per_factor_and_seed():
-    grid = make_grid(["nearest", "soft"], [Fraction(1, 4), Fraction(1, 8)], [True, False], [0, 1])
-    assert len(grid) == 2 * 2 * (1 + 2)
-    assert grid[0].factor == Fraction(1, 8)  # coarsest first
+def test_grid_order_names_and_fewer_seeds_at_costly_factors():
+    grid = make_grid(["nearest_topleft", "nearest", "soft"], [Fraction(1, 4), Fraction(1, 8), Fraction(1, 2)],
+                     [0, 1], {Fraction(1, 2): [0]})
+    assert len(grid) == 3 * (3 + 2)
+    assert grid[0] == GridPoint("nearest_topleft", Fraction(1, 8), 0)  # seed by seed, coarsest first
+    assert [p.factor for p in grid[:9]] == [Fraction(1, 8)] * 3 + [Fraction(1, 4)] * 3 + [Fraction(1, 2)] * 3
     names = {p.name for p in grid}
-    assert len(names) == len(grid)
-    assert "nearest_f1of8_s0" in names and "soft_nomc_f1of4_s1" in names
-    assert {p.variant for p in grid} == {"nearest", "soft", "soft, MC off"}
+    assert len(names) == len(grid) and "nearest_f1of8_s0" in names and "soft_f1of4_s1" in names
+    assert "soft_f1of2_s1" not in names
+    with pytest.raises(ValueError, match="unknown variant"):
+        make_grid(["hard"], [Fraction(1, 8)], [0])
 
 
 def test_overrides_set_every_grid_key():
-    p = GridPoint("soft", Fraction(1, 8), False, 3)
-    ov = p.overrides(OverrideKeys(), "out/x")
+    ov = GridPoint("soft_mc_off", Fraction(1, 8), 3).overrides(OverrideKeys(), "out/x")
     assert "dataloader.train.mapper.label_mode=soft" in ov
     assert "dataloader.train.mapper.factor=0.125" in ov
     assert "model.multi_class=False" in ov
     assert "train.output_dir=out/x" in ov
     assert "train.seed=3" in ov and "dataloader.train.seed=3" in ov
+    assert not any("image_mode" in o for o in ov)  # the recipe's filter
+    area = GridPoint("soft_area", Fraction(1, 4), 0).overrides(OverrideKeys(), "o")
+    assert "dataloader.train.mapper.image_mode=torch:area" in area
+    assert "dataloader.train.mapper.label_mode=nearest_topleft" in GridPoint(
+        "nearest_topleft", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
+    assert "dataloader.train.mapper.label_mode=full_res" in GridPoint(
+        "full_res", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
 
 
 def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
@@ -64,7 +73,7 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
         "res = os.path.join(out, 'inference', 'sem_seg_evaluation.json')\n"
         "json.dump({'metrics': {'mIoU': 50.0}}, open(res, 'w'))\n"
     )
-    p = GridPoint("soft", Fraction(1, 8), True, 0)
+    p = GridPoint("soft", Fraction(1, 8), 0)
     root = str(tmp_path / "sweep")
     os.makedirs(os.path.join(root, p.name))
     open(os.path.join(root, p.name, "last_checkpoint"), "w").write("model_0000099.pth")
@@ -72,6 +81,7 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
     assert run_point(p, "cfg.py", root, ["train.max_iter=5"], OverrideKeys(), str(script), log=quiet) > 0
     argv = json.load(open(os.path.join(root, p.name, "argv.json")))
     assert "--resume" in argv and "train.max_iter=5" in argv and "--config-file" in argv
+    assert json.load(open(os.path.join(root, p.name, "ablation_time.json")))["invocations"] == 1
     os.remove(os.path.join(root, p.name, "argv.json"))
     assert run_point(p, "cfg.py", root, [], OverrideKeys(), str(script), log=lambda s: None) == 0
     assert not os.path.exists(os.path.join(root, p.name, "argv.json"))  # finished: not run again
@@ -80,23 +90,29 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
 def test_run_point_failure_names_the_log(tmp_path):
     script = tmp_path / "boom.py"
     script.write_text("import sys\nprint('bad config key')\nsys.exit(3)\n")
-    p = GridPoint("nearest", Fraction(1, 2), False, 0)
+    p = GridPoint("nearest", Fraction(1, 2), 0)
     with pytest.raises(RuntimeError, match="(?s)exit 3.*ablation_run.log.*bad config key"):
         run_point(p, "cfg.py", str(tmp_path), [], OverrideKeys(), str(script), log=lambda s: None)
 
 
-def test_tables_aggregate_mean_and_std_over_seeds(tmp_path):
-    grid = make_grid(["nearest", "soft"], [Fraction(1, 8)], [True], [0, 1])
-    values = {"nearest": (40.0, 44.0), "soft": (60.0, 62.0)}
+def test_tables_pair_seeds_and_decompose_the_gain(tmp_path):
+    grid = make_grid(["nearest_topleft", "nearest", "soft"], [Fraction(1, 8)], [0, 1])
+    miou = {"nearest_topleft": (30.0, 34.0), "nearest": (40.0, 44.0), "soft": (41.0, 47.0)}
     for p in grid:
-        _write_result(tmp_path / p.name, values[p.variant][p.seed], pole=10.0 * (p.seed + 1))
+        _write_result(tmp_path / p.name, miou[p.variant][p.seed], pole=10.0 * (p.seed + 1))
     results = collect(grid, str(tmp_path))
-    assert len(results) == 4
-    md = markdown_tables(results, CLASSES)
-    assert "| nearest | 1/8 |" in md and "**42.0 ± 2.8**" in md and "**61.0 ± 1.4**" in md
-    assert "15.0 ± 7.1" in md  # pole IoU over the two seeds
-    table3 = md.split("Table 3")[1]
-    assert "| 1/8 | 42.0 ± 2.8 | 61.0 ± 1.4 |" in table3
+    assert len(results) == 6
+    ceilings = {("nearest_topleft", Fraction(1, 8)): 60.0, ("nearest", Fraction(1, 8)): 70.0,
+                ("soft", Fraction(1, 8)): 72.0}
+    md = markdown_tables(results, CLASSES, ceilings)
+    assert "| nearest, centred grid | 1/8 | 2 | - | - | 42.00 ± 2.83 |" in md
+    # paired: soft - nearest = +1, +3 -> 2.00 ± 1.41; top-left - nearest = -10, -10 -> ± 0
+    assert "| soft | 1/8 | 2 | +2.00 ± 1.41 |" in md
+    assert "| nearest, top-left grid | 1/8 | 2 | -10.00 ± 0.00 |" in md
+    assert "| 1/8 | trained model | +10.00 | +2.00 | +12.00 |" in md
+    assert "| 1/8 | label ceiling | +10.00 | +2.00 | +12.00 |" in md
+    assert "| soft | 1/8 | 72.00 | 44.00 | 28.00 |" in md  # ceiling vs trained
+    assert "15.0" in md  # pole IoU over the two seeds (thin group and per-class table)
     plot_miou(results, str(tmp_path / "m.png"))
     assert (tmp_path / "m.png").stat().st_size > 1000
 
@@ -106,7 +122,7 @@ def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
     import run_ablation
 
     root = tmp_path / "sweep"
-    for p in make_grid(["nearest", "soft"], [Fraction(1, 8)], [True], [0]):
+    for p in make_grid(["nearest", "soft"], [Fraction(1, 8)], [0]):
         _write_result(root / p.name, 50.0, 5.0)
 
     class _Meta:
@@ -115,7 +131,13 @@ def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
     monkeypatch.setattr("softlabelseg.data.MetadataCatalog.get", lambda name: _Meta)
     cfg = "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"
     cfg = os.path.join(os.path.dirname(__file__), "..", cfg)
-    rc = run_ablation.main(["--config-file", cfg, "--factors", "1/8", "--mc", "on", "--seeds", "0",
-                            "--output", str(root), "--aggregate-only"])
+    summary = tmp_path / "summary.csv"
+    summary.write_text("factor,mode,recoverable_miou\n1/8,torch:nearest-exact (centred),70\n"
+                       "1/8,torch:bilinear,72\n1/8,torch:nearest (top-left),60\n")
+    rc = run_ablation.main(["--config-file", cfg, "--factors", "1/8", "--variants", "nearest", "soft",
+                            "--seeds", "0", "--output", str(root), "--aggregate-only",
+                            "--ceilings", str(summary)])
     assert rc == 0
-    assert "| soft | 1/8 |" in (root / "ablation.md").read_text()
+    text = (root / "ablation.md").read_text()
+    assert "| soft | 1/8 | 1 |" in text and "torch:bilinear" in text
+    assert "| soft | 1/8 | 72.00 | 50.00 | 22.00 |" in text

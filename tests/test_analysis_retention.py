@@ -50,6 +50,7 @@ def records(tmp_path_factory):
 def test_parsing():
     assert parse_factor("1/4") == 0.25 and parse_factor("0.5") == 0.5
     assert parse_mode("area") == "torch:area" and parse_mode("cv2:linear") == "cv2:linear"
+    assert parse_mode("nearest") == "torch:nearest-exact" and parse_mode("nearest-topleft") == "torch:nearest"
     with pytest.raises(ValueError):
         parse_factor("2")
     with pytest.raises(ValueError, match="unknown mode"):
@@ -57,7 +58,7 @@ def test_parsing():
 
 
 def test_area_keeps_shares_nearest_drops_thin_class(records):
-    res = analyze_records(records, NAMES, ["1/2", "1/4"], ["nearest", "bilinear", "area"],
+    res = analyze_records(records, NAMES, ["1/2", "1/4"], ["nearest-topleft", "nearest", "bilinear", "area"],
                           recoverable_images=-1, progress=False)
     assert res.images == 3 and res.recoverable_images == 3
     for f in (0.5, 0.25):
@@ -67,16 +68,20 @@ def test_area_keeps_shares_nearest_drops_thin_class(records):
         assert res.multi_class_fraction(f, "torch:area") > 0
         assert res.multi_class_fraction(f, "torch:nearest") == 0 and res.mean_entropy(f, "torch:nearest") == 0
         assert res.entropy_kept_pct(f, "torch:nearest") == 0
-    # the odd-column poles never fall on nearest's even sampling columns at 1/2
+    # the odd-column poles never fall on top-left nearest's even sampling columns at 1/2; the centred grid
+    # samples the odd columns and so doubles their share
     assert res.share_change(0.5, "torch:nearest")[1] == pytest.approx(-100)
+    assert res.share_change(0.5, "torch:nearest-exact")[1] > 50
+    assert res.mode_label("torch:nearest") == "torch:nearest (top-left)"
+    assert res.mode_label("torch:nearest-exact") == "torch:nearest-exact (centred)"
     # bilinear at 1/2 averages exactly the 2 x 2 footprint (= area); at 1/4 it sees only part of it
     np.testing.assert_allclose(res.share(0.5, "torch:bilinear"), res.share(0.5, "torch:area"), atol=1e-6)
     assert res.entropy_kept_pct(0.25, "torch:bilinear") < 99
     rec_near, rec_soft = res.recoverable(0.5, "torch:nearest"), res.recoverable(0.5, "torch:area")
     assert rec_near["IoU-pole"] == 0 and rec_soft["mIoU"] >= rec_near["mIoU"] > 0
     rows = res.summary_rows()
-    assert len(rows) == 6 and rows[0]["factor"] == "1/2" and rows[0]["kind"] == "hard"
-    assert len(res.class_rows()) == 2 * 3 * 3
+    assert len(rows) == 8 and rows[0]["factor"] == "1/2" and rows[0]["kind"] == "hard"
+    assert len(res.class_rows()) == 2 * 4 * 3
     assert "recoverable mIoU" in res.format_tables()
 
 
@@ -101,7 +106,7 @@ def test_workers_match_single_process(records):
     one = analyze_records(records, NAMES, ["1/4"], ["nearest", "area"], **kw)
     two = analyze_records(records, NAMES, ["1/4"], ["nearest", "area"], workers=2, **kw)
     assert two.images == 3 and two.recoverable_images == 2
-    for m in ("torch:nearest", "torch:area"):
+    for m in ("torch:nearest-exact", "torch:area"):
         np.testing.assert_allclose(one.share(0.25, m), two.share(0.25, m))
         np.testing.assert_array_equal(one.sums[(0.25, m)]["conf"], two.sums[(0.25, m)]["conf"])
 
@@ -118,7 +123,7 @@ def test_cli_end_to_end(records, tmp_path, capsys):
     with open(out / f"{DATASET}_retention.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 * 3 * 3
-    assert {r["mode"] for r in rows} == {"torch:nearest", "torch:area", "torch:bicubic"}
+    assert {r["mode"] for r in rows} == {"torch:nearest-exact (centred)", "torch:area", "torch:bicubic"}
     area = [r for r in rows if r["mode"] == "torch:area"]
     assert all(abs(float(r["share_change_pct"])) < 1e-3 for r in area)
     with open(out / f"{DATASET}_summary.csv") as fh:

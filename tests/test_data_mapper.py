@@ -92,13 +92,45 @@ def test_nearest_and_sparse_share_the_geometry(sample):
     dense = _mapper(label_mode="soft")
     for seed in range(5):
         geo = _geometry(dense, seed)
-        hard = _mapper(label_mode="nearest")(rec, np.random.default_rng(seed))["sem_seg"]
-        exp = softlabel_ops.hard_resize(label, geo.size, "torch:bilinear", crop=geo.window)
-        assert hard.dtype == torch.int64 and torch.equal(hard, exp.flip(-1) if geo.flip else exp)
+        for label_mode, nearest in (("nearest", "torch:nearest-exact"), ("nearest_topleft", "torch:nearest")):
+            hard = _mapper(label_mode=label_mode)(rec, np.random.default_rng(seed))["sem_seg"]
+            exp = softlabel_ops.hard_resize(label, geo.size, nearest, crop=geo.window)
+            assert hard.dtype == torch.int64 and torch.equal(hard, exp.flip(-1) if geo.flip else exp)
         sparse = _mapper(label_mode="soft_sparse")(rec, np.random.default_rng(seed))["sem_seg"]
         ref = dense(rec, np.random.default_rng(seed))["sem_seg"]
         assert isinstance(sparse, softlabel_ops.SparseSoftLabel)
         torch.testing.assert_close(sparse.to_dense().probs, ref.probs, atol=1e-6, rtol=0)
+
+
+def test_nearest_baseline_is_the_mode_of_soft_labels_on_the_image_grid(sample):
+    """Centred nearest picks, per cell, the pixel under the cell centre: the class the soft label gives the
+    most weight to wherever the cell is uniform; top-left nearest disagrees with it far more often."""
+    rec, label = sample
+    kw = dict(factor=0.25, crop_size=None, scale_range=(1.0, 1.0), flip_prob=0.0)
+    soft = _mapper(label_mode="soft", image_mode="torch:area", **kw)(rec)["sem_seg"]
+    arg = soft.argmax(min_valid=0.5)
+    centred = _mapper(label_mode="nearest", image_mode="torch:area", **kw)(rec)["sem_seg"]
+    topleft = _mapper(label_mode="nearest_topleft", image_mode="torch:area", **kw)(rec)["sem_seg"]
+    pure = (soft.probs.amax(0) > 0.999) & (soft.valid > 0.999)  # one class, no ignored pixel
+    assert torch.equal(centred[pure], arg[pure]) and torch.equal(topleft[pure], arg[pure])
+    mixed = ~pure
+    assert (centred[mixed] == arg[mixed]).float().mean() > (topleft[mixed] == arg[mixed]).float().mean()
+
+
+def test_full_res_label_is_the_original_grid(sample):
+    rec, label = sample
+    out = _mapper(label_mode="full_res", crop_size=None, scale_range=(1.0, 1.0), flip_prob=0.0)(rec)
+    assert out["image"].shape[-2:] == (HW[0] // 4, HW[1] // 4)
+    assert torch.equal(out["sem_seg"], torch.from_numpy(label.astype(np.int64)))
+    m = _mapper(label_mode="full_res")
+    for seed in range(4):  # random scale and crop: the target is 4 x the image grid, same window
+        out, geo = m(rec, np.random.default_rng(seed)), _geometry(m, seed)
+        exp = softlabel_ops.hard_resize(label, (geo.size[0] * 4, geo.size[1] * 4), "torch:nearest-exact",
+                                        crop=tuple(4 * v for v in geo.window))
+        assert out["sem_seg"].shape == (4 * out["image"].shape[1], 4 * out["image"].shape[2])
+        assert torch.equal(out["sem_seg"], exp.flip(-1) if geo.flip else exp)
+    with pytest.raises(ValueError, match="full_res"):
+        _mapper(label_mode="full_res", factor=0.3)
 
 
 def test_photometric_changes_the_image_only(sample):

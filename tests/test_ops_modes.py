@@ -12,8 +12,8 @@ from softlabel_ops import MODES, NEGATIVE_LOBE_MODES, soft_resize
 from softlabel_ops.modes import parse_mode
 from softlabel_ops.taps import axis_taps
 
-CV2 = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
-       "cubic": cv2.INTER_CUBIC}
+CV2 = {"nearest": cv2.INTER_NEAREST, "nearest-exact": cv2.INTER_NEAREST_EXACT, "linear": cv2.INTER_LINEAR,
+       "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
 PIL = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "box": Image.BOX}
 FLAGS = ((True, False), (False, True), (True, True))  # (align_corners, antialias)
 CASES = [(m, False, False) for m in MODES] + [
@@ -28,7 +28,7 @@ def reference(planes: np.ndarray, size, mode, align_corners=False, antialias=Fal
         kw = dict(align_corners=align_corners, antialias=antialias) if f in ("bilinear", "bicubic") else {}
         return F.interpolate(torch.from_numpy(planes)[None].double(), size=(h, w), mode=f, **kw)[0].numpy()
     if lib == "cv2":
-        dtype = np.float32 if f == "nearest" else np.float64
+        dtype = np.float32 if f.startswith("nearest") else np.float64
         return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=CV2[f]) for p in planes])
     return np.stack([np.asarray(Image.fromarray(p.astype(np.float32), "F").resize((w, h), PIL[f]))
                      for p in planes])

@@ -7,10 +7,13 @@ from hypothesis import strategies as st
 
 from softlabel_ops import (
     MODES,
+    NEAREST_GRIDS,
     NEAREST_MODES,
     DenseSoftLabel,
     SparseSoftLabel,
     hard_resize,
+    nearest_grid,
+    nearest_of,
     resize_image,
     soft_resize,
 )
@@ -171,13 +174,36 @@ def test_negative_lobes_exact_and_clamped(mode):
     torch.testing.assert_close(clamped.probs, pos / pos.sum(0))
 
 
-@pytest.mark.parametrize("mode", NEAREST_MODES + ("torch:bilinear",))
-def test_hard_resize_matches_nearest_soft_labels(mode):
+@pytest.mark.parametrize("mode", NEAREST_MODES + ("torch:bilinear", "cv2:area", "pil:box"))
+@pytest.mark.parametrize("grid", NEAREST_GRIDS)
+def test_hard_resize_matches_nearest_soft_labels(mode, grid):
     lab = np.random.default_rng(4).integers(0, 4, (13, 29)).astype(np.uint8)
     lab[3] = 255
-    hard = hard_resize(lab, (9, 40), mode)
-    soft = soft_resize(lab, 4, size=(9, 40), mode=mode if mode in NEAREST_MODES else "torch:nearest")
+    hard = hard_resize(lab, (9, 40), mode, grid=grid)
+    soft = soft_resize(lab, 4, size=(9, 40), mode=nearest_of(mode, grid))
     torch.testing.assert_close(soft.argmax(min_valid=0.5), hard)
+
+
+@pytest.mark.parametrize("image_mode", ["torch:bilinear", "torch:area", "cv2:linear", "cv2:area",
+                                        "pil:bilinear", "pil:box"])
+def test_centred_nearest_samples_the_image_filters_cell_centres(image_mode):
+    """At 1/8 the centred grid picks pixel 8k + 4 (the smooth filter's centre), top-left picks 8k."""
+    ramp = np.tile(np.arange(64, dtype=np.uint8)[None, :], (16, 1))
+    centred = hard_resize(ramp, (2, 8), image_mode)[0]
+    topleft = hard_resize(ramp, (2, 8), image_mode, grid="top-left")[0]
+    torch.testing.assert_close(centred, torch.arange(8) * 8 + 4)
+    torch.testing.assert_close(topleft, torch.arange(8) * 8)
+    # the smooth filter's weights on the ramp are centred on the same pixel, up to half a pixel (inner
+    # cells: Pillow's wide kernels are cut at the border)
+    img = resize_image(np.repeat(ramp[..., None], 3, -1).astype(np.float32), (2, 8), image_mode)[0, :, 0]
+    assert np.abs(img - (np.arange(8) * 8 + 4))[1:-1].max() <= 0.5
+    assert nearest_grid(nearest_of(image_mode)) == "centred"
+    assert nearest_grid(nearest_of(image_mode, "top-left")) == "top-left"
+
+
+def test_nearest_of_rejects_unknown_grid():
+    with pytest.raises(ValueError, match="grid"):
+        nearest_of("torch:bilinear", "corner")
 
 
 def test_resize_image_pairs_with_label_geometry():

@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default="toycity_sem_seg_val", help="registered dataset name")
     ap.add_argument("--factors", nargs="+", default=["1/2", "1/4", "1/8"], help="e.g. 1/2 0.25")
     ap.add_argument("--modes", nargs="+", default=["nearest", "bilinear", "area"],
-                    help="nearest, bilinear, area, bicubic, nearest-exact or <lib>:<filter> (e.g. cv2:area)")
+                    help="nearest (= torch:nearest-exact, cell centres), nearest-topleft (= torch:nearest), "
+                         "bilinear, area, bicubic or <lib>:<filter> (e.g. cv2:area)")
     ap.add_argument("--antialias", action="store_true", help="antialias flag for torch bilinear/bicubic")
     ap.add_argument("--split-limit", type=int, default=0, help="use only the first N records (0: all)")
     ap.add_argument("--recoverable-images", type=int, default=100,

@@ -1,19 +1,31 @@
 #!/usr/bin/env python
-"""Run the paper's ablation grid (label mode x factor x MC x seed) for one recipe and tabulate it.
+"""Run the evidence grid (label variant x factor x seed) for one recipe and tabulate it.
 
-    python tools/run_ablation.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py \
-        --modes nearest soft --factors 1/8 1/4 1/2 --mc on off --seeds 0 1 --output output/ablation_toycity
+    python tools/run_ablation.py --config-file projects/SoftLabelSeg/configs/toycity/evidence_hrnet.py \
+        --variants nearest_topleft nearest soft soft_area full_res --factors 1/8 1/4 1/2 \
+        --seeds 0 1 2 --seeds-at 1/2=0 --output output/evidence
+
+Variants (``softlabelseg.analysis.ablation.VARIANTS``): ``nearest`` (cell-centred nearest, the fair
+baseline), ``nearest_topleft`` (top-left nearest, torch 'nearest' / OpenCV INTER_NEAREST), ``soft`` (soft
+labels with the recipe's image filter), ``soft_mc_off``, ``soft_sparse``, ``soft_area`` (image and label
+both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label).
 
 Every point is a normal training run in ``<output>/<point>/``; finished points are skipped and interrupted
-ones resume, so re-running the command continues the sweep. Trailing ``key=value`` arguments are passed to
-every run. Writes ``<output>/ablation.md`` (the tables) and ``<output>/ablation_miou.png`` (mIoU vs factor).
+ones resume, so re-running the command continues the grid. ``--lane i/n`` runs every n-th point only, so n
+processes (each with ``OMP_NUM_THREADS=1``) share the grid without overlap. Trailing ``key=value``
+arguments are passed to every run. ``--ceilings <dataset>_summary.csv`` (from
+``tools/analyze_downsampling.py`` with ``--modes nearest-topleft nearest bilinear area``) adds the label
+ceilings and their decomposition. Writes ``<output>/ablation.md`` and ``<output>/ablation_miou.png``.
 """
 import argparse
+import csv
 import os
 import sys
 import time
+from fractions import Fraction
 
 from softlabelseg.analysis.ablation import (
+    VARIANTS,
     OverrideKeys,
     collect,
     make_grid,
@@ -24,30 +36,75 @@ from softlabelseg.analysis.ablation import (
 )
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyconfig_train_net.py")
+# analyze_downsampling mode -> the variant whose targets it describes
+CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
+                 "torch:bilinear": "soft", "torch:area": "soft_area"}
+DEFAULT_VARIANTS = ["nearest_topleft", "nearest", "soft", "soft_area", "full_res"]
+
+
+def _seeds_at(items: list[str]) -> dict[Fraction, list[int]]:
+    out = {}
+    for item in items:
+        factor, _, seeds = item.partition("=")
+        if not seeds:
+            raise ValueError(f"--seeds-at takes FACTOR=SEED[,SEED...], got {item!r}")
+        out[parse_factor(factor)] = [int(s) for s in seeds.split(",")]
+    return out
+
+
+def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
+    """{(variant, factor): recoverable mIoU} from an analyze_downsampling ``*_summary.csv``."""
+    out = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            variant = CEILING_MODES.get(row["mode"])
+            if variant is not None:
+                out[(variant, parse_factor(row["factor"]))] = float(row["recoverable_miou"])
+    for f in {f for _, f in out}:
+        out[("full_res", f)] = 100.0  # the full-resolution label recovers itself
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--config-file", required=True)
-    ap.add_argument("--modes", nargs="+", default=["nearest", "soft"],
-                    choices=["nearest", "soft", "soft_sparse"])
+    ap.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     ap.add_argument("--factors", nargs="+", default=["1/8", "1/4", "1/2"])
-    ap.add_argument("--mc", nargs="+", default=["on", "off"], choices=["on", "off"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--seeds-at", nargs="*", default=[], metavar="FACTOR=SEEDS",
+                    help="fewer seeds at some factors, e.g. 1/2=0 or 1/2=0,1")
+    ap.add_argument("--lane", default="0/1", help="i/n: run only points i, i+n, i+2n, ... of the grid")
     ap.add_argument("--output", default="output/ablation")
+    ap.add_argument("--ceilings", help="analyze_downsampling *_summary.csv of the same dataset")
     ap.add_argument("--aggregate-only", action="store_true", help="tabulate finished runs, train nothing")
     ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value passed to every run")
     args = ap.parse_args(argv)
+    try:
+        lane, lanes = (int(x) for x in args.lane.split("/"))
+        if not 0 <= lane < lanes:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--lane must be i/n with 0 <= i < n, got {args.lane!r}")
+    try:
+        grid = make_grid(args.variants, [parse_factor(f) for f in args.factors], args.seeds,
+                         _seeds_at(args.seeds_at))
+    except ValueError as e:
+        ap.error(str(e))
+    ceilings = read_ceilings(args.ceilings) if args.ceilings else None
 
-    grid = make_grid(args.modes, [parse_factor(f) for f in args.factors], [m == "on" for m in args.mc],
-                     args.seeds)
     os.makedirs(args.output, exist_ok=True)
     start = time.perf_counter()
+    failed = []
     if not args.aggregate_only:
-        for i, point in enumerate(grid):
-            print(f"({i + 1}/{len(grid)})", end=" ", flush=True)
-            run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+        mine = grid[lane::lanes]
+        for i, point in enumerate(mine):
+            print(f"({i + 1}/{len(mine)})", end=" ", flush=True)
+            try:
+                run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+            except RuntimeError as e:  # one broken point must not stop the rest of the grid
+                print(e, file=sys.stderr, flush=True)
+                failed.append(point.name)
     results = collect(grid, args.output)
     if not results:
         print("no finished run to tabulate", file=sys.stderr)
@@ -57,13 +114,19 @@ def main(argv=None) -> int:
 
     cfg = LazyConfig.load(args.config_file)
     class_names = list(MetadataCatalog.get(cfg.dataloader.test.dataset).stuff_classes)
-    table = markdown_tables(results, class_names)
+    table = markdown_tables(results, class_names, ceilings)
+    header = (f"Recipe: `{args.config_file}` (soft labels use its image filter, "
+              f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
+              f"{len(results)}/{len(grid)} runs finished.\n\n")
     with open(os.path.join(args.output, "ablation.md"), "w") as f:
-        f.write(f"Recipe: `{args.config_file}`; {len(results)}/{len(grid)} runs finished.\n\n{table}")
+        f.write(header + table)
     plot_miou(results, os.path.join(args.output, "ablation_miou.png"), os.path.basename(args.config_file))
     print(table)
     print(f"{len(results)}/{len(grid)} runs tabulated in {args.output}/ablation.md; "
           f"this invocation took {time.perf_counter() - start:.0f} s")
+    if failed:
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0 if len(results) == len(grid) else 2
 
 

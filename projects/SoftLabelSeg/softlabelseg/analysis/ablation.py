@@ -1,10 +1,11 @@
-"""The paper's ablation grid (Tables 1 and 3) as a sweep of ordinary training runs, and its aggregation.
+"""The evidence grid (label variant x training-resolution factor x seed) as ordinary training runs.
 
-A grid point is (label mode, training-resolution factor, MC switch, seed). Each point is one run of
-``tools/lazyconfig_train_net.py`` with LazyConfig overrides and its own output folder; a point whose
-``sem_seg_evaluation.json`` exists is finished and never trained again, an interrupted one resumes from
-its last checkpoint. Nearest-neighbour labels have single-class pixels only, so the MC switch does not
-change them: the nearest baseline runs once per (factor, seed).
+A grid point is (variant, factor, seed). Each point is one run of ``tools/lazyconfig_train_net.py`` with
+LazyConfig overrides and its own output folder; a point whose ``sem_seg_evaluation.json`` exists is
+finished and never trained again, an interrupted one resumes from its last checkpoint. A variant names how
+the training targets are made (``VARIANTS``): the two nearest-neighbour grids, soft labels with the
+recipe's image filter or with area, with multi-class pixels dropped, or full-resolution labels. Each
+variant is compared with the fair baseline, centred nearest, seed by seed (paired differences).
 """
 
 from __future__ import annotations
@@ -20,9 +21,37 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["GridPoint", "OverrideKeys", "make_grid", "run_point", "collect", "markdown_tables", "plot_miou"]
+from .retention import THIN_CLASSES
+
+__all__ = ["BASELINE", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant", "collect",
+           "make_grid", "markdown_tables", "parse_factor", "plot_miou", "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
+TIME_FILE = "ablation_time.json"
+# Large-area classes; THIN_CLASSES (retention) are the ones down-sampling loses first.
+STUFF_CLASSES = ("road", "sidewalk", "building", "wall", "vegetation", "terrain", "sky")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one row's training targets are made: a display name and its config settings."""
+
+    title: str
+    label_mode: str
+    multi_class: bool = True
+    image_mode: str | None = None  # None: the recipe's image filter (the label follows it)
+
+
+VARIANTS = {
+    "nearest_topleft": Variant("nearest, top-left grid", "nearest_topleft"),
+    "nearest": Variant("nearest, centred grid", "nearest"),
+    "soft": Variant("soft", "soft"),
+    "soft_mc_off": Variant("soft, MC off", "soft", multi_class=False),
+    "soft_sparse": Variant("soft, sparse top-K", "soft_sparse"),
+    "soft_area": Variant("soft, area (image too)", "soft", image_mode="torch:area"),
+    "full_res": Variant("full-resolution labels", "full_res"),
+}
+BASELINE = "nearest"  # every paired difference is taken against this variant
 
 
 @dataclass(frozen=True)
@@ -30,6 +59,7 @@ class OverrideKeys:
     """Config keys the grid sets (the defaults fit every recipe under ``projects/SoftLabelSeg/configs``)."""
 
     label_mode: str = "dataloader.train.mapper.label_mode"
+    image_mode: str = "dataloader.train.mapper.image_mode"
     factor: str = "dataloader.train.mapper.factor"
     multi_class: str = "model.multi_class"
     seeds: tuple[str, ...] = ("train.seed", "dataloader.train.seed")
@@ -38,30 +68,24 @@ class OverrideKeys:
 
 @dataclass(frozen=True)
 class GridPoint:
-    label_mode: str  # "nearest" | "soft" | "soft_sparse"
+    variant: str  # a key of VARIANTS
     factor: Fraction
-    multi_class: bool
     seed: int
 
     @property
-    def variant(self) -> str:
-        """Row name in the tables: "nearest", "soft" (MC on) or "soft, MC off"."""
-        if self.label_mode == "nearest":
-            return "nearest"
-        return self.label_mode if self.multi_class else f"{self.label_mode}, MC off"
-
-    @property
     def name(self) -> str:
-        mc = "" if self.label_mode == "nearest" else ("_mc" if self.multi_class else "_nomc")
-        return f"{self.label_mode}{mc}_f{self.factor.numerator}of{self.factor.denominator}_s{self.seed}"
+        return f"{self.variant}_f{self.factor.numerator}of{self.factor.denominator}_s{self.seed}"
 
     def overrides(self, keys: OverrideKeys, output_dir: str) -> list[str]:
+        v = VARIANTS[self.variant]
         out = [
-            f"{keys.label_mode}={self.label_mode}",
+            f"{keys.label_mode}={v.label_mode}",
             f"{keys.factor}={float(self.factor)!r}",
-            f"{keys.multi_class}={self.multi_class}",
+            f"{keys.multi_class}={v.multi_class}",
             f"{keys.output_dir}={output_dir}",
         ]
+        if v.image_mode is not None:
+            out.append(f"{keys.image_mode}={v.image_mode}")
         return out + [f"{k}={self.seed}" for k in keys.seeds]
 
 
@@ -73,14 +97,21 @@ def parse_factor(text: str) -> Fraction:
     return f
 
 
-def make_grid(modes, factors, mc_values, seeds) -> list[GridPoint]:
-    """All points, nearest once per (factor, seed) whatever ``mc_values`` holds; coarsest factor first."""
+def make_grid(variants, factors, seeds, seeds_at: dict[Fraction, list[int]] | None = None) -> list[GridPoint]:
+    """All points, seed by seed, coarsest factor first (the cheapest runs finish first).
+
+    ``seeds_at`` restricts the seeds of some factors (e.g. ``{1/2: [0]}`` when 1/2 runs are costly).
+    """
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    seeds_at = seeds_at or {}
     points = []
     for seed in seeds:
         for factor in sorted(factors):
-            for mode in modes:
-                for mc in ([False] if mode == "nearest" else mc_values):
-                    points.append(GridPoint(mode, factor, mc, seed))
+            if seed not in seeds_at.get(factor, seeds):
+                continue
+            points.extend(GridPoint(v, factor, seed) for v in variants)
     return points
 
 
@@ -92,7 +123,8 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
               train_script: str, log=print) -> float:
     """Train and evaluate one point unless finished; returns the seconds spent (0 when skipped).
 
-    The run's console output goes to ``<run_dir>/ablation_run.log``; a failed run raises with its tail.
+    The run's console output goes to ``<run_dir>/ablation_run.log``, its wall time (summed over
+    resumptions) to ``<run_dir>/ablation_time.json``; a failed run raises with the log's tail.
     """
     run_dir = os.path.join(root, point.name)
     if is_finished(run_dir):
@@ -108,6 +140,10 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     with open(os.path.join(run_dir, "ablation_run.log"), "a") as logf:
         proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
+    timing = _read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
+    timing = {"seconds": timing["seconds"] + seconds, "invocations": timing["invocations"] + 1}
+    with open(os.path.join(run_dir, TIME_FILE), "w") as f:
+        json.dump(timing, f)
     if proc.returncode != 0 or not is_finished(run_dir):
         with open(os.path.join(run_dir, "ablation_run.log")) as f:
             tail = "".join(f.readlines()[-20:])
@@ -118,59 +154,164 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     return seconds
 
 
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def collect(points: list[GridPoint], root: str) -> dict[GridPoint, dict]:
-    """Metrics dict (mIoU, IoU-<class>, ...) of every finished point."""
+    """Metrics dict (mIoU, IoU-<class>, ...) of every finished point, plus ``_seconds`` (wall time of
+    the run) and ``_iterations`` (``train.max_iter`` of its saved config) when known."""
     results = {}
     for p in points:
-        path = os.path.join(root, p.name, RESULT_FILE)
-        if os.path.isfile(path):
-            with open(path) as f:
-                results[p] = json.load(f)["metrics"]
+        run_dir = os.path.join(root, p.name)
+        res = _read_json(os.path.join(run_dir, RESULT_FILE))
+        if res is None:
+            continue
+        metrics = dict(res["metrics"])
+        timing = _read_json(os.path.join(run_dir, TIME_FILE))
+        metrics["_seconds"] = timing["seconds"] if timing else math.nan
+        metrics["_iterations"] = _max_iter(os.path.join(run_dir, "config.yaml"))
+        results[p] = metrics
     return results
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+def _max_iter(config_yaml: str) -> float:
+    try:
+        from omegaconf import OmegaConf
+
+        return float(OmegaConf.load(config_yaml).train.max_iter)
+    except Exception:  # noqa: BLE001 - a missing or foreign config only loses this column
+        return math.nan
+
+
+def group_miou(metrics: dict, class_names, group) -> float:
+    """Mean IoU over the classes of ``group`` that have an IoU in ``metrics`` (nan if none)."""
+    vals = [metrics.get(f"IoU-{n}") for n in class_names if n in group]
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _mean_std(values) -> tuple[float, float, int]:
+    arr = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     arr = arr[~np.isnan(arr)]
     if arr.size == 0:
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+        return math.nan, math.nan, 0
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else math.nan, int(arr.size)
 
 
-def _cell(values: list[float]) -> str:
-    mean, std = _mean_std(values)
-    if math.isnan(mean):
+def _cell(values, signed: bool = False) -> str:
+    mean, std, n = _mean_std(values)
+    if n == 0:
         return "-"
-    return f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {std:.1f}"
+    fmt = "+.2f" if signed else ".2f"
+    return f"{mean:{fmt}}" if n < 2 else f"{mean:{fmt}} ± {std:.2f}"
 
 
-def _groups(results: dict[GridPoint, dict]) -> dict[tuple[str, Fraction], list[dict]]:
-    groups: dict[tuple[str, Fraction], list[dict]] = {}
-    for p, m in sorted(results.items(), key=lambda kv: (kv[0].factor, kv[0].variant, kv[0].seed)):
-        groups.setdefault((p.variant, p.factor), []).append(m)
-    return groups
+def _ordered(keys):
+    order = list(VARIANTS)
+    return sorted(keys, key=order.index)
 
 
-def markdown_tables(results: dict[GridPoint, dict], class_names: list[str]) -> str:
-    """Table 1 (per-class IoU and mIoU per variant and factor) and Table 3 (mIoU per factor x variant),
-    as mean ± sample standard deviation over seeds (the seed count is in the last column)."""
-    groups = _groups(results)
-    short = [n[:6] for n in class_names]
-    lines = ["### Per-class IoU (shape of the paper's Table 1)", "",
-             "| labels | factor | " + " | ".join(short) + " | mIoU | seeds |",
-             "|---|---|" + "---|" * len(short) + "---|---|"]
-    for (variant, factor), ms in groups.items():
-        cells = [_cell([m.get(f"IoU-{n}") for m in ms]) for n in class_names]
-        lines.append(f"| {variant} | {factor} | " + " | ".join(cells)
-                     + f" | **{_cell([m['mIoU'] for m in ms])}** | {len(ms)} |")
-    variants = sorted({v for v, _ in groups}, key=lambda v: (v != "nearest", v))
-    factors = sorted({f for _, f in groups})
-    lines += ["", "### mIoU by factor and label variant (shape of the paper's Table 3)", "",
-              "| factor | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+def _scores(metrics: dict, class_names) -> dict[str, float]:
+    return {"mIoU": metrics["mIoU"], "thin": group_miou(metrics, class_names, THIN_CLASSES),
+            "stuff": group_miou(metrics, class_names, STUFF_CLASSES)}
+
+
+def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
+                    ceilings: dict[tuple[str, Fraction], float] | None = None) -> str:
+    """The grid (mean ± sample std over seeds, with thin / stuff class groups), the paired differences to
+    centred nearest, the decomposition of the gain (alignment, soft labelling) for the trained models and,
+    when ``ceilings`` {(variant, factor): recoverable mIoU} is given, for the label ceilings, and the
+    per-class IoU table."""
+    by_cell: dict[tuple[str, Fraction], dict[int, dict]] = {}
+    for p, m in results.items():
+        by_cell.setdefault((p.variant, p.factor), {})[p.seed] = m
+    variants = _ordered({v for v, _ in by_cell})
+    factors = sorted({f for _, f in by_cell})
+    thin = [n for n in class_names if n in THIN_CLASSES]
+    stuff = [n for n in class_names if n in STUFF_CLASSES]
+    lines = ["### mIoU at full resolution: mean ± std over seeds", "",
+             f"Class groups: thin = {', '.join(thin)}; stuff = {', '.join(stuff)}.", "",
+             "| labels | factor | seeds | iterations | minutes / run | mIoU | thin mIoU | stuff mIoU |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in factors:
-        cells = [_cell([m["mIoU"] for m in groups.get((v, f), [])]) for v in variants]
-        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+        for v in variants:
+            runs = by_cell.get((v, f))
+            if not runs:
+                continue
+            sc = [_scores(m, class_names) for m in runs.values()]
+            iters = sorted({int(m["_iterations"]) for m in runs.values() if not math.isnan(m["_iterations"])})
+            minutes = _mean_std([m["_seconds"] / 60 for m in runs.values()])[0]
+            lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | {'/'.join(map(str, iters)) or '-'} | "
+                         f"{'-' if math.isnan(minutes) else f'{minutes:.1f}'} | "
+                         + " | ".join(_cell([s[k] for s in sc]) for k in ("mIoU", "thin", "stuff")) + " |")
+    lines += ["", f"### Paired difference to {VARIANTS[BASELINE].title} (same seed): mean ± std", "",
+              "| labels | factor | pairs | Δ mIoU | Δ thin | Δ stuff |", "|---|---|---|---|---|---|"]
+    for f in factors:
+        base = by_cell.get((BASELINE, f), {})
+        for v in variants:
+            if v == BASELINE:
+                continue
+            pairs = [(by_cell[(v, f)][s], base[s]) for s in sorted(by_cell.get((v, f), {})) if s in base]
+            if not pairs:
+                continue
+            diffs = [_score_diff(_scores(x, class_names), _scores(y, class_names)) for x, y in pairs]
+            lines.append(f"| {VARIANTS[v].title} | {f} | {len(pairs)} | "
+                         + " | ".join(_cell([d[k] for d in diffs], signed=True)
+                                      for k in ("mIoU", "thin", "stuff")) + " |")
+    lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
+              "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest.", "",
+              "| factor | what | alignment | soft labelling | total |", "|---|---|---|---|---|"]
+    for f in factors:
+        trained = {v: [m["mIoU"] for m in by_cell.get((v, f), {}).values()]
+                   for v in ("nearest_topleft", "nearest", "soft")}
+        means = {v: _mean_std(x)[0] for v, x in trained.items()}
+        lines.append(_decomposition_row(f, "trained model", means))
+        if ceilings:
+            lines.append(_decomposition_row(f, "label ceiling", {v: ceilings.get((v, f), math.nan)
+                                                                   for v in trained}))
+    if ceilings:
+        lines += ["", "### Label ceiling (recoverable mIoU of the training targets) vs trained model", "",
+                  "| labels | factor | ceiling | trained | gap |", "|---|---|---|---|---|"]
+        for f in factors:
+            for v in variants:
+                c = ceilings.get((v, f), math.nan)
+                t = _mean_std([m["mIoU"] for m in by_cell.get((v, f), {}).values()])[0]
+                if math.isnan(c) or math.isnan(t):
+                    continue
+                lines.append(f"| {VARIANTS[v].title} | {f} | {c:.2f} | {t:.2f} | {c - t:.2f} |")
+    short = [n[:6] for n in class_names]
+    lines += ["", "### Per-class IoU (shape of the paper's Table 1), mean over seeds", "",
+              "| labels | factor | " + " | ".join(short) + " | mIoU | seeds |",
+              "|---|---|" + "---|" * len(short) + "---|---|"]
+    for f in factors:
+        for v in variants:
+            runs = list(by_cell.get((v, f), {}).values())
+            if not runs:
+                continue
+            cells = [_fmt(_mean_std([m.get(f"IoU-{n}") for m in runs])[0]) for n in class_names]
+            lines.append(f"| {VARIANTS[v].title} | {f} | " + " | ".join(cells)
+                         + f" | **{_fmt(_mean_std([m['mIoU'] for m in runs])[0])}** | {len(runs)} |")
     return "\n".join(lines) + "\n"
+
+
+def _score_diff(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: a[k] - b[k] for k in a}
+
+
+def _fmt(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.1f}"
+
+
+def _decomposition_row(f, what: str, means: dict[str, float]) -> str:
+    align = means["nearest"] - means["nearest_topleft"]
+    soft = means["soft"] - means["nearest"]
+    total = means["soft"] - means["nearest_topleft"]
+    return f"| {f} | {what} | {align:+.2f} | {soft:+.2f} | {total:+.2f} |".replace("nan", "-")
 
 
 def plot_miou(results: dict[GridPoint, dict], path: str, title: str = "") -> None:
@@ -180,21 +321,24 @@ def plot_miou(results: dict[GridPoint, dict], path: str, title: str = "") -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = _groups(results)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
-    for variant in sorted({v for v, _ in groups}):
-        factors = sorted(f for v, f in groups if v == variant)
-        stats = [_mean_std([m["mIoU"] for m in groups[(variant, f)]]) for f in factors]
-        ax.errorbar([float(f) for f in factors], [s[0] for s in stats], yerr=[s[1] for s in stats],
-                    marker="o", capsize=3, label=variant)
+    cells: dict[tuple[str, Fraction], list[float]] = {}
+    for p, m in results.items():
+        cells.setdefault((p.variant, p.factor), []).append(m["mIoU"])
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for variant in _ordered({v for v, _ in cells}):
+        factors = sorted(f for v, f in cells if v == variant)
+        stats = [_mean_std(cells[(variant, f)]) for f in factors]
+        ax.errorbar([float(f) for f in factors], [s[0] for s in stats],
+                    yerr=[0.0 if math.isnan(s[1]) else s[1] for s in stats],
+                    marker="o", capsize=3, label=VARIANTS[variant].title)
     ax.set_xscale("log", base=2)
-    all_factors = sorted({f for _, f in groups})
+    all_factors = sorted({f for _, f in cells})
     ax.set_xticks([float(f) for f in all_factors], [str(f) for f in all_factors])
     ax.set_xlabel("training-resolution factor")
     ax.set_ylabel("mIoU (%) at full resolution")
     ax.set_title(title or "mIoU vs training resolution")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, soft_resize
+from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
@@ -34,7 +34,9 @@ __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label",
            "parse_factor", "parse_mode"]
 
 THIN_CLASSES = ("pole", "traffic light", "traffic sign", "fence", "person", "bicycle")
-SHORT_MODES = {"nearest": "torch:nearest", "nearest-exact": "torch:nearest-exact",
+# "nearest" is the fair baseline: the cell centres that bilinear / area sample (torch nearest-exact).
+SHORT_MODES = {"nearest": "torch:nearest-exact", "nearest-exact": "torch:nearest-exact",
+               "nearest-topleft": "torch:nearest",
                "bilinear": "torch:bilinear", "bicubic": "torch:bicubic", "area": "torch:area"}
 FOOTPRINT = "footprint"  # key of the reference block-entropy sums
 _ANTIALIAS_MODES = ("torch:bilinear", "torch:bicubic")
@@ -56,7 +58,8 @@ def factor_label(f: float) -> str:
 
 
 def parse_mode(text: str) -> str:
-    """Short name (nearest, bilinear, area, bicubic, nearest-exact) or '<lib>:<filter>' -> full name."""
+    """Short name (nearest = nearest-exact, nearest-topleft, bilinear, area, bicubic) or '<lib>:<filter>'
+    -> full name."""
     name = SHORT_MODES.get(text, text)
     if name not in MODES:
         raise ValueError(f"unknown mode {text!r}; use one of {', '.join(SHORT_MODES)} or {', '.join(MODES)}")
@@ -107,8 +110,8 @@ def measure_label(label: np.ndarray, num_classes: int, factors, modes, *, antial
                 hard = hard_resize(label, size, m, ignore_value=ignore_value)
                 keep = hard != ignore_value
                 counts = torch.bincount(hard[keep], minlength=C)[:C].double().numpy()
-                entry = {"mass": area * counts, "valid_px": float(keep.sum()), "multi_px": 0.0,
-                         "entropy": 0.0}
+                entry = {"mass": area * counts, "argmax_mass": area * counts, "valid_px": float(keep.sum()),
+                         "multi_px": 0.0, "entropy": 0.0}
                 if recoverable:
                     pv = torch.zeros((C, *size)).scatter_(0, torch.where(keep, hard, 0)[None],
                                                          keep.float()[None])
@@ -118,7 +121,9 @@ def measure_label(label: np.ndarray, num_classes: int, factors, modes, *, antial
                 w = soft.weights * soft.valid
                 mass = torch.bincount(soft.indices.flatten(), w.flatten().double(), minlength=C)[:C]
                 n = float((soft.valid > 0).sum())
+                top = soft.indices[0][soft.valid > 0]  # sparse labels are sorted: index 0 is the argmax
                 entry = {"mass": area * mass.numpy(), "valid_px": n,
+                         "argmax_mass": area * torch.bincount(top, minlength=C)[:C].double().numpy(),
                          "multi_px": float(multi_class_fraction(soft)) * n,
                          "entropy": float(mean_entropy(soft)) * n}
                 if m == "torch:area":
@@ -218,6 +223,9 @@ class RetentionResult:
         return int(self.sums.get("recoverable_images", 0))
 
     def mode_label(self, mode: str) -> str:
+        """Full ``lib:filter`` name; nearest modes say their grid, e.g. 'torch:nearest (top-left)'."""
+        if mode in NEAREST_MODES:
+            return f"{mode} ({nearest_grid(mode)})"
         return mode + ("+antialias" if self.antialias and mode in _ANTIALIAS_MODES else "")
 
     def is_soft(self, mode: str) -> bool:
@@ -234,6 +242,12 @@ class RetentionResult:
     def share_change(self, f: float, mode: str) -> np.ndarray:
         """Percentage change of each class's share vs full resolution (nan for absent classes)."""
         return share_change(self.full_share(), self.share(f, mode))
+
+    def argmax_share_change(self, f: float, mode: str) -> np.ndarray:
+        """Like ``share_change`` for the argmax of the reduced labels (what a hard decision keeps): soft
+        labels keep a thin class's mass but rarely let it win a cell."""
+        mass = self.sums[(f, mode)]["argmax_mass"]
+        return share_change(self.full_share(), mass / max(mass.sum(), 1e-12))
 
     def multi_class_fraction(self, f: float, mode: str) -> float:
         e = self.sums[(f, mode)]
@@ -263,10 +277,13 @@ class RetentionResult:
         conf = self.sums[(f, mode)].get("conf")
         return None if conf is None else metrics_from_confusion(conf, self.class_names)
 
-    def thin_change(self, f: float, mode: str) -> float:
-        """Mean |share change| over the thin classes (THIN_CLASSES) present in the data."""
+    def thin_change(self, f: float, mode: str, argmax: bool = False, signed: bool = False) -> float:
+        """Mean |share change| (or signed change) over the thin classes (THIN_CLASSES) in the data, of the
+        soft labels' mass or (``argmax``) of their argmax."""
         idx = [i for i, n in enumerate(self.class_names) if n in THIN_CLASSES]
-        vals = np.abs(self.share_change(f, mode)[idx]) if idx else np.array([np.nan])
+        change = self.argmax_share_change(f, mode) if argmax else self.share_change(f, mode)
+        vals = change[idx] if idx else np.array([np.nan])
+        vals = vals if signed else np.abs(vals)
         return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
 
     def summary_row(self, f: float, m: str) -> dict:
@@ -277,6 +294,7 @@ class RetentionResult:
             "kind": "soft" if self.is_soft(m) else "hard",
             "mean_abs_share_change_pct": float(np.nanmean(np.abs(self.share_change(f, m)))),
             "thin_abs_share_change_pct": self.thin_change(f, m),
+            "thin_argmax_share_change_pct": self.thin_change(f, m, argmax=True, signed=True),
             "multi_class_pct": 100.0 * self.multi_class_fraction(f, m),
             "mean_entropy_nats": self.mean_entropy(f, m),
             "footprint_entropy_nats": self.footprint_entropy(f),
@@ -301,6 +319,7 @@ class RetentionResult:
                 rows.append({"dataset": self.dataset, **{k: s[k] for k in ("factor", "mode", "kind")},
                              "class_id": c, "class": name, "full_share": float(full[c]),
                              "share": float(share[c]), "share_change_pct": float(change[c]),
+                             "argmax_share_change_pct": float(self.argmax_share_change(f, m)[c]),
                              "recoverable_iou": rec[f"IoU-{name}"] if rec else float("nan"),
                              **{k: v for k, v in s.items() if k not in ("factor", "mode", "kind")}})
         return rows
@@ -317,16 +336,17 @@ class RetentionResult:
         """Summary table (per factor x mode) and per-class share-change table, as text."""
         from tabulate import tabulate
 
-        head = ["factor", "mode", "mean |Δshare| %", "thin |Δshare| %", "multi-class %", "entropy",
-                "entropy kept %", "mass kept %", "recoverable mIoU"]
-        keys = ["factor", "mode", "mean_abs_share_change_pct", "thin_abs_share_change_pct", "multi_class_pct",
-                "mean_entropy_nats", "entropy_kept_pct", "mass_kept_pct", "recoverable_miou"]
+        head = ["factor", "mode", "mean |Δshare| %", "thin |Δshare| %", "thin Δshare at argmax %",
+                "multi-class %", "entropy", "entropy kept %", "mass kept %", "recoverable mIoU"]
+        keys = ["factor", "mode", "mean_abs_share_change_pct", "thin_abs_share_change_pct",
+                "thin_argmax_share_change_pct", "multi_class_pct", "mean_entropy_nats", "entropy_kept_pct",
+                "mass_kept_pct", "recoverable_miou"]
         summary = tabulate([[r[k] for k in keys] for r in self.summary_rows()], head, floatfmt=".2f")
         cols = [(f, m) for f in self.factors for m in self.modes]
         full = self.full_share()
         body = [[n, 100 * full[c]] + [self.share_change(f, m)[c] for f, m in cols]
                 for c, n in enumerate(self.class_names)]
-        head = ["class", "full share %"] + [f"{factor_label(f)} {m.split(':')[-1]}" for f, m in cols]
+        head = ["class", "full share %"] + [f"{factor_label(f)} {self.mode_label(m)}" for f, m in cols]
         per_class = tabulate(body, head, floatfmt=["", ".2f"] + ["+.1f"] * len(cols))
         rec = (f"recoverable mIoU on {self.recoverable_images} of {self.images} images"
                if self.recoverable_images else "recoverable mIoU not computed")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softlabel_ops import NEAREST_MODES, hard_resize, soft_resize
+from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 
 from .retention import RetentionResult, _soft_kwargs, factor_label
@@ -59,7 +59,8 @@ def plot_share_change(result: RetentionResult, f: float, path: str) -> None:
 def plot_example(label: np.ndarray, class_names, colors, f: float, modes, path: str, *,
                  antialias: bool = False, ignore_value: int = 255, title: str = "",
                  max_width: int = 1024) -> None:
-    """One label at full resolution, nearest and each soft mode (argmax colours + max-prob grey map).
+    """One label at full resolution, each nearest mode (its grid named) and each soft mode (argmax colours
+    + max-prob grey map).
 
     Reduced labels are shown up-sampled with nearest to the full-resolution grid (display only; maps
     wider than ``max_width`` are shown at a coarser display grid to keep the PNG small).
@@ -74,10 +75,10 @@ def plot_example(label: np.ndarray, class_names, colors, f: float, modes, path: 
     def show(small: torch.Tensor) -> np.ndarray:  # nearest up-sampling for display
         return F.interpolate(small[None, None].float(), disp, mode="nearest")[0, 0].numpy()
 
-    hard_mode = next((m for m in modes if m in NEAREST_MODES), "torch:nearest")
-    hard = hard_resize(label, size, hard_mode, ignore_value=ignore_value)
-    panels = [("full resolution", lut[show(torch.from_numpy(label)).astype(np.uint8)], None),
-              (f"{hard_mode} {factor_label(f)}", lut[show(hard).astype(np.uint8)], None)]
+    panels = [("full resolution", lut[show(torch.from_numpy(label)).astype(np.uint8)], None)]
+    for m in [m for m in modes if m in NEAREST_MODES] or ["torch:nearest-exact"]:
+        hard = hard_resize(label, size, m, ignore_value=ignore_value)
+        panels.append((f"{m} ({nearest_grid(m)}) {factor_label(f)}", lut[show(hard).astype(np.uint8)], None))
     for m in (m for m in modes if m not in NEAREST_MODES):
         soft = soft_resize(label, C, size=size, mode=m, ignore_value=ignore_value,
                            **_soft_kwargs(m, antialias))

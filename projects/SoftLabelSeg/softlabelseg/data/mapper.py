@@ -2,11 +2,19 @@
 
 Training: decode -> random geometry (training factor x random scale, crop, flip) -> image resized with
 ``image_mode`` through ``softlabel_ops.resize_image``; label resampled with the SAME mode and window by
-``softlabel_ops.soft_resize`` (dense or sparse soft labels) or ``hard_resize`` (the nearest baseline)
+``softlabel_ops.soft_resize`` (dense or sparse soft labels) or ``hard_resize`` (the nearest baselines)
 -> photometric jitter on the image only.
 
+Label modes: "soft" / "soft_sparse" (the method); "nearest", the fair baseline: nearest neighbour on the
+cell centres the image filter samples (torch nearest-exact, OpenCV INTER_NEAREST_EXACT, Pillow NEAREST);
+"nearest_topleft": the top-left corner of each cell (torch 'nearest', OpenCV INTER_NEAREST, as
+MMSegmentation and torchvision resize masks), off the image grid by (1/f - 1) / 2 input pixels at factor f;
+"full_res": no label down-sampling at all, the label at 1/factor x the image grid (the original pixels when
+the random scale is 1), for supervision of up-sampled logits at full resolution.
+
 Output (training): ``image`` uint8 (3, h, w) RGB; ``sem_seg`` DenseSoftLabel (C, h, w) / SparseSoftLabel
-(K, h, w) / int64 (h, w); ``height``, ``width`` (of the original record), ``file_name``, ``image_id``.
+(K, h, w) / int64 (h, w) (``full_res``: int64 (h / f, w / f)); ``height``, ``width`` (of the original
+record), ``file_name``, ``image_id``.
 Output (eval): ``image`` at the test factor; ``sem_seg`` the full-resolution int64 (H, W) label.
 """
 from __future__ import annotations
@@ -21,7 +29,8 @@ from .transforms import PhotometricDistortion, crop_pad_image, sample_geometry, 
 
 __all__ = ["LABEL_MODES", "SoftLabelDatasetMapper"]
 
-LABEL_MODES = ("soft", "soft_sparse", "nearest")
+LABEL_MODES = ("soft", "soft_sparse", "nearest", "nearest_topleft", "full_res")
+HARD_LABEL_GRIDS = {"nearest": "centred", "nearest_topleft": "top-left", "full_res": "centred"}
 
 
 class SoftLabelDatasetMapper:
@@ -40,8 +49,10 @@ class SoftLabelDatasetMapper:
         flip_prob: horizontal flip probability.
         image_mode, align_corners, antialias: the resampling filter (``softlabel_ops`` mode string);
             the label uses the same one.
-        label_mode: "soft" (DenseSoftLabel), "soft_sparse" (SparseSoftLabel, ``top_k`` caps K) or
-            "nearest" (int64 labels from the same library's nearest neighbour).
+        label_mode: "soft" (DenseSoftLabel), "soft_sparse" (SparseSoftLabel, ``top_k`` caps K),
+            "nearest" (int64 labels, the image library's nearest neighbour on the image's cell centres),
+            "nearest_topleft" (the same library's top-left nearest) or "full_res" (int64 labels at
+            1 / ``factor`` x the training grid); see the module docstring.
         clamp: clamp negative-lobe (bicubic) soft labels; see ``softlabel_ops.soft_resize``.
         photometric: jitter the training image (brightness, contrast, saturation, hue).
         pad_value: image value where the crop extends past the rescaled image (label: ignore).
@@ -71,6 +82,10 @@ class SoftLabelDatasetMapper:
         self.cat_max_ratio, self.flip_prob = float(cat_max_ratio), float(flip_prob)
         self.mode_kw = dict(mode=image_mode, align_corners=align_corners, antialias=antialias)
         self.label_mode, self.top_k, self.clamp = label_mode, top_k, clamp
+        # full_res: the target grid is this integer multiple of the training grid
+        self.full_res_ratio = max(1, int(round(1.0 / self.factor)))
+        if label_mode == "full_res" and abs(self.full_res_ratio * self.factor - 1.0) > 1e-6:
+            raise ValueError(f"label_mode='full_res' needs factor = 1/n for an integer n, got {factor}")
         self.photometric = PhotometricDistortion() if photometric else None
         self.pad_value, self.ignore_value = pad_value, int(ignore_value)
         self.test_factor = self.factor if test_factor is None else float(test_factor)
@@ -95,8 +110,13 @@ class SoftLabelDatasetMapper:
     # -- label resampling ----------------------------------------------------------------------------
     def resample_label(self, label: np.ndarray, size, window):
         """The label on ``window`` of the grid resized to ``size``, in ``label_mode``."""
-        if self.label_mode == "nearest":
+        if self.label_mode in HARD_LABEL_GRIDS:
+            if self.label_mode == "full_res":
+                r = self.full_res_ratio
+                size = (size[0] * r, size[1] * r)
+                window = tuple(v * r for v in window)
             return softlabel_ops.hard_resize(label, size, self.mode_kw["mode"], crop=window,
+                                             grid=HARD_LABEL_GRIDS[self.label_mode],
                                              ignore_value=self.ignore_value)
         return softlabel_ops.soft_resize(label, self.num_classes, size=size, **self.mode_kw,
                                          ignore_value=self.ignore_value, crop=window,

@@ -26,7 +26,8 @@ import numpy as np
 from .datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
 from .toycity_scene import render_scene
 
-__all__ = ["GENERATOR_VERSION", "ToyCityParams", "ensure_toycity", "generate_toycity", "label_to_color"]
+__all__ = ["GENERATOR_VERSION", "TOYCITY_SIZES", "ToyCityParams", "ensure_toycity", "generate_toycity",
+           "label_to_color"]
 
 logger = logging.getLogger(__name__)
 GENERATOR_VERSION = 2
@@ -34,19 +35,41 @@ MARKER = "toycity.json"
 CITIES = {"train": ("brickton", "pixelheim", "voxelstadt"), "val": ("blurberg", "aliasville")}
 
 
+# Registered sizes (H, W): the default set and two larger renderings of the same scenes, up to Cityscapes'
+# 1024 x 2048. Objects are sized in metres: a pole 1-2 pixels wide at 256 x 512 is 4-8 pixels at full size.
+TOYCITY_SIZES = ((256, 512), (512, 1024), (1024, 2048))
+
+
 @dataclasses.dataclass(frozen=True)
 class ToyCityParams:
-    """Size of the generated set. Defaults: 240 train + 48 val scenes at 256 x 512."""
+    """Size of the generated set. Defaults: 240 train + 48 val scenes at 256 x 512.
+
+    ``supersample`` None: 4 below 512 rows, else 2 (the canvas is then at least 1024 rows either way).
+    """
 
     height: int = 256
     width: int = 512
     num_train: int = 240
     num_val: int = 48
     seed: int = 0
-    supersample: int = 4
+    supersample: int | None = None
+
+    def __post_init__(self):
+        if self.supersample is None:
+            object.__setattr__(self, "supersample", 4 if self.height < 512 else 2)
+        if self.height < 64 or self.width < 128:
+            raise ValueError(f"ToyCity needs at least 64 x 128 pixels, got {self.height} x {self.width}")
 
     def counts(self) -> dict[str, int]:
         return {"train": self.num_train, "val": self.num_val}
+
+    @property
+    def folder(self) -> str:
+        """Folder name under the datasets root: ``toycity`` at the default size, else ``toycity_<H>x<W>``."""
+        default = ToyCityParams()
+        if (self.height, self.width) == (default.height, default.width):
+            return "toycity"
+        return f"toycity_{self.height}x{self.width}"
 
 
 def label_to_color(label: np.ndarray) -> np.ndarray:

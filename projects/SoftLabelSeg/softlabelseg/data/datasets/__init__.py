@@ -1,7 +1,8 @@
 """Built-in datasets: readers in each dataset's own layout, registered in the catalogs on import.
 
 Folders under the datasets root (``$SOFTLABELSEG_DATASETS``, default ``./datasets``):
-``cityscapes/``, ``ADEChallengeData2016/``, ``mapillary_vistas/``, ``toycity/`` (generated on first use).
+``cityscapes/``, ``ADEChallengeData2016/``, ``mapillary_vistas/``, ``toycity/`` (generated on first use; the
+larger renderings ``toycity_512x1024_sem_seg_*`` and ``toycity_1024x2048_sem_seg_*`` in ``toycity_<H>x<W>/``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .builtin_meta import ADE20K_CLASSES, ADE20K_COLORS, ADE20K_LUT, CITYSCAPES_
 from .cityscapes import load_cityscapes_semantic
 from .mapillary import load_mapillary_semantic, mapillary_classes
 from .toycity import load_toycity_semantic
+from ..toycity_generator import TOYCITY_SIZES, ToyCityParams
 
 __all__ = ["load_ade20k_semantic", "load_cityscapes_semantic", "load_mapillary_semantic", "load_toycity_semantic",
            "register_all"]
@@ -23,7 +25,7 @@ def _mapillary_meta():
 
 
 def register_all() -> None:
-    """Register the 8 built-in names (idempotent). Roots are resolved when a dataset is read."""
+    """Register the built-in names (idempotent). Roots are resolved when a dataset is read."""
     common = {"ignore_label": 255, "evaluator_type": "sem_seg"}
     for split in ("train", "val"):
         specs = [
@@ -40,10 +42,14 @@ def register_all() -> None:
                 dataset_root() / "mapillary_vistas", s),
              dict(num_classes=65, evaluation_resolution=None,
                   label_mapping="raw v1.2 ids of evaluated classes -> 0..64, others -> 255")),
-            (f"toycity_sem_seg_{split}", lambda s=split: load_toycity_semantic(dataset_root(), s),
-             dict(stuff_classes=CITYSCAPES_CLASSES, stuff_colors=CITYSCAPES_COLORS, num_classes=19,
-                  evaluation_resolution=(256, 512), label_lut=None, label_mapping="train ids as is")),
         ]
+        for h, w in TOYCITY_SIZES:
+            params = ToyCityParams(height=h, width=w)
+            name = "toycity" if params.folder == "toycity" else f"toycity_{h}x{w}"
+            specs.append((f"{name}_sem_seg_{split}",
+                          lambda s=split, p=params: load_toycity_semantic(dataset_root(), s, p),
+                          dict(stuff_classes=CITYSCAPES_CLASSES, stuff_colors=CITYSCAPES_COLORS, num_classes=19,
+                               evaluation_resolution=(h, w), label_lut=None, label_mapping="train ids as is")))
         for name, fn, meta in specs:
             if name in DatasetCatalog:
                 continue

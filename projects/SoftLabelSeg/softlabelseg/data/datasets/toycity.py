@@ -11,5 +11,5 @@ __all__ = ["load_toycity_semantic"]
 
 def load_toycity_semantic(root, split: str, params: ToyCityParams = ToyCityParams()) -> list[dict]:
     """Records of ToyCity ``split`` under ``root`` (the datasets root), generating the set when needed."""
-    folder = ensure_toycity(Path(root), params)
+    folder = ensure_toycity(Path(root), params, name=params.folder)
     return load_cityscapes_semantic(folder, split)

@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Fit per-class logit offsets on training images (prior matching) and score val with and without them.
+
+    python tools/calibrate_prior.py --config-file <recipe.py> --checkpoint <run>/model_final.pth \
+        [--fit-images 48] [--output offsets.json] [key=value ...]
+
+The offsets are a decision rule at evaluation (``softlabelseg.analysis.calibration``): they let thin
+classes win the argmax where soft labels taught the model a minority share per cell. They are fitted on
+``dataloader.train.dataset`` through the evaluation mapper (full-resolution labels), never on val.
+"""
+import argparse
+import json
+import math
+import sys
+
+import torch
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--config-file", required=True)
+    ap.add_argument("--checkpoint", required=True, help="trained weights (model_final.pth)")
+    ap.add_argument("--fit-images", type=int, default=48, help="training images to fit on")
+    ap.add_argument("--iters", type=int, default=12)
+    ap.add_argument("--output", help="write offsets and both scores as JSON here")
+    ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value config overrides")
+    args = ap.parse_args(argv)
+
+    from softlabelseg.analysis import THIN_CLASSES
+    from softlabelseg.analysis.ablation import STUFF_CLASSES, group_miou
+    from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
+    from softlabelseg.config import LazyConfig, instantiate
+    from softlabelseg.data import MetadataCatalog
+    from softlabelseg.evaluation import metrics_from_confusion
+    from softlabelseg.modeling.backbone import load_state_dict_file
+
+    torch.set_num_threads(1)
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
+    model = instantiate(cfg.model)
+    model.load_state_dict(load_state_dict_file(args.checkpoint), strict=True)
+    names = list(MetadataCatalog.get(cfg.dataloader.test.dataset).stuff_classes)
+
+    fit_cfg = cfg.dataloader.test.copy()
+    fit_cfg.dataset = cfg.dataloader.train.dataset
+    fit = cache_predictions(model, instantiate(fit_cfg), args.fit_images)
+    bias, history = fit_prior_bias(fit, iters=args.iters)
+    val = cache_predictions(model, instantiate(cfg.dataloader.test))
+    rows = {}
+    for tag, b in (("argmax", None), ("prior-matched", bias)):
+        m = metrics_from_confusion(confusion_with_bias(val, b), names)
+        rows[tag] = {"mIoU": m["mIoU"], "thin": group_miou(m, names, THIN_CLASSES),
+                     "stuff": group_miou(m, names, STUFF_CLASSES),
+                     **{f"IoU-{n}": m[f"IoU-{n}"] for n in names}}
+    print(f"fitted on {len(fit.logits)} training images; mean |log share ratio| per step: "
+          + " ".join(f"{h:.3f}" for h in history))
+    print("offsets: " + ", ".join(f"{n} {float(v):+.2f}" for n, v in zip(names, bias, strict=True)))
+    print(f"val ({len(val.logits)} images)   mIoU   thin   stuff")
+    for tag, r in rows.items():
+        print(f"{tag:15s} {r['mIoU']:6.2f} {r['thin']:6.2f} {r['stuff']:6.2f}")
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"offsets": dict(zip(names, bias.tolist(), strict=True)), "fit_images": len(fit.logits),
+                       "history": history,
+                       "val": {k: {kk: (None if isinstance(vv, float) and math.isnan(vv) else vv)
+                                   for kk, vv in v.items()} for k, v in rows.items()}}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
