@@ -244,7 +244,7 @@ def test_every_recipe_loads_and_builds_under_detectron2_config():
 
     recipes = sorted(p for fam in ("cityscapes", "ade20k", "mapillary", "toycity")
                      for p in glob.glob(os.path.join(CONFIGS, fam, "*.py")))
-    assert len(recipes) == 20
+    assert len(recipes) >= 20
     models = {}
     for path in recipes:
         cfg = LazyConfig.load(path)
