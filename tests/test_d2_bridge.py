@@ -265,7 +265,8 @@ def test_every_recipe_loads_and_builds_under_detectron2_config():
 def test_cli_without_detectron2_says_how_to_install(toycity, tmp_path, monkeypatch):
     import softlabelseg
 
-    monkeypatch.setitem(sys.modules, "detectron2", None)  # import detectron2 -> ImportError
+    for name in [m for m in sys.modules if m.split(".")[0] == "detectron2"] + ["detectron2"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import detectron2(.x) -> ImportError
     monkeypatch.delitem(sys.modules, "softlabelseg.d2_bridge", raising=False)
     monkeypatch.delattr(softlabelseg, "d2_bridge", raising=False)
     with pytest.raises(ImportError, match="pip install --no-build-isolation 'git\\+https://github.com/"):

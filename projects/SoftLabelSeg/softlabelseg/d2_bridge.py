@@ -132,11 +132,10 @@ def check_train_keys(cfg) -> None:
 
 
 class Detectron2Trainer(TrainerBase):
-    """detectron2's training loop and hooks around the project's training step.
+    """detectron2's training loop and hooks around the project's :class:`TrainStep`.
 
-    ``step`` is a project trainer (``SimpleTrainer``/``AMPTrainer``, no hooks of its own); each iteration
-    runs its ``run_step`` against detectron2's ``EventStorage``. The state (iteration, hook states,
-    optimizer, grad scaler, RNG of every rank, data position) has the native engine's layout, so
+    Each iteration runs ``step`` against detectron2's ``EventStorage``. The state (iteration, hook
+    states, optimizer, grad scaler, RNG of every rank, data position) has the native engine's layout, so
     checkpoints resume under either engine.
     """
 
@@ -146,15 +145,14 @@ class Detectron2Trainer(TrainerBase):
         self.model, self.optimizer, self.data_loader = step.model, step.optimizer, step.data_loader
 
     def run_step(self):
-        self.step.iter, self.step.storage = self.iter, self.storage
-        self.step.run_step()
+        self.step.run(self.storage, self.iter)
 
     def state_dict(self):
-        return {**self.step.state_dict(), **super().state_dict()}
+        return {**super().state_dict(), **self.step.state_dict()}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)  # iteration and detectron2's hook states
-        self.step.load_state_dict({k: v for k, v in state.items() if k != "hooks"})
+        self.step.load_state_dict(state)
 
 
 class _Checkpointer(DetectionCheckpointer):
@@ -195,7 +193,7 @@ def do_train(cfg, model, device, resume: bool = False):
     check_train_keys(cfg)
     max_iter = int(cfg.train.max_iter)
     out = cfg.train.output_dir
-    trainer = Detectron2Trainer(build_trainer(cfg, model, device))
+    trainer = Detectron2Trainer(build_trainer(cfg, model, device).step)
     checkpointer = _Checkpointer(model, out, trainer=trainer)
     main = comm.is_main_process()
     trainer.register_hooks([

@@ -1,6 +1,7 @@
 """softlabelseg.engine: trainer loop, hooks, checkpoints, schedules, launch and the command-line entry.
 
-- ``SimpleTrainer`` / ``AMPTrainer`` with ``HookBase`` hooks (``hooks``), ``EventStorage`` + writers.
+- ``SimpleTrainer`` / ``AMPTrainer`` (the loop with a ``TrainStep``) with ``HookBase`` hooks (``hooks``),
+  ``EventStorage`` + writers.
 - ``Checkpointer``: atomic checkpoints, exact resume (iteration, optimizer, scheduler, scaler, RNG, data).
 - ``get_default_optimizer_params``, ``WarmupParamScheduler``, ``LRMultiplier`` (schedules themselves are
   fvcore's param schedulers).
@@ -26,7 +27,7 @@ from .solver import (
     WarmupParamScheduler,
     get_default_optimizer_params,
 )
-from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase, TrainStep
 
 __all__ = [
     "comm",
@@ -56,4 +57,5 @@ __all__ = [
     "HookBase",
     "SimpleTrainer",
     "TrainerBase",
+    "TrainStep",
 ]

@@ -1,7 +1,14 @@
-"""Optimizer parameter groups and iteration-based LR schedules (fvcore param schedulers).
+"""Optimizer parameter groups, the warmup schedule and the per-iteration LR scheduler.
 
-``lr_multiplier`` in a config is an fvcore ``ParamScheduler`` mapping training progress in [0, 1) to a
-factor of the base LR; :class:`LRMultiplier` turns it into a torch LR scheduler stepped every iteration.
+A recipe's ``lr_multiplier`` is an fvcore ``ParamScheduler``: training progress ``t`` in [0, 1) -> a
+factor of every group's base LR (fvcore's polynomial / cosine schedulers, wrapped in
+:class:`WarmupParamScheduler`). :class:`LRMultiplier` applies it once per iteration as a torch LR
+scheduler.
+
+Kept from detectron2 on purpose, because recipes name them: the function ``get_default_optimizer_params``
+with its keyword arguments (``weight_decay_norm``, ``weight_decay_bias``, ``lr_factor_func``,
+``overrides``) and the config keys of the warmup (``scheduler``, ``warmup_length``, ``warmup_factor``,
+``warmup_method``); detectron2's hooks accept these schedules as they are.
 """
 
 from __future__ import annotations
@@ -10,29 +17,15 @@ import math
 from collections.abc import Callable
 
 import torch
-from fvcore.common.param_scheduler import (
-    CompositeParamScheduler,
-    ConstantParamScheduler,
-    LinearParamScheduler,
-    ParamScheduler,
-)
+from fvcore.common.param_scheduler import ParamScheduler
 from torch import nn
 
-__all__ = [
-    "get_default_optimizer_params",
-    "WarmupParamScheduler",
-    "LRMultiplier",
-]
+__all__ = ["get_default_optimizer_params", "WarmupParamScheduler", "LRMultiplier"]
 
-_NORM_TYPES = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.BatchNorm3d,
-    nn.SyncBatchNorm,
-    nn.GroupNorm,
-    nn.InstanceNorm2d,
-    nn.LayerNorm,
-    nn.LocalResponseNorm,
+# Parameters of these layers get ``weight_decay_norm``.
+_NORM_LAYERS = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
 )
 
 
@@ -45,116 +38,101 @@ def get_default_optimizer_params(
     lr_factor_func: Callable[[str], float] | None = None,
     overrides: dict[str, dict] | None = None,
 ) -> list[dict]:
-    """One param group per parameter, with per-group ``lr``/``weight_decay`` (detectron2 semantics).
+    """Parameter groups for a torch optimizer: parameters with the same options share a group.
 
     Args:
-        weight_decay_norm: decay of normalisation-layer parameters (e.g. 0.0); None keeps the default.
-        weight_decay_bias: decay of biases; None keeps the default.
-        lr_factor_func: ``module_param_name -> factor`` multiplying the lr (e.g. 0.1 for a backbone).
-        overrides: ``{param_name: {"lr": ..., "weight_decay": ...}}`` (e.g. ``pos_embed`` without decay).
+        model: the model; frozen (``requires_grad=False``) and repeated parameters are left out.
+        base_lr, weight_decay: options of every group (None: the optimizer's own defaults).
+        weight_decay_norm: decay of normalisation-layer parameters (e.g. 0.0); None: ``weight_decay``.
+        weight_decay_bias: decay of parameters named ``bias``; None: as the others.
+        lr_factor_func: full parameter name (``backbone.stem.weight``) -> factor on ``base_lr``
+            (e.g. 10.0 for a decode head); needs ``base_lr``.
+        overrides: parameter name (the last part, e.g. ``pos_embed``) -> options that win over the rest.
     Returns:
-        list of dicts ``{"params": [p], ...}`` for ``torch.optim`` (groups with equal options are merged).
+        ``[{"params": [tensors], "lr": ..., "weight_decay": ...}, ...]`` in the model's parameter order.
     """
-    defaults = {}
-    if base_lr is not None:
-        defaults["lr"] = base_lr
-    if weight_decay is not None:
-        defaults["weight_decay"] = weight_decay
-    bias_overrides = {}
-    if weight_decay_bias is not None:
-        bias_overrides["weight_decay"] = weight_decay_bias
-    overrides = dict(overrides or {})
-    if bias_overrides:
-        overrides.setdefault("bias", {}).update(bias_overrides)
     if lr_factor_func is not None and base_lr is None:
-        raise ValueError("lr_factor_func requires base_lr")
+        raise ValueError("lr_factor_func needs base_lr")
+    by_name = dict(overrides or {})
+    if weight_decay_bias is not None:
+        by_name["bias"] = {"weight_decay": weight_decay_bias, **by_name.get("bias", {})}
+    shared = {k: v for k, v in (("lr", base_lr), ("weight_decay", weight_decay)) if v is not None}
 
-    groups: list[dict] = []
+    groups: dict[tuple, dict] = {}
     seen: set[int] = set()
-    for module_name, module in model.named_modules():
-        for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad or id(p) in seen:
+    for prefix, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
                 continue
-            seen.add(id(p))
-            hp = dict(defaults)
-            if isinstance(module, _NORM_TYPES) and weight_decay_norm is not None:
-                hp["weight_decay"] = weight_decay_norm
+            seen.add(id(param))
+            options = dict(shared)
+            if weight_decay_norm is not None and isinstance(module, _NORM_LAYERS):
+                options["weight_decay"] = weight_decay_norm
             if lr_factor_func is not None:
-                hp["lr"] = hp["lr"] * lr_factor_func(f"{module_name}.{name}" if module_name else name)
-            hp.update(overrides.get(name, {}))
-            groups.append({"params": [p], **hp})
-    return _merge_groups(groups)
+                options["lr"] = base_lr * lr_factor_func(f"{prefix}.{name}" if prefix else name)
+            options.update(by_name.get(name, {}))
+            key = tuple(sorted(options.items()))
+            groups.setdefault(key, {"params": [], **options})["params"].append(param)
+    return list(groups.values())
 
 
-def _merge_groups(groups: list[dict]) -> list[dict]:
-    merged: dict[tuple, dict] = {}
-    for g in groups:
-        key = tuple(sorted((k, v) for k, v in g.items() if k != "params"))
-        if key in merged:
-            merged[key]["params"].extend(g["params"])
-        else:
-            merged[key] = {**g, "params": list(g["params"])}
-    return list(merged.values())
+class WarmupParamScheduler(ParamScheduler):
+    """``scheduler`` with its first ``warmup_length`` of training replaced by a warmup.
 
+    The warmup leads up to ``scheduler(warmup_length)``, where the schedule takes over: "linear" ramps to
+    it from ``warmup_factor`` times it, "constant" holds ``warmup_factor`` times it. After the warmup the
+    value is ``scheduler(t)`` at the same progress ``t`` (the schedule is not stretched).
 
-class WarmupParamScheduler(CompositeParamScheduler):
-    """``scheduler`` preceded by a linear (or constant) warmup over ``warmup_length`` of training.
-
-    The warmup ramps from ``warmup_factor * scheduler(warmup_length)`` to ``scheduler(warmup_length)``.
+    Args:
+        scheduler: the main schedule (an fvcore ``ParamScheduler``).
+        warmup_factor: the fraction of the schedule's value the warmup starts from.
+        warmup_length: the warmup's share of training, in [0, 1).
+        warmup_method: "linear" or "constant".
     """
 
-    def __init__(
-        self,
-        scheduler: ParamScheduler,
-        warmup_factor: float,
-        warmup_length: float,
-        warmup_method: str = "linear",
-        rescale_interval: bool = False,
-    ):
+    def __init__(self, scheduler: ParamScheduler, warmup_factor: float, warmup_length: float,
+                 warmup_method: str = "linear"):
         if not 0 <= warmup_length < 1:
-            raise ValueError(f"warmup_length must be a fraction of training in [0, 1), got {warmup_length}")
-        end = scheduler(warmup_length)
-        start = warmup_factor * end
-        if warmup_method == "linear":
-            warmup = LinearParamScheduler(start, end)
-        elif warmup_method == "constant":
-            warmup = ConstantParamScheduler(start)
-        else:
-            raise ValueError(f"unknown warmup_method {warmup_method!r} (linear or constant)")
-        super().__init__(
-            [warmup, scheduler],
-            interval_scaling=["rescaled", "rescaled" if rescale_interval else "fixed"],
-            lengths=[warmup_length, 1 - warmup_length],
-        )
+            raise ValueError(f"warmup_length is a share of training in [0, 1), got {warmup_length}")
+        if warmup_method not in ("linear", "constant"):
+            raise ValueError(f"warmup_method must be 'linear' or 'constant', got {warmup_method!r}")
+        self.scheduler, self.warmup_factor, self.warmup_length = scheduler, warmup_factor, warmup_length
+        self.warmup_method = warmup_method
+        self._target = scheduler(warmup_length)
+
+    def __call__(self, where: float) -> float:
+        if where >= self.warmup_length:
+            return self.scheduler(where)
+        start = self.warmup_factor * self._target
+        if self.warmup_method == "constant":
+            return start
+        done = where / self.warmup_length
+        return self._target * done + start * (1 - done)
 
 
 class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
-    """``lr = base_lr * multiplier(iteration / max_iter)``, stepped once per iteration.
-
-    ``state_dict`` holds only ``base_lrs`` and ``last_epoch`` (the multiplier comes from the config), so
-    checkpoints stay loadable with ``weights_only=True``.
-    """
+    """Sets every group's ``lr`` to ``base_lr * multiplier(iteration / max_iter)``; ``step()`` once per
+    iteration. The state is ``base_lrs`` and ``last_epoch`` only (the multiplier comes from the config),
+    so checkpoints load with ``torch.load(weights_only=True)``."""
 
     def __init__(self, optimizer, multiplier: ParamScheduler, max_iter: int, last_iter: int = -1):
         if not isinstance(multiplier, ParamScheduler):
             raise TypeError(f"multiplier must be an fvcore ParamScheduler, got {type(multiplier).__name__}")
-        self._multiplier = multiplier
-        self._max_iter = max_iter
+        self._multiplier, self._max_iter = multiplier, max_iter
         super().__init__(optimizer, last_epoch=last_iter)
 
-    def state_dict(self):
-        return {"base_lrs": self.base_lrs, "last_epoch": self.last_epoch}
-
-    def load_state_dict(self, state_dict):
-        self.base_lrs = list(state_dict["base_lrs"])
-        self.last_epoch = int(state_dict["last_epoch"])
-        self._last_lr = self._compute()
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            group["lr"] = lr
-
-    def _compute(self) -> list[float]:
-        factor = self._multiplier(min(max(self.last_epoch, 0) / self._max_iter, math.nextafter(1.0, 0.0)))
+    def get_lr(self) -> list[float]:
+        # The last iteration's progress stays below 1, where fvcore schedules are defined.
+        progress = min(max(self.last_epoch, 0) / self._max_iter, math.nextafter(1.0, 0.0))
+        factor = self._multiplier(progress)
         return [base * factor for base in self.base_lrs]
 
-    def get_lr(self) -> list[float]:
-        return self._compute()
+    def state_dict(self) -> dict:
+        return {"base_lrs": self.base_lrs, "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.base_lrs = list(state_dict["base_lrs"])
+        self.last_epoch = int(state_dict["last_epoch"])
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr

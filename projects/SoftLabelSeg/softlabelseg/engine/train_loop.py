@@ -1,8 +1,28 @@
-"""The training loop with hooks: TrainerBase, SimpleTrainer, AMPTrainer (detectron2's shapes, trimmed).
+"""The training loop: hooks around a run of optimizer steps, and the state that lets a run continue.
 
-One iteration = one optimizer step over ``grad_accum_steps`` loader batches. The resumable state
-(``state_dict``) holds the iteration, optimizer, hook states (LR scheduler), grad scaler, the RNG state of
-every rank and the data position (batches consumed, plus the loader's own ``state_dict`` when it has one).
+Three parts, each usable alone:
+
+- :class:`TrainStep` is one iteration: ``grad_accum_steps`` loader batches through the model (losses
+  averaged, DDP gradients synchronised on the last one only), optional clipping of the global gradient
+  norm, the optimizer step, optional CUDA autocast (bf16, or fp16 with a GradScaler). It writes
+  ``loss_*``/``total_loss``, ``data_time`` and ``grad_norm`` to whatever event storage it is given, so
+  detectron2's trainer runs it unchanged (``softlabelseg.d2_bridge``).
+- :class:`TrainerBase` runs ``run_step`` from ``start_iter`` to ``max_iter`` and calls the hooks.
+- :class:`SimpleTrainer` / :class:`AMPTrainer`: the loop with a ``TrainStep``.
+
+What a hook sees. ``before_train``/``after_train`` bracket the run, ``before_step``/``after_step`` every
+iteration; ``self.trainer`` is a weak proxy to the trainer. Inside an iteration ``trainer.iter`` is its
+index and ``trainer.storage.iter`` equals it. After the run ``trainer.iter`` is ``max_iter`` when every
+iteration ran and the index of the failing one otherwise: that is how ``after_train`` tells the two apart.
+
+The state of a run (``state_dict``): ``iteration`` (index of the iteration that had just finished),
+``hooks`` (hook class name -> its state, e.g. the LR scheduler), ``optimizer``, ``grad_scaler`` (fp16),
+``rng`` (python/numpy/torch/CUDA generators of every rank) and ``data`` (``batches_consumed`` and, when
+the loader has one, its own ``state_dict`` of every rank). Restoring it continues the run exactly.
+
+Kept from detectron2 on purpose: the hook method names, the meaning of ``trainer.iter`` and the
+``iteration``/``hooks`` entries of the state, so that detectron2's hooks drive a ``TrainStep`` and either
+engine resumes the other's checkpoints.
 """
 
 from __future__ import annotations
@@ -20,13 +40,13 @@ from . import comm
 from .checkpoint import capture_rng_state, restore_rng_state
 from .events import EventStorage
 
-__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
+__all__ = ["HookBase", "TrainStep", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
 
 logger = logging.getLogger(__name__)
 
 
 class HookBase:
-    """Callbacks around training; ``self.trainer`` is set (weakly) when registered."""
+    """A callback of the training loop (see the module docstring for what it sees)."""
 
     trainer: TrainerBase
 
@@ -42,276 +62,267 @@ class HookBase:
     def after_step(self):
         pass
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
+        """What to save in checkpoints (empty: nothing); restored through ``load_state_dict``."""
         return {}
 
 
 class TrainerBase:
-    """Runs ``run_step`` from ``start_iter`` to ``max_iter`` with hooks.
-
-    After a complete run ``self.iter == max_iter``; after an exception it is the failing iteration, which
-    hooks use in ``after_train`` to tell a finished run from a failed one.
-    """
+    """Runs ``run_step`` for iterations ``start_iter .. max_iter - 1`` inside an ``EventStorage``,
+    calling the registered hooks around the run and around every iteration."""
 
     def __init__(self):
         self._hooks: list[HookBase] = []
-        self.iter = 0
-        self.start_iter = 0
-        self.max_iter = 0
+        self.iter = self.start_iter = self.max_iter = 0
         self.storage: EventStorage | None = None
 
-    def register_hooks(self, hooks):
-        for h in hooks:
-            if h is None:
-                continue
-            h.trainer = weakref.proxy(self)
-            self._hooks.append(h)
+    def register_hooks(self, hooks) -> None:
+        """Appends ``hooks`` (None entries are skipped); they run in registration order."""
+        for hook in hooks:
+            if hook is not None:
+                hook.trainer = weakref.proxy(self)
+                self._hooks.append(hook)
 
-    def train(self, start_iter: int, max_iter: int):
+    def _each_hook(self, method: str) -> None:
+        for hook in self._hooks:
+            getattr(hook, method)()
+
+    def train(self, start_iter: int, max_iter: int) -> None:
         logger.info(f"Starting training from iteration {start_iter}")
-        self.iter = self.start_iter = start_iter
-        self.max_iter = max_iter
+        self.start_iter, self.max_iter, self.iter = start_iter, max_iter, start_iter
         with EventStorage(start_iter) as self.storage:
             try:
-                self.before_train()
-                for self.iter in range(start_iter, max_iter):
-                    self.before_step()
+                self._each_hook("before_train")
+                while self.iter < max_iter:
+                    self.storage.iter = self.iter
+                    self._each_hook("before_step")
                     self.run_step()
-                    self.after_step()
-                self.iter += 1
+                    self._each_hook("after_step")
+                    self.iter += 1
             except Exception:
                 logger.error(f"Training stopped by an exception at iteration {self.iter}")
                 raise
             finally:
-                self.after_train()
+                self.storage.iter = self.iter
+                self._each_hook("after_train")
 
-    def before_train(self):
-        for h in self._hooks:
-            h.before_train()
-
-    def after_train(self):
-        self.storage.iter = self.iter
-        for h in self._hooks:
-            h.after_train()
-
-    def before_step(self):
-        self.storage.iter = self.iter
-        for h in self._hooks:
-            h.before_step()
-
-    def after_step(self):
-        for h in self._hooks:
-            h.after_step()
-
-    def run_step(self):
+    def run_step(self) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        ret = {"iteration": self.iter}
-        hooks = {type(h).__qualname__: h.state_dict() for h in self._hooks if h.state_dict()}
+        state = {"iteration": self.iter}
+        hooks = {type(h).__qualname__: s for h in self._hooks if (s := h.state_dict())}
         if hooks:
-            ret["hooks"] = hooks
-        return ret
+            state["hooks"] = hooks
+        return state
 
-    def load_state_dict(self, state: dict):
+    def load_state_dict(self, state: dict) -> None:
         self.iter = int(state["iteration"])
-        for key, value in state.get("hooks", {}).items():
-            for h in self._hooks:
-                if type(h).__qualname__ == key and hasattr(h, "load_state_dict"):
-                    h.load_state_dict(value)
-                    break
+        by_name = {type(h).__qualname__: h for h in self._hooks}
+        for name, hook_state in state.get("hooks", {}).items():
+            hook = by_name.get(name)
+            if hook is None or not hasattr(hook, "load_state_dict"):
+                logger.warning(f"Checkpoint state of hook {name!r} ignored: this run has no such hook")
             else:
-                logger.warning(f"Cannot find the hook {key!r}; its state in the checkpoint is not loaded")
+                hook.load_state_dict(hook_state)
 
 
-class SimpleTrainer(TrainerBase):
-    """``loss_dict = model(batch)``; backward; optional grad clipping; optimizer step.
+def _gather(obj) -> list:
+    """``obj`` of every rank, in rank order, on every rank."""
+    if comm.get_world_size() == 1:
+        return [obj]
+    out = [None] * comm.get_world_size()
+    torch.distributed.all_gather_object(out, obj)
+    return out
 
-    Args:
-        model: training-mode model returning a dict of scalar losses.
-        data_loader: iterable of batches (an infinite iterator of ``list[dict]``).
-        optimizer: a torch optimizer.
-        grad_accum_steps: loader batches per optimizer step (losses are averaged over them).
-        clip_grad_norm: max global L2 norm of the gradients (None: no clipping).
-    Raises:
-        FloatingPointError (all ranks together) when the loss is NaN or infinite; no optimizer step is taken.
-    """
 
-    def __init__(self, model, data_loader, optimizer, grad_accum_steps: int = 1, clip_grad_norm=None):
-        super().__init__()
-        model.train()
-        self.model = model
-        self.data_loader = data_loader
-        self._data_iter = None
-        self.optimizer = optimizer
-        self.grad_accum_steps = int(grad_accum_steps)
-        if self.grad_accum_steps < 1:
-            raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
-        self.clip_grad_norm = clip_grad_norm
-        self.batches_consumed = 0
-        self._pending_data_state = None
+def _own(per_rank: list):
+    """This rank's entry of a per-rank list saved by a run with possibly another world size."""
+    if len(per_rank) != comm.get_world_size():
+        logger.warning(f"The checkpoint was written by {len(per_rank)} ranks; this run has "
+                       f"{comm.get_world_size()}")
+    return per_rank[comm.get_rank() % len(per_rank)]
 
-    @property
-    def data_iter(self):
-        if self._data_iter is None:
-            self._data_iter = iter(self.data_loader)
-            if self._pending_data_state is not None:
-                self._restore_data_position(self._pending_data_state)
-                self._pending_data_state = None
-        return self._data_iter
 
-    def _next_batch(self):
-        batch = next(self.data_iter)
-        self.batches_consumed += 1
+class _BatchStream:
+    """The loader's batches, counted, so that a resumed run continues at the same position: through the
+    loader's own ``state_dict``/``load_state_dict`` when it has them, otherwise by drawing and
+    discarding the batches already consumed from a fresh iterator (the stream is deterministic)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.consumed = 0
+        self._iterator = None
+        self._resume_at: dict | None = None
+
+    def start(self) -> None:
+        """Creates the iterator (at the resumed position, if any); drawing a batch does it too."""
+        if self._iterator is not None:
+            return
+        at, self._resume_at = self._resume_at, None
+        loadable = callable(getattr(self.loader, "load_state_dict", None))
+        restores = at is not None and "loader" in at and loadable
+        if restores:
+            self.loader.load_state_dict(_own(at["loader"]))
+        self._iterator = iter(self.loader)
+        if at is not None:
+            self.consumed = int(at.get("batches_consumed", 0))
+            if not restores and self.consumed:
+                logger.info(f"Skipping the {self.consumed} batches the checkpoint had consumed")
+                for _ in range(self.consumed):
+                    next(self._iterator)
+
+    def next(self):
+        self.start()
+        batch = next(self._iterator)
+        self.consumed += 1
         return batch
 
+    def state_dict(self) -> dict:
+        state = {"batches_consumed": self.consumed}
+        if callable(getattr(self.loader, "state_dict", None)):
+            state["loader"] = _gather(self.loader.state_dict())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_at, self._iterator = dict(state), None
+
+
+class TrainStep:
+    """One optimizer step over ``grad_accum_steps`` batches of ``data_loader``.
+
+    Args:
+        model: training-mode model, ``model(batch) -> dict`` of scalar losses (or one loss tensor).
+        data_loader: iterable of batches (the project's are infinite streams of ``list[dict]``).
+        optimizer: a torch optimizer.
+        grad_accum_steps: batches per optimizer step; the losses are averaged over them.
+        clip_grad_norm: largest global L2 norm of the gradients (None: no clipping).
+        precision: None for fp32, or "bf16" / "fp16" for CUDA autocast (fp16 adds a GradScaler).
+    Raises (from ``run``):
+        FloatingPointError, on every rank alike, when the loss is NaN or infinite; no update is applied.
+    """
+
+    def __init__(self, model, data_loader, optimizer, grad_accum_steps: int = 1, clip_grad_norm=None,
+                 precision: str | None = None):
+        if int(grad_accum_steps) < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+        if precision not in (None, "bf16", "fp16"):
+            raise ValueError(f"train.amp.precision must be 'bf16' or 'fp16', got {precision!r}")
+        model.train()
+        self.model, self.optimizer = model, optimizer
+        self.batches = _BatchStream(data_loader)
+        self.grad_accum_steps = int(grad_accum_steps)
+        self.clip_grad_norm = clip_grad_norm
+        self.dtype = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self._rng_after_positioning = None
+
+    @property
+    def data_loader(self):
+        return self.batches.loader
+
+    def _draw(self) -> list:
+        if self._rng_after_positioning is not None:
+            # Positioning the stream may draw random numbers (a fresh DataLoader iterator does), so the
+            # saved generators are restored after it, right before the first resumed batch.
+            self.batches.start()
+            restore_rng_state(self._rng_after_positioning)
+            self._rng_after_positioning = None
+        return [self.batches.next() for _ in range(self.grad_accum_steps)]
+
     def _autocast(self):
-        return nullcontext()
+        return torch.autocast("cuda", dtype=self.dtype) if self.dtype is not None else nullcontext()
 
-    def _backward(self, loss: torch.Tensor):
-        loss.backward()
-
-    def _optimizer_step(self):
-        if self.clip_grad_norm:
-            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
-            self.storage.put_scalar("grad_norm", norm)
-        self.optimizer.step()
-
-    def run_step(self):
-        start = time.perf_counter()
-        batches = [self._next_batch() for _ in range(self.grad_accum_steps)]
-        data_time = time.perf_counter() - start
+    def run(self, storage, iteration: int) -> None:
+        """Runs the step and puts its metrics into ``storage`` (an EventStorage, ours or detectron2's)."""
+        t0 = time.perf_counter()
+        batches = self._draw()
+        data_time = time.perf_counter() - t0
+        n = len(batches)
+        ddp = isinstance(self.model, nn.parallel.DistributedDataParallel)
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
         for i, batch in enumerate(batches):
-            last = i == len(batches) - 1
-            sync = (
-                nullcontext()
-                if last or not isinstance(self.model, nn.parallel.DistributedDataParallel)
-                else (self.model.no_sync())
-            )
-            with sync:
+            with self.model.no_sync() if ddp and i < n - 1 else nullcontext():
                 with self._autocast():
-                    loss_dict = self.model(batch)
-                if isinstance(loss_dict, torch.Tensor):
-                    loss_dict = {"total_loss": loss_dict}
-                losses = sum(loss_dict.values())
-                self._backward(losses / self.grad_accum_steps)
-            for k, v in loss_dict.items():
-                sums[k] = sums.get(k, 0) + v.detach().float() / self.grad_accum_steps
-        metrics = comm.reduce_mean(sums)
-        total = sum(metrics.values())
-        if not math.isfinite(total):
-            detail = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                    losses = self.model(batch)
+                if isinstance(losses, torch.Tensor):
+                    losses = {"total_loss": losses}
+                total = sum(losses.values()) / n
+                (self.grad_scaler.scale(total) if self.grad_scaler is not None else total).backward()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0) + v.detach().float() / n
+        means = comm.reduce_mean(sums)
+        loss = sum(means.values())
+        if not math.isfinite(loss):
+            values = ", ".join(f"{k}={v:.4g}" for k, v in means.items())
             raise FloatingPointError(
-                f"Loss became infinite or NaN at iteration {self.iter} ({detail}); no update was applied and "
-                "earlier checkpoints are untouched. Lower the learning rate, enable train.clip_grad, or try "
-                "fp32 (train.amp.enabled=False), then --resume from the last good checkpoint."
+                f"The loss is not finite at iteration {iteration} ({values}). No update was applied and the "
+                "checkpoints written so far are intact: lower the learning rate, set train.clip_grad_norm or "
+                "train in fp32 (train.amp.enabled=False), then continue with --resume."
             )
-        self._optimizer_step()
-        if len(metrics) > 1:
-            self.storage.put_scalar("total_loss", total)
-        self.storage.put_scalars(**metrics)
-        self.storage.put_scalar("data_time", data_time)
+        self._update(storage)
+        if len(means) > 1:
+            storage.put_scalar("total_loss", loss)
+        storage.put_scalars(**means)
+        storage.put_scalar("data_time", data_time)
 
-    # -- resumable state -------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        ret = super().state_dict()
-        ret["optimizer"] = self.optimizer.state_dict()
-        ret["rng"] = _all_gather_object(capture_rng_state())
-        data = {"batches_consumed": self.batches_consumed}
-        loader_state = getattr(self.data_loader, "state_dict", None)
-        if callable(loader_state):
-            data["loader"] = _all_gather_object(loader_state())
-        ret["data"] = data
-        return ret
-
-    def load_state_dict(self, state: dict):
-        super().load_state_dict(state)
-        self.optimizer.load_state_dict(state["optimizer"])
-        rank, world = comm.get_rank(), comm.get_world_size()
-        if "data" in state:
-            self._pending_data_state = state["data"]
-            if self._data_iter is not None:  # iterator already live: restore now
-                self._restore_data_position(self._pending_data_state)
-                self._pending_data_state = None
-        rng = state.get("rng")
-        if rng:
-            if len(rng) != world:
-                logger.warning(f"Checkpoint has RNG states of {len(rng)} ranks, this run has {world}")
-            self._rng_to_restore = rng[rank % len(rng)]
-            if self._pending_data_state is None:
-                restore_rng_state(self._rng_to_restore)
-                self._rng_to_restore = None
-
-    def _restore_data_position(self, data: dict):
-        rank = comm.get_rank()
-        self.batches_consumed = int(data.get("batches_consumed", 0))
-        if "loader" in data and callable(getattr(self.data_loader, "load_state_dict", None)):
-            states = data["loader"]
-            self.data_loader.load_state_dict(states[rank % len(states)])
-            self._data_iter = iter(self.data_loader)
+    def _update(self, storage) -> None:
+        if self.clip_grad_norm:
+            if self.grad_scaler is not None:
+                self.grad_scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            storage.put_scalar("grad_norm", torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm))
+        if self.grad_scaler is None:
+            self.optimizer.step()
         else:
-            n = self.batches_consumed
-            if n:
-                logger.info(f"Fast-forwarding the data loader by {n} batches to the checkpoint's position")
-            for _ in range(n):
-                next(self._data_iter)
-        # RNG last: fast-forwarding may have drawn random numbers in this process
-        if getattr(self, "_rng_to_restore", None) is not None:
-            restore_rng_state(self._rng_to_restore)
-            self._rng_to_restore = None
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+
+    def state_dict(self) -> dict:
+        """``optimizer``, ``rng`` and ``data`` (of every rank), ``grad_scaler`` with fp16."""
+        state = {"optimizer": self.optimizer.state_dict(), "rng": _gather(capture_rng_state()),
+                 "data": self.batches.state_dict()}
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.grad_scaler is not None and "grad_scaler" in state:
+            self.grad_scaler.load_state_dict(state["grad_scaler"])
+        if "data" in state:
+            self.batches.load_state_dict(state["data"])
+        if state.get("rng"):
+            self._rng_after_positioning = _own(state["rng"])
+
+
+class SimpleTrainer(TrainerBase):
+    """The loop (:class:`TrainerBase`) with one :class:`TrainStep` per iteration (same arguments);
+    ``state_dict`` is the loop's (iteration, hook states) plus the step's."""
+
+    def __init__(self, model, data_loader, optimizer, grad_accum_steps: int = 1, clip_grad_norm=None,
+                 precision: str | None = None):
+        super().__init__()
+        self.step = TrainStep(model, data_loader, optimizer, grad_accum_steps, clip_grad_norm, precision)
+
+    model = property(lambda self: self.step.model)
+    optimizer = property(lambda self: self.step.optimizer)
+    data_loader = property(lambda self: self.step.data_loader)
+
+    def run_step(self) -> None:
+        self.step.run(self.storage, self.iter)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), **self.step.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.step.load_state_dict(state)
 
 
 class AMPTrainer(SimpleTrainer):
-    """SimpleTrainer under ``torch.autocast`` on CUDA: ``precision`` "bf16" or "fp16" (fp16 uses a GradScaler,
-    saved in the checkpoint)."""
+    """:class:`SimpleTrainer` under CUDA autocast: ``precision`` "bf16" (default) or "fp16"."""
 
     def __init__(self, model, data_loader, optimizer, precision: str = "bf16", **kwargs):
-        super().__init__(model, data_loader, optimizer, **kwargs)
-        if precision not in ("bf16", "fp16"):
-            raise ValueError(f"train.amp.precision must be 'bf16' or 'fp16', got {precision!r}")
-        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=self.dtype)
-
-    def _backward(self, loss):
-        if self.grad_scaler is None:
-            loss.backward()
-        else:
-            self.grad_scaler.scale(loss).backward()
-
-    def _optimizer_step(self):
-        if self.grad_scaler is None:
-            return super()._optimizer_step()
-        if self.clip_grad_norm:
-            self.grad_scaler.unscale_(self.optimizer)
-            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
-            self.storage.put_scalar("grad_norm", norm)
-        self.grad_scaler.step(self.optimizer)
-        self.grad_scaler.update()
-
-    def state_dict(self):
-        ret = super().state_dict()
-        if self.grad_scaler is not None:
-            ret["grad_scaler"] = self.grad_scaler.state_dict()
-        return ret
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        if self.grad_scaler is not None and "grad_scaler" in state:
-            self.grad_scaler.load_state_dict(state["grad_scaler"])
-
-
-def _all_gather_object(obj) -> list:
-    """[obj of rank 0, obj of rank 1, ...] on every rank."""
-    world = comm.get_world_size()
-    if world == 1:
-        return [obj]
-    out = [None] * world
-    torch.distributed.all_gather_object(out, obj)
-    return out
+        super().__init__(model, data_loader, optimizer, precision=precision, **kwargs)
