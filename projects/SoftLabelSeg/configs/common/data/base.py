@@ -2,7 +2,8 @@
 
 Dataset files import ``dataloader`` from here and set what differs (dataset names, classes, factor, crop).
 Keys users override most: ``dataloader.train.mapper.factor`` (training-resolution factor; the test image
-follows), ``dataloader.train.mapper.label_mode`` ("soft", "soft_sparse" or "nearest", the baseline),
+follows), ``dataloader.train.mapper.label_mode`` ("soft", "soft_sparse", "nearest": the cell-centred
+baseline, "nearest_topleft": the misaligned top-left grid, or "full_res"),
 ``dataloader.train.mapper.image_mode`` (the filter used for the image *and* the soft label),
 ``dataloader.train.total_batch_size``, ``dataloader.train.num_workers``.
 ``crop_size=1.0`` is the whole image at the training factor (the paper's setting), ``[h, w]`` a fixed crop.
