@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..utils import comm
 from .catalog import DatasetCatalog
 from .decode import BadSampleError, note_bad_input
 
@@ -28,12 +29,6 @@ logger = logging.getLogger(__name__)
 def trivial_batch_collator(batch: list) -> list:
     """A batch is the list of mapper dicts."""
     return batch
-
-
-def _dist() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def get_dataset_dicts(dataset) -> list[dict]:
@@ -136,7 +131,7 @@ def build_train_loader(dataset, mapper, total_batch_size: int, num_workers: int 
         skip_bad_samples: skip unreadable / invalid samples (counted in the log) instead of raising.
     """
     records = get_dataset_dicts(dataset)
-    rank, world = _dist()
+    rank, world = comm.rank_and_world()
     if total_batch_size <= 0 or total_batch_size % world:
         raise ValueError(f"total_batch_size={total_batch_size} must be a positive multiple of the world size "
                          f"{world}")
@@ -153,7 +148,7 @@ def build_test_loader(dataset, mapper, num_workers: int = 0, *, skip_bad_samples
     """Sequential loader of one-sample ``list[dict]`` batches; with several processes each takes a
     contiguous share of the records (as detectron2's InferenceSampler)."""
     records = get_dataset_dicts(dataset)
-    rank, world = _dist()
+    rank, world = comm.rank_and_world()
     share = (len(records) + world - 1) // world
     pairs = [(k, k) for k in range(rank * share, min((rank + 1) * share, len(records)))]
     stream = _MappedStream(records, mapper, pairs, 0, rank, skip_bad_samples)

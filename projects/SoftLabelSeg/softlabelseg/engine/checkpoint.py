@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..fileio import atomic_write
-from . import comm
+from ..utils import comm
+from ..utils.fileio import atomic_write
 
 __all__ = ["Checkpointer", "capture_rng_state", "restore_rng_state", "atomic_save", "unwrap_model"]
 

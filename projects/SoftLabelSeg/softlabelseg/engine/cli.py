@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from softlabelseg.config import LazyConfig, instantiate
 
-from . import comm
+from ..utils import comm
 from .checkpoint import Checkpointer
 from .defaults import (
     create_ddp_model,

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import torch
 
-from . import comm
+from ..utils import comm
 
 __all__ = [
     "default_argument_parser",

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from . import comm
+from ..utils import comm
 from .train_loop import HookBase
 
 __all__ = [

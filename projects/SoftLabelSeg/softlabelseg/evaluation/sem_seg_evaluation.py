@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tabulate import tabulate
 
-from ..fileio import atomic_write
+from ..utils import comm
+from ..utils.fileio import atomic_write
 from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
@@ -49,10 +49,6 @@ def format_results_table(res: dict, class_names: list[str]) -> str:
         tablefmt="pipe",
     )
     return per_class + "\n\n" + summary
-
-
-def _dist_ready() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 class SemSegEvaluator(DatasetEvaluator):
@@ -151,20 +147,16 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def confusion(self) -> torch.Tensor:
         """The (C, C) matrix summed over ranks (collective call under DDP)."""
-        conf = self._conf.clone()
-        if self.distributed and _dist_ready():
-            dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-            conf = conf.to(dev)
-            dist.all_reduce(conf)
-            conf = conf.cpu()
-        return conf
+        if self.distributed:
+            return comm.all_reduce_sum(self._conf)
+        return self._conf.clone()
 
     def evaluate(self):
         conf = self.confusion()
         if int(conf.sum()) == 0:
             logger.warning(f"SemSegEvaluator on {self.dataset_name}: no labelled pixel was evaluated")
         res = metrics_from_confusion(conf.numpy(), self.class_names)
-        main = not _dist_ready() or dist.get_rank() == 0
+        main = comm.is_main_process()
         if main:
             title = f"Semantic segmentation on {self.dataset_name or 'dataset'} at full resolution"
             logger.info(f"{title}:\n" + format_results_table(res, self.class_names))
