@@ -115,6 +115,11 @@ class SemSegEvaluator(DatasetEvaluator):
     def reset(self):
         self._conf = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
         self._count = 0
+        self._skipped: dict[str, str] = {}
+
+    def note_skipped(self, skipped: dict[str, str]) -> None:
+        """Inputs the loader could not read (file -> reason); written to the JSON as ``skipped_inputs``."""
+        self._skipped.update(skipped)
 
     def _ground_truth(self, inp) -> torch.Tensor:
         gt = inp.get("sem_seg")
@@ -151,8 +156,17 @@ class SemSegEvaluator(DatasetEvaluator):
             return comm.all_reduce_sum(self._conf)
         return self._conf.clone()
 
+    def _all_skipped(self) -> dict[str, str]:
+        if not (self.distributed and comm.is_distributed()):
+            return dict(self._skipped)
+        merged = {}
+        for part in comm.all_gather_object(self._skipped):
+            merged.update(part)
+        return merged
+
     def evaluate(self):
         conf = self.confusion()
+        skipped = self._all_skipped()  # collective under DDP, like confusion()
         if int(conf.sum()) == 0:
             logger.warning(f"SemSegEvaluator on {self.dataset_name}: no labelled pixel was evaluated")
         res = metrics_from_confusion(conf.numpy(), self.class_names)
@@ -160,12 +174,15 @@ class SemSegEvaluator(DatasetEvaluator):
         if main:
             title = f"Semantic segmentation on {self.dataset_name or 'dataset'} at full resolution"
             logger.info(f"{title}:\n" + format_results_table(res, self.class_names))
+            if skipped:
+                logger.warning(f"{len(skipped)} unreadable input(s) were left out of these metrics")
             if self.output_dir:
                 payload = {
                     "dataset": self.dataset_name,
                     "metrics": res,
                     "class_names": self.class_names,
                     "confusion_matrix": conf.tolist(),
+                    "skipped_inputs": skipped,
                 }
                 write_json_atomic(os.path.join(self.output_dir, "sem_seg_evaluation.json"), payload)
         return {"sem_seg": res}

@@ -17,6 +17,7 @@ __all__ = [
     "reduce_mean",
     "all_reduce_sum",
     "broadcast_object",
+    "all_gather_object",
 ]
 
 _LOCAL_RANK = 0
@@ -105,3 +106,12 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def all_gather_object(obj) -> list:
+    """[obj of rank 0, obj of rank 1, ...] on every rank (``[obj]`` in a single process)."""
+    if get_world_size() == 1:
+        return [obj]
+    out = [None] * get_world_size()
+    dist.all_gather_object(out, obj)
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog import missing_path_error
-from ..decode import BadSampleError, image_size
+from ..decode import BadSampleError, image_size, label_file, reject_record
 from .builtin_meta import ADE20K_LUT
 
 __all__ = ["ADE20K_LAYOUT", "load_ade20k_semantic"]
@@ -35,9 +35,12 @@ def load_ade20k_semantic(root, split: str) -> list[dict]:
     records = []
     for f in files:
         gt = gt_dir / f"{f.stem}.png"
-        if not gt.is_file():
-            raise BadSampleError(f, f"no annotation for this image: looked for {gt}")
-        h, w = image_size(f)
+        try:
+            label_file(f, gt)
+            h, w = image_size(f)
+        except BadSampleError as e:
+            reject_record(e)
+            continue
         records.append({"file_name": str(f), "sem_seg_file_name": str(gt), "height": h, "width": w,
                         "image_id": f.stem, "label_lut": ADE20K_LUT})
     return records

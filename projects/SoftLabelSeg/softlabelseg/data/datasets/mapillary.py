@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..catalog import missing_path_error
-from ..decode import BadSampleError, image_size
+from ..decode import BadSampleError, image_size, label_file, reject_record
 from .builtin_meta import MAPILLARY_V12_LABELS, mapillary_tables
 
 __all__ = ["MAPILLARY_LAYOUT", "load_mapillary_semantic", "mapillary_classes"]
@@ -68,9 +68,12 @@ def load_mapillary_semantic(root, split: str) -> list[dict]:
     records = []
     for f in files:
         gt = gt_dir / f"{f.stem}.png"
-        if not gt.is_file():
-            raise BadSampleError(f, f"no label for this image: looked for {gt}")
-        h, w = image_size(f)
+        try:
+            label_file(f, gt)
+            h, w = image_size(f)
+        except BadSampleError as e:
+            reject_record(e)
+            continue
         records.append({"file_name": str(f), "sem_seg_file_name": str(gt), "height": h, "width": w,
                         "image_id": f.stem, "label_lut": lut})
     return records
