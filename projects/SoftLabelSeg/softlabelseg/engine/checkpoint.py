@@ -181,6 +181,7 @@ class Checkpointer:
         self.save_dir = save_dir
         self.checkpointables = checkpointables
         self.resumed_from: str | None = None  # set by resume_or_load when a run is continued
+        self.meta: dict = {}  # plain facts saved as "meta" (e.g. the resolution factor), read by export
 
     def save(self, name: str, **extra) -> str | None:
         """Writes ``<save_dir>/<name>.pth`` atomically and points ``last_checkpoint`` at it.
@@ -190,6 +191,8 @@ class Checkpointer:
         data = {"model": self.model.state_dict()}
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
+        if self.meta:
+            data["meta"] = dict(self.meta)
         data.update(extra)
         bad = nonfinite_tensors(data)
         if int(comm.all_reduce_sum(torch.tensor(len(bad)))):

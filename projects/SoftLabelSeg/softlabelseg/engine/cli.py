@@ -83,11 +83,26 @@ def build_trainer(cfg, model, device):
     return SimpleTrainer(model, train_loader, optimizer, **kwargs)
 
 
+def run_meta(cfg) -> dict:
+    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
+    meta = {}
+    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
+                      ("test_factor", "dataloader.test.mapper.test_factor"),
+                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
+        value = OmegaConf.select(cfg, key, default=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            meta[name] = float(value)
+    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
+        meta["resolution_factor"] = meta.pop("test_factor")
+    return meta
+
+
 def do_train(cfg, model, device, resume: bool = False):
     """Trains ``model`` with hooks (LR schedule, checkpoints, periodic evaluation, writers)."""
     max_iter = int(cfg.train.max_iter)
     trainer = build_trainer(cfg, model, device)
     checkpointer = Checkpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer.meta = run_meta(cfg)
     scheduler = LRMultiplier(trainer.optimizer, instantiate(cfg.lr_multiplier), max_iter)
     writers = default_writers(cfg.train.output_dir, max_iter) if comm.is_main_process() else []
     trainer.register_hooks(
