@@ -101,3 +101,22 @@ def test_export_and_verify_refuse_a_different_factor(exported, tmp_path, capsys)
                       exported["checkpoint"], "--num-images", "1", "dataloader.train.mapper.factor=0.25"])
     err = capsys.readouterr().err
     assert rc == 2 and "m.onnx was exported for factor 0.125" in err and "trained for factor 0.125" in err
+
+
+def test_evaluation_top1_equals_the_argmax_of_full_probabilities():
+    from softlabelseg.config import LazyConfig, instantiate
+    from softlabelseg.evaluation import build_test_model
+
+    cfg = LazyConfig.load(str(REPO / "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"))
+    cfg.model.backbone.output_stride = 4  # logits on a coarser grid than the image: two resizes to fuse
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).eval()
+    inputs = [{"image": torch.randint(0, 255, (3, 30, 61), dtype=torch.uint8), "height": 243, "width": 487}]
+    with torch.no_grad():
+        probs = model(inputs)[0]["sem_seg"]
+        labels = build_test_model(model)(inputs)[0]["sem_seg_labels"]
+        small = model.predict_labels(inputs, max_bytes=1 << 16)[0]["sem_seg_labels"]  # many bands
+    top2 = probs.topk(2, dim=0).values
+    clear = (top2[0] - top2[1]) > 1e-5
+    assert labels.shape == (243, 487) and clear.float().mean() > 0.99
+    assert torch.equal(labels[clear], probs.argmax(0)[clear]) and torch.equal(small, labels)

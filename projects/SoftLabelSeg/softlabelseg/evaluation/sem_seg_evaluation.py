@@ -56,8 +56,9 @@ class SemSegEvaluator(DatasetEvaluator):
 
     Ground truth comes from ``input["sem_seg"]`` (the eval mapper's full-resolution int64 (H, W) train-id
     label) or, when absent, from reading ``input["sem_seg_file_name"]`` (through the record's
-    ``label_lut`` when it has one). The prediction is the argmax of
-    ``output["sem_seg"]`` (C, H, W), which must have the label's size. Under DDP the matrices of all
+    ``label_lut`` when it has one). The prediction is
+    ``output["sem_seg_labels"]`` (H, W) or the argmax of ``output["sem_seg"]`` (C, H, W), at the
+    label's size. Under DDP the matrices of all
     ranks are summed (all_reduce) in ``evaluate``; the main rank prints the table and writes
     ``<output_dir>/sem_seg_evaluation.json``.
 
@@ -137,9 +138,10 @@ class SemSegEvaluator(DatasetEvaluator):
         return torch.from_numpy(read_label_file(inp["sem_seg_file_name"]))
 
     def process(self, inputs, outputs):
-        """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}``."""
+        """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}`` scores or
+        ``{"sem_seg_labels": (H, W)}`` top-1 labels."""
         for inp, out in zip(inputs, outputs, strict=True):
-            pred = out["sem_seg"].argmax(dim=0)
+            pred = out["sem_seg_labels"] if "sem_seg_labels" in out else out["sem_seg"].argmax(dim=0)
             gt = self._ground_truth(inp)
             try:
                 conf = confusion_matrix(pred, gt, self.num_classes, self.ignore_label)
