@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = ["BadSampleError", "BAD_INPUT_COUNTS", "check_label_values", "collect_bad_records", "image_size",
-           "label_file", "note_bad_input", "read_image", "read_label", "read_sem_seg", "reject_record"]
+           "label_file", "note_bad_input", "pair_records", "read_image", "read_label", "read_sem_seg",
+           "reject_record"]
 
 logger = logging.getLogger(__name__)
 BAD_INPUT_COUNTS: Counter = Counter()  # per process: "skipped" / "converted" -> count
@@ -64,6 +65,23 @@ def label_file(image, *candidates) -> str:
                              "rename the folder")
     looked = " and ".join(map(os.fspath, candidates))
     raise BadSampleError(image, f"no label for this image: looked for {looked}")
+
+
+def pair_records(pairs, **extra) -> list[dict]:
+    """Records ``dict(file_name, sem_seg_file_name, height, width, image_id, **extra)`` for (image, label)
+    path pairs, the size read from the image header; a pair with a missing label or an unreadable header
+    goes to :func:`reject_record`."""
+    records = []
+    for image, label in pairs:
+        try:
+            label = label_file(image, label)
+            h, w = image_size(image)
+        except BadSampleError as e:
+            reject_record(e)
+            continue
+        records.append({"file_name": os.fspath(image), "sem_seg_file_name": label, "height": h, "width": w,
+                        "image_id": os.path.splitext(os.path.basename(image))[0], **extra})
+    return records
 
 
 def note_bad_input(kind: str, err: Exception | str) -> int:
