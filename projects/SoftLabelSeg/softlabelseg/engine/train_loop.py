@@ -206,8 +206,8 @@ class SimpleTrainer(TrainerBase):
             detail = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration {self.iter} ({detail}); no update was applied and "
-                "earlier checkpoints are untouched. Lower the learning rate, enable train.clip_grad, or try "
-                "fp32 (train.amp.enabled=False), then --resume from the last good checkpoint."
+                "earlier checkpoints are untouched. Lower the learning rate, set train.clip_grad_norm, "
+                "or try fp32 (train.amp.enabled=False), then --resume from the last good checkpoint."
             )
         self._optimizer_step()
         if len(metrics) > 1:

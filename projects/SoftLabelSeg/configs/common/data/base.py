@@ -7,6 +7,9 @@ baseline, "nearest_topleft": the misaligned top-left grid, or "full_res"),
 ``dataloader.train.mapper.image_mode`` (the filter used for the image *and* the soft label),
 ``dataloader.train.total_batch_size``, ``dataloader.train.num_workers``.
 ``crop_size=1.0`` is the whole image at the training factor (the paper's setting), ``[h, w]`` a fixed crop.
+``skip_bad_samples`` (train and test, each off by default): leave unreadable or invalid samples out instead
+of stopping; they are logged, counted in metrics.json (``data/skipped_samples``) and listed in the
+evaluation JSON (``skipped_inputs``).
 """
 from omegaconf import MISSING, OmegaConf
 from softlabelseg.config import LazyCall as L
@@ -46,5 +49,6 @@ dataloader.test = L(build_test_loader)(
         convert_to_rgb="${...train.mapper.convert_to_rgb}",
     ),
     num_workers=2,
+    skip_bad_samples=False,
 )
 dataloader.evaluator = L(SemSegEvaluator)(dataset_name="${..test.dataset}")
