@@ -11,7 +11,7 @@ import numpy as np
 from .exporter import ExportError, export_onnx
 from .metadata import ExportMetadata, read_metadata
 from .recipe import build_model, default_input_size, load_recipe, recipe_metadata, recipe_resolution
-from .verification import VerifyResult, verify, wrapper_from_metadata
+from .verification import VerifyResult, check_resolution_factor, load_onnx, verify, wrapper_from_metadata
 from .wrapper import ExportWrapper
 
 TRACE_SIZE = (64, 128)  # tracing size of dynamic exports when the recipe fixes none
@@ -76,6 +76,7 @@ def export_from_recipe(
     start = time.perf_counter()
     cfg = load_recipe(config_file, overrides)
     model = build_model(cfg, checkpoint, config_name=config_file)
+    check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"])
     meta = recipe_metadata(cfg, model, model_name=os.path.splitext(os.path.basename(config_file))[0])
     size = input_size or default_input_size(cfg)
     if size is None:
@@ -150,8 +151,9 @@ def verify_from_recipe(
     min_agreement: float | None = None,
 ) -> VerifyResult:
     """PyTorch (recipe + checkpoint) vs ONNX Runtime (``model_path``) on dataset or folder images."""
-    meta = read_metadata(model_path)
+    meta = read_metadata(load_onnx(model_path))
     cfg = load_recipe(config_file, overrides)
+    check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"], meta.resolution_factor, model_path)
     reference = wrapper_from_metadata(build_model(cfg, checkpoint, config_name=config_file), meta)
     inputs = (
         folder_images(images, meta, num_images) if images else dataset_images(cfg, meta, num_images, dataset)

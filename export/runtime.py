@@ -2,6 +2,10 @@
 
 image (H, W, 3) -> resize by the model's resolution factor with the training filter -> graph ->
 bilinear upsampling of the scores to (H, W) with the exported ``align_corners`` -> argmax -> labels.
+
+The upsampling and the argmax run together on bands of output rows (:func:`labels_from_scores`), so
+memory stays at the graph's output plus one band, whatever the class count times the full resolution.
+A folder run reports and skips an image that fails (unreadable, out of memory, not writable) and goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,30 @@ _CV2_FILTERS = {
 
 class ImageReadError(OSError):
     """An input image is missing, unreadable, or not an image cv2 can decode."""
+
+
+class ModelLoadError(RuntimeError):
+    """An .onnx file that is missing, corrupt, or not an exported SoftLabelSeg model."""
+
+
+def open_session(model_path, options=None, providers=None) -> ort.InferenceSession:
+    """An onnxruntime session for ``model_path`` (a path or serialized bytes); raises
+    :class:`ModelLoadError` naming the file instead of onnxruntime's protobuf errors."""
+    name = model_path if isinstance(model_path, (str, os.PathLike)) else "<serialized model>"
+    if isinstance(model_path, (str, os.PathLike)) and not os.path.isfile(model_path):
+        raise ModelLoadError(f"ONNX model {os.fspath(model_path)!r} does not exist")
+    try:
+        return ort.InferenceSession(
+            os.fspath(model_path) if isinstance(model_path, os.PathLike) else model_path,
+            options or ort.SessionOptions(),
+            providers=providers or ["CPUExecutionProvider"],
+        )
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(
+            f"{os.fspath(name)!r} is not a loadable ONNX model ({first[:200]}); the file is corrupt or "
+            "truncated: export it again with export/export_onnx.py"
+        ) from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -115,6 +143,36 @@ def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bo
     return rows[:, y0] * (1 - wy)[:, None] + rows[:, y1] * wy[:, None]
 
 
+def _band_rows(num_classes: int, width: int, max_bytes: int) -> int:
+    return max(1, int(max_bytes) // max(1, num_classes * width * 4 * 3))
+
+
+def labels_from_scores(
+    scores: np.ndarray, size: tuple[int, int], align_corners: bool = False, max_bytes: int = 64 << 20
+) -> np.ndarray:
+    """argmax over classes of the bilinear upsampling of (C, h, w) ``scores`` to ``size`` = (H, W), as
+    uint8 (H, W) labels (int32 above 255 classes), without materialising the (C, H, W) scores.
+
+    Bands of output rows are interpolated (PyTorch ``F.interpolate`` geometry, float32) and reduced at
+    once; a band's temporaries stay under about ``max_bytes``. Equal to ``upsample_scores(...).argmax(0)``
+    except at near-ties (top-2 gap of float rounding size), where either class may win.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    c, h, w = scores.shape
+    height, width = int(size[0]), int(size[1])
+    y0, y1, wy = _axis_weights(h, height, align_corners)
+    x0, x1, wx = _axis_weights(w, width, align_corners)
+    out = np.empty((height, width), np.uint8 if c <= 256 else np.int32)
+    band = _band_rows(c, width, max_bytes)
+    for top in range(0, height, band):
+        rows = slice(top, min(top + band, height))
+        a, b = wy[rows][None, :, None], scores[:, y1[rows]]
+        vert = scores[:, y0[rows]] * (1 - a) + b * a  # (C, band, w)
+        full = vert[:, :, x0] * (1 - wx) + vert[:, :, x1] * wx  # (C, band, W)
+        out[rows] = full.argmax(axis=0)
+    return out
+
+
 def colorize(labels: np.ndarray, colors, ignore_value: int = 255) -> np.ndarray:
     """RGB uint8 (H, W, 3) picture of a label map; ignore and unknown ids are black."""
     lut = np.zeros((256, 3), np.uint8)
@@ -135,10 +193,14 @@ class OnnxSegmenter:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(
-            os.fspath(model_path), options, providers=providers or ["CPUExecutionProvider"]
-        )
-        self.meta = read_metadata(self.session)
+        self.session = open_session(model_path, options, providers)
+        try:
+            self.meta = read_metadata(self.session)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ModelLoadError(
+                f"{os.fspath(model_path)!r} carries no SoftLabelSeg export metadata ({e}); export it with "
+                "export/export_onnx.py"
+            ) from None
         self.input_name = self.session.get_inputs()[0].name
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -161,9 +223,10 @@ class OnnxSegmenter:
         return upsample_scores(scores, image.shape[:2], self.meta.align_corners)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) train-id labels for an RGB (H, W, 3) image."""
+        """uint8 (H, W) train-id labels for an RGB (H, W, 3) image (upsampling fused with the argmax)."""
         if self.meta.output_kind != "labels":
-            return self.predict_scores(image).argmax(axis=0).astype(np.uint8)
+            scores = self.run(self.prepare(image))[0]
+            return labels_from_scores(scores, image.shape[:2], self.meta.align_corners)
         labels = self.run(self.prepare(image))[0]
         if labels.shape != image.shape[:2]:  # labels graph without in-graph upsampling: nearest only
             labels = cv2.resize(
@@ -176,7 +239,7 @@ def list_images(path: str | os.PathLike) -> list[Path]:
     """``path`` itself, or the images under folder ``path`` (recursive, sorted)."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise ImageReadError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under folder {str(path)!r}")
         return files
@@ -185,25 +248,59 @@ def list_images(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
+def output_names(files: list[Path], root: Path | None) -> dict[Path, Path]:
+    """Output stem (relative path without suffix) of each input: its path relative to ``root`` (the
+    input folder), with the extension kept in the name when two inputs of one folder share a stem
+    (``a.png``, ``a.jpg`` -> ``a.png``, ``a.jpg``; a lone ``b.png`` -> ``b``). Never two equal stems."""
+    rel = {f: (f.relative_to(root) if root is not None else Path(f.name)) for f in files}
+    stems: dict[Path, list[Path]] = {}
+    for f, r in rel.items():
+        stems.setdefault(r.with_suffix(""), []).append(f)
+    names = {}
+    for stem, group in stems.items():
+        for f in group:
+            names[f] = stem if len(group) == 1 else rel[f].parent / rel[f].name
+    return names
+
+
 @dataclass
 class RunStats:
     images: int = 0
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
-def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progress=True) -> RunStats:
-    """Write ``<stem>_labels.png`` (train ids) and ``<stem>_overlay.png`` for each input image.
+def write_png(path: Path, array: np.ndarray) -> None:
+    """PNG-encode ``array`` and write it; raises OSError naming ``path`` (no partial file is left)."""
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "wb") as f:
+            f.write(buf.tobytes())
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
 
-    Unreadable images are counted in ``RunStats.failed`` (with the reason) and the run continues.
+
+def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progress=True) -> RunStats:
+    """Write ``<name>_labels.png`` (train ids) and ``<name>_overlay.png`` for each input image, where
+    ``<name>`` keeps the image's sub-folder under ``inputs`` (see :func:`output_names`).
+
+    An image that fails (unreadable, out of memory, output not writable) is reported in
+    ``RunStats.failed`` ("<file>: <reason>") and the run continues with the next one.
     """
     from tqdm import tqdm
 
     files = list_images(inputs)
+    root = Path(inputs) if Path(inputs).is_dir() else None
+    names = output_names(files, root)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats = RunStats()
@@ -212,16 +309,20 @@ def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progr
     for file in tqdm(files, desc="segment", unit="img", disable=not progress or len(files) < 2):
         try:
             image = read_image(file)
+            labels = segmenter.predict(image)
+            color = colorize(labels, meta.class_colors, meta.ignore_value)
+            base = out / names[file]
+            targets = (base.parent / f"{base.name}_labels.png", base.parent / f"{base.name}_overlay.png")
+            write_png(targets[0], labels)
+            write_png(targets[1], cv2.cvtColor(overlay(image, color, alpha), cv2.COLOR_RGB2BGR))
         except ImageReadError as e:
             stats.failed.append(str(e))
             continue
-        labels = segmenter.predict(image)
-        color = colorize(labels, meta.class_colors, meta.ignore_value)
-        cv2.imwrite(str(out / f"{file.stem}_labels.png"), labels)
-        cv2.imwrite(
-            str(out / f"{file.stem}_overlay.png"),
-            cv2.cvtColor(overlay(image, color, alpha), cv2.COLOR_RGB2BGR),
-        )
+        except (MemoryError, OSError, ValueError, RuntimeError, cv2.error) as e:
+            reason = "out of memory" if isinstance(e, MemoryError) else f"{type(e).__name__}: {e}"
+            stats.failed.append(f"{file}: {reason}")
+            continue
+        stats.outputs += [str(t) for t in targets]
         stats.images += 1
     stats.seconds = time.perf_counter() - start
     return stats

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 
+from .checkpoint import CheckpointMismatchError
 from .metadata import read_metadata
+from .runtime import ModelLoadError, open_session
 from .wrapper import ExportWrapper
 
 # (max abs logit difference, min share of pixels whose argmax agrees) per precision
@@ -58,14 +61,75 @@ def expose_logits(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def load_onnx(model_path: str) -> onnx.ModelProto:
+    """``onnx.load`` with an error naming the file instead of a protobuf traceback."""
+    if not os.path.isfile(model_path):
+        raise ModelLoadError(f"ONNX model {model_path!r} does not exist")
+    try:
+        return onnx.load(model_path)
+    except Exception as e:
+        raise ModelLoadError(
+            f"{model_path!r} is not a readable ONNX model ({type(e).__name__}); the file is corrupt or "
+            "truncated: export it again with export/export_onnx.py"
+        ) from None
+
+
+class ResolutionMismatchError(CheckpointMismatchError):
+    """The recipe, the checkpoint and the exported file disagree on the resolution factor."""
+
+
+def trained_factor(checkpoint: str) -> tuple[float, str] | None:
+    """(test resolution factor, where it comes from) of a training checkpoint: the ``meta`` it was saved
+    with, else the ``config.yaml`` of its run folder; None when neither tells."""
+    try:
+        obj = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        obj = None
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("resolution_factor"), float):
+        return meta["resolution_factor"], f"{checkpoint} (saved with it)"
+    run_cfg = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.yaml")
+    if os.path.isfile(run_cfg):
+        from omegaconf import OmegaConf
+
+        from .recipe import recipe_resolution
+
+        try:
+            return recipe_resolution(OmegaConf.load(run_cfg))["factor"], run_cfg
+        except Exception:  # a config of another layout: nothing to compare
+            return None
+    return None
+
+
+def check_resolution_factor(checkpoint: str, recipe_factor: float, onnx_factor: float | None = None,
+                            onnx_path: str | None = None) -> None:
+    """Raises :class:`ResolutionMismatchError` when the recipe's factor (after overrides) differs from the
+    checkpoint's training run or from the exported file's metadata."""
+    problems = []
+    known = trained_factor(checkpoint)
+    if known is not None and not math.isclose(known[0], recipe_factor, rel_tol=1e-6):
+        problems.append(f"the checkpoint was trained for factor {known[0]:g} ({known[1]}), but the recipe "
+                        f"and overrides give {recipe_factor:g}")
+    if onnx_factor is not None and not math.isclose(onnx_factor, recipe_factor, rel_tol=1e-6):
+        problems.append(f"{onnx_path} was exported for factor {onnx_factor:g}, but the recipe and overrides "
+                        f"give {recipe_factor:g}")
+    if problems:
+        factor = known[0] if known is not None else onnx_factor
+        raise ResolutionMismatchError(
+            "resolution factor mismatch: " + "; ".join(problems) + ". Use the factor the model was trained "
+            f"at (e.g. dataloader.train.mapper.factor={factor:g}); a model served at another resolution "
+            "than it learnt is silently worse."
+        )
+
+
 class OrtLogits:
     """ONNX Runtime session returning (logits, labels) for a uint8 (N, 3, h, w) batch."""
 
     def __init__(self, model_path: str):
-        proto = onnx.load(model_path)
+        proto = load_onnx(model_path)
         self.meta = read_metadata(proto)
         exposed = expose_logits(proto)
-        self.session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+        self.session = open_session(exposed.SerializeToString())
         self.has_logits = len(exposed.graph.output) > 1 or self.meta.output_kind == "logits"
         self.input_name = self.session.get_inputs()[0].name
 

@@ -13,7 +13,7 @@ import sys
 from softlabelseg_export.checkpoint import CheckpointMismatchError
 from softlabelseg_export.cli_common import add_recipe_args
 from softlabelseg_export.pipeline import verify_from_recipe
-from softlabelseg_export.runtime import ImageReadError
+from softlabelseg_export.runtime import ImageReadError, ModelLoadError
 
 
 def main(argv=None) -> int:
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
             num_images=args.num_images, dataset=args.dataset, images=args.images,
             max_diff=args.max_diff, min_agreement=args.min_agreement,
         )  # fmt: skip
-    except (CheckpointMismatchError, FileNotFoundError, ImageReadError, ValueError) as e:
+    except (CheckpointMismatchError, FileNotFoundError, ImageReadError, ModelLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(result.summary())

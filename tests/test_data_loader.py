@@ -55,13 +55,39 @@ def test_train_loader_same_seed_same_stream(records):
     assert _same(a, b) and not _same(a, c)
 
 
-def test_train_loader_with_workers_is_reproducible(records):
+def test_train_loader_batches_do_not_depend_on_workers(records):
     a = _take(build_train_loader(records, _mapper(), total_batch_size=2, num_workers=2, seed=5), 3)
     b = _take(build_train_loader(records, _mapper(), total_batch_size=2, num_workers=2, seed=5), 3)
     assert _same(a, b)
-    # per-sample augmentation depends on (seed, stream position) only: worker 0 handles positions 0, 2, ...
+    # batch b holds stream positions 2b, 2b+1, whichever process built it
     single = [x for batch in _take(build_train_loader(records, _mapper(), 1, 0, seed=5), 6) for x in batch]
-    assert _same([a[0]], [[single[0], single[2]]])
+    assert _same(a, [single[0:2], single[2:4], single[4:6]])
+
+
+class _CountingMapper:
+    def __init__(self):
+        self.inner, self.calls = _mapper(), 0
+
+    def __call__(self, record, rng):
+        self.calls += 1
+        return self.inner(record, rng)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resumed_stream_equals_uninterrupted_without_decoding_consumed_samples(records, workers):
+    full = _take(build_train_loader(records, _mapper(), 2, num_workers=workers, seed=5), 7)
+    first = build_train_loader(records, _mapper(), 2, num_workers=workers, seed=5)
+    it = iter(first)
+    for _ in range(4):
+        next(it)
+    state = first.state_dict()
+    assert state["batch"] == 4
+    mapper = _CountingMapper()
+    resumed = build_train_loader(records, mapper, 2, num_workers=0, seed=5)
+    resumed.load_state_dict(state)
+    rest = _take(resumed, 3)
+    assert _same(rest, full[4:7])
+    assert mapper.calls == 6  # only the 3 new batches were decoded, none of the 4 consumed ones
 
 
 def test_test_loader_is_sequential(records):

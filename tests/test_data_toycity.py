@@ -6,11 +6,18 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.data import DatasetCatalog, ToyCityParams, ensure_toycity, generate_toycity, read_sem_seg
+from softlabelseg.data import (
+    DatasetCatalog,
+    MetadataCatalog,
+    ToyCityParams,
+    ensure_toycity,
+    generate_toycity,
+    read_sem_seg,
+)
 from softlabelseg.data.datasets import load_toycity_semantic
 from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
-from softlabelseg.data.toycity_generator import GENERATOR_VERSION, MARKER
-from softlabelseg.data.toycity_scene import render_scene
+from softlabelseg.data.toycity.generator import GENERATOR_VERSION, MARKER, TOYCITY_SIZES
+from softlabelseg.data.toycity.scene import render_scene
 
 SMALL = ToyCityParams(height=64, width=128, num_train=4, num_val=2, seed=3, supersample=2)
 
@@ -56,12 +63,13 @@ def test_ensure_generates_once_and_replaces_stale(tmp_path):
     bigger = ToyCityParams(**{**SMALL.__dict__, "num_val": 3})
     ensure_toycity(tmp_path, bigger)
     assert len(load_toycity_semantic(tmp_path, "val", bigger)) == 3
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["toycity"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["toycity_64x128"]
+    assert SMALL.folder == "toycity_64x128" and ToyCityParams().folder == "toycity"
 
 
 def test_ensure_refuses_foreign_folder(tmp_path):
-    (tmp_path / "toycity").mkdir()
-    (tmp_path / "toycity" / "mine.txt").write_text("user data")
+    (tmp_path / SMALL.folder).mkdir()
+    (tmp_path / SMALL.folder / "mine.txt").write_text("user data")
     with pytest.raises(FileExistsError, match="not a generated ToyCity"):
         ensure_toycity(tmp_path, SMALL)
 
@@ -87,3 +95,18 @@ def test_default_set_generation(tmp_path, monkeypatch):
     monkeypatch.setenv("SOFTLABELSEG_DATASETS", str(tmp_path))
     recs = DatasetCatalog.get("toycity_sem_seg_train")
     assert len(recs) == 240 and len(DatasetCatalog.get("toycity_sem_seg_val")) == 48
+
+
+def test_larger_sizes_render_the_same_scenes_and_register():
+    """Objects are sized in metres: the 2x rendering, brought back to 1x, is the same scene."""
+    _, small = render_scene(np.random.default_rng([5, 1]), 128, 256, 4)
+    _, large = render_scene(np.random.default_rng([5, 1]), 256, 512, 2)
+    centres = large[1::2, 1::2]  # the 2x pixel under each 1x pixel's centre
+    assert (centres == small).mean() > 0.9
+    for h, w in TOYCITY_SIZES:
+        name = "toycity_sem_seg_val" if (h, w) == (256, 512) else f"toycity_{h}x{w}_sem_seg_val"
+        assert name in DatasetCatalog
+        assert tuple(MetadataCatalog.get(name).evaluation_resolution) == (h, w)
+    assert ToyCityParams(height=1024, width=2048).supersample == 2
+    with pytest.raises(ValueError, match="at least"):
+        ToyCityParams(height=32, width=64)

@@ -10,7 +10,7 @@ import pytest
 import softlabelseg.engine.train_loop as train_loop
 import torch
 from softlabelseg.data import generate_toycity
-from softlabelseg.data.toycity_generator import ToyCityParams
+from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
 
 RECIPE = os.path.join(

@@ -28,8 +28,8 @@ MODES = ("nearest", "soft", "soft_sparse")
 def write_samples(root: Path, n: int, hw=(1024, 2048)) -> list[dict]:
     """``n`` ToyCity scenes at ``hw`` written as Cityscapes train files; returns their records."""
     from softlabelseg.data.datasets import load_cityscapes_semantic
-    from softlabelseg.data.toycity_generator import _write_png
-    from softlabelseg.data.toycity_scene import render_scene
+    from softlabelseg.data.toycity.generator import _write_png
+    from softlabelseg.data.toycity.scene import render_scene
 
     for i in range(n):
         image, label = render_scene(np.random.default_rng([2024, i]), hw[0], hw[1], ss=2)

@@ -6,8 +6,9 @@ Usage::
     python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py
     python tools/lazyconfig_train_net.py --config-file <recipe> train.max_iter=2000 train.output_dir=out/x
     python tools/lazyconfig_train_net.py --config-file <recipe> --resume          # continue out/x exactly
+    python tools/lazyconfig_train_net.py --config-file <recipe> --overwrite       # replace the run in out/x
     python tools/lazyconfig_train_net.py --config-file <recipe> --eval-only \
-        train.init_checkpoint=out/x/model_final.pth
+        train.init_checkpoint=out/x/model_final.pth train.output_dir=out/x_eval
     python tools/lazyconfig_train_net.py --config-file <recipe> --num-gpus 4      # spawned DDP on one machine
     torchrun --nnodes 2 --nproc-per-node 8 ... tools/lazyconfig_train_net.py --config-file <recipe>
 
@@ -33,8 +34,16 @@ Output folder (``train.output_dir``)::
     inference/cityscapes_submission/<city>/<image>_labelIds.png   (dataloader.evaluator.write_labelids=True)
     inference/overlays/<image>.png      colourised predictions (dataloader.evaluator.write_overlays=True)
 
-Checkpoints are ``{"model": state_dict, "trainer": {...}, "iteration": n}`` and load with
-``torch.load(weights_only=True)``.
+Checkpoints are ``{"model": state_dict, "trainer": {...}, "iteration": n, "meta": {...}}`` and load with
+``torch.load(weights_only=True)``; only states whose tensors are all finite are saved.
+
+An existing run is never overwritten silently: a folder holding config.yaml, metrics.json, checkpoints,
+TensorBoard events or inference/sem_seg_evaluation.json is refused unless ``--resume`` (continue it; a
+missing or broken checkpoint falls back to the newest good one) or ``--overwrite`` (delete those files, then
+start afresh). A folder holding only logs (e.g. a pre-created ``ablation_run.log``) is not a run.
+``--eval-only`` needs weights that load strictly (``train.init_checkpoint``, or ``--resume``), saves its
+config as inference/config.yaml and keeps an earlier evaluation JSON unless ``--overwrite``. Config values,
+both datasets and the folder are checked before anything is written.
 """
 
 from softlabelseg.engine.cli import do_test, do_train, main, run

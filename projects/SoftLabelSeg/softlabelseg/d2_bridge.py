@@ -30,8 +30,8 @@ from omegaconf import OmegaConf
 
 from .config import instantiate
 from .data import DatasetCatalog, MetadataCatalog, read_label
-from .engine import comm
 from .engine.checkpoint import Checkpointer
+from .utils import comm
 
 __all__ = [
     "D2_PREFIX", "Detectron2Trainer", "TRAIN_KEYS", "check_train_keys", "d2_name", "d2_sem_seg_evaluator",
@@ -159,8 +159,12 @@ class _Checkpointer(DetectionCheckpointer):
     """detectron2's checkpointer, loading as detectron2 does, saving through the project's checkpointer:
     every rank builds the state (it gathers the RNG of all ranks), the main rank writes it atomically."""
 
+    meta: dict = {}  # facts saved beside the weights (the resolution factors export reads)
+
     def save(self, name: str, **kwargs) -> None:
-        Checkpointer(self.model, self.save_dir, **self.checkpointables).save(name, **kwargs)
+        writer = Checkpointer(self.model, self.save_dir, **self.checkpointables)
+        writer.meta = self.meta
+        writer.save(name, **kwargs)
 
 
 def _select(cfg, key, default=None):
@@ -188,13 +192,14 @@ def do_test(cfg, model):
 
 def do_train(cfg, model, device, resume: bool = False):
     """Trains ``model`` in detectron2's loop (hooks, checkpointer, writers) with the project's step."""
-    from .engine.cli import build_trainer
+    from .engine.cli import build_trainer, run_meta
 
     check_train_keys(cfg)
     max_iter = int(cfg.train.max_iter)
     out = cfg.train.output_dir
     trainer = Detectron2Trainer(build_trainer(cfg, model, device).step)
     checkpointer = _Checkpointer(model, out, trainer=trainer)
+    checkpointer.meta = run_meta(cfg)
     main = comm.is_main_process()
     trainer.register_hooks([
         hooks.IterationTimer(),
@@ -217,8 +222,3 @@ def do_train(cfg, model, device, resume: bool = False):
     trainer.train(start_iter, max_iter)
     return trainer
 
-
-def load_weights(cfg, model, resume: bool = False) -> None:
-    """``--eval-only``: weights from ``train.output_dir``'s last checkpoint (``resume``) or
-    ``train.init_checkpoint``, through detectron2's checkpointer."""
-    _Checkpointer(model, cfg.train.output_dir).resume_or_load(cfg.train.init_checkpoint, resume=resume)

@@ -1,4 +1,4 @@
-"""DeepLabV3+ R101, Cityscapes at 1/2 (512 x 1024, batch 3), nearest-neighbour labels (baseline)."""
+"""DeepLabV3+ R101, Cityscapes at 1/2 (512 x 1024, batch 3), cell-centred nearest labels (baseline)."""
 
 from .deeplabv3plus_r101_base import dataloader, lr_multiplier, model, optimizer, train
 

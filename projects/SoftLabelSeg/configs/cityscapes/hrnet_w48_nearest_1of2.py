@@ -1,4 +1,4 @@
-"""HRNetV2-W48, Cityscapes at 1/2 (512 x 1024, batch 3), nearest-neighbour labels (baseline)."""
+"""HRNetV2-W48, Cityscapes at 1/2 (512 x 1024, batch 3), cell-centred nearest labels (baseline)."""
 
 from .hrnet_w48_base import dataloader, lr_multiplier, model, optimizer, train
 

@@ -1,4 +1,4 @@
-"""HRNetV2-W48, Cityscapes at 1/8 (128 x 256, batch 20), nearest-neighbour labels (baseline)."""
+"""HRNetV2-W48, Cityscapes at 1/8 (128 x 256, batch 20), cell-centred nearest labels (baseline)."""
 
 from .hrnet_w48_base import dataloader, lr_multiplier, model, optimizer, train
 

@@ -1,4 +1,4 @@
-"""ToyCity, TinyCNN, nearest-neighbour labels at 1/8: the baseline of ``tiny_soft.py``, all else equal."""
+"""ToyCity, TinyCNN, cell-centred nearest labels at 1/8: the baseline of ``tiny_soft.py``, all else equal."""
 
 from .tiny_soft import dataloader, lr_multiplier, model, optimizer, train
 

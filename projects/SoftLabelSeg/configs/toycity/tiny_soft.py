@@ -2,7 +2,7 @@
 training on 2 CPU cores, plus about 12 s to generate ToyCity the first time).
 
     python tools/lazyconfig_train_net.py --config-file projects/SoftLabelSeg/configs/toycity/tiny_soft.py
-    ... the same  dataloader.train.mapper.label_mode=nearest     # the nearest-neighbour baseline
+    ... the same  dataloader.train.mapper.label_mode=nearest     # cell-centred nearest (baseline)
     ... the same  dataloader.train.mapper.factor=0.25            # 1/4 resolution
 
 ToyCity (240 train / 48 val street scenes at 256 x 512, Cityscapes classes) is generated into

@@ -11,7 +11,7 @@ from .datasets import register_all
 from .decode import BadSampleError, read_image, read_label, read_sem_seg
 from .loader import TrainingSampler, build_test_loader, build_train_loader, get_dataset_dicts
 from .mapper import LABEL_MODES, SoftLabelDatasetMapper
-from .toycity_generator import ToyCityParams, ensure_toycity, generate_toycity
+from .toycity import ToyCityParams, ensure_toycity, generate_toycity
 
 __all__ = [
     "DATASETS_ENV", "LABEL_MODES", "BadSampleError", "DatasetCatalog", "DatasetNotFoundError", "Metadata",

@@ -24,8 +24,17 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def dataset_root() -> Path:
-    """The datasets folder: ``$SOFTLABELSEG_DATASETS``, default ``./datasets`` (read on every call)."""
-    return Path(os.environ.get(DATASETS_ENV, _DEFAULT_ROOT)).expanduser()
+    """The datasets folder: ``$SOFTLABELSEG_DATASETS``, default ``./datasets`` (read on every call).
+
+    Raises :class:`DatasetNotFoundError` when that path exists but is not a folder.
+    """
+    root = Path(os.environ.get(DATASETS_ENV, _DEFAULT_ROOT)).expanduser()
+    if root.exists() and not root.is_dir():
+        raise DatasetNotFoundError(
+            f"the datasets root {os.fspath(root)!r} (${DATASETS_ENV}, default {_DEFAULT_ROOT!r}) is a file, "
+            f"not a folder; point ${DATASETS_ENV} to the folder that holds the datasets"
+        )
+    return root
 
 
 def missing_path_error(what: str, path: os.PathLike | str, expected: str) -> DatasetNotFoundError:

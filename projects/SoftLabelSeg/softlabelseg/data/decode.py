@@ -5,6 +5,8 @@ after the record's optional look-up table (raw PNG value -> train id, -1 marks v
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 from collections import Counter
@@ -12,8 +14,9 @@ from collections import Counter
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["BadSampleError", "BAD_INPUT_COUNTS", "check_label_values", "image_size", "note_bad_input",
-           "read_image", "read_label", "read_sem_seg"]
+__all__ = ["BadSampleError", "BAD_INPUT_COUNTS", "check_label_values", "collect_bad_records", "image_size",
+           "label_file", "note_bad_input", "pair_records", "read_image", "read_label", "read_sem_seg",
+           "reject_record"]
 
 logger = logging.getLogger(__name__)
 BAD_INPUT_COUNTS: Counter = Counter()  # per process: "skipped" / "converted" -> count
@@ -25,6 +28,60 @@ class BadSampleError(ValueError):
     def __init__(self, path, message: str):
         self.path = os.fspath(path)
         super().__init__(f"{self.path}: {message}")
+
+
+_BAD_RECORDS: contextvars.ContextVar[list | None] = contextvars.ContextVar("bad_records", default=None)
+
+
+@contextlib.contextmanager
+def collect_bad_records():
+    """Within this context, dataset listers skip a bad record (:func:`reject_record` appends the error to
+    the yielded list) instead of raising."""
+    errors: list[BadSampleError] = []
+    token = _BAD_RECORDS.set(errors)
+    try:
+        yield errors
+    finally:
+        _BAD_RECORDS.reset(token)
+
+
+def reject_record(err: BadSampleError) -> None:
+    """A lister found a bad record: raise ``err``, or inside :func:`collect_bad_records` record it."""
+    errors = _BAD_RECORDS.get()
+    if errors is None:
+        raise err
+    errors.append(err)
+
+
+def label_file(image, *candidates) -> str:
+    """The first existing label file among ``candidates`` for ``image``; raises :class:`BadSampleError`
+    naming what was looked for (and saying so when a candidate is a folder, not a file)."""
+    for c in candidates:
+        if os.path.isfile(c):
+            return os.fspath(c)
+    folders = [os.fspath(c) for c in candidates if os.path.isdir(c)]
+    if folders:
+        raise BadSampleError(image, f"its label path {folders[0]} is a folder, not a label file; remove or "
+                             "rename the folder")
+    looked = " and ".join(map(os.fspath, candidates))
+    raise BadSampleError(image, f"no label for this image: looked for {looked}")
+
+
+def pair_records(pairs, **extra) -> list[dict]:
+    """Records ``dict(file_name, sem_seg_file_name, height, width, image_id, **extra)`` for (image, label)
+    path pairs, the size read from the image header; a pair with a missing label or an unreadable header
+    goes to :func:`reject_record`."""
+    records = []
+    for image, label in pairs:
+        try:
+            label = label_file(image, label)
+            h, w = image_size(image)
+        except BadSampleError as e:
+            reject_record(e)
+            continue
+        records.append({"file_name": os.fspath(image), "sem_seg_file_name": label, "height": h, "width": w,
+                        "image_id": os.path.splitext(os.path.basename(image))[0], **extra})
+    return records
 
 
 def note_bad_input(kind: str, err: Exception | str) -> int:

@@ -9,7 +9,8 @@
 - ``cli.main``: what ``tools/lazyconfig_train_net.py`` runs.
 """
 
-from . import comm, hooks
+from ..utils import comm
+from . import hooks
 from .checkpoint import Checkpointer, atomic_save, capture_rng_state, restore_rng_state, unwrap_model
 from .defaults import (
     create_ddp_model,

@@ -1,5 +1,9 @@
 """Atomic checkpoints and resume state (model, optimizer, scheduler, scaler, RNG, data position).
 
+A checkpoint is "good" only when every floating-point tensor in it is finite: saving refuses a model or
+optimizer state holding inf/NaN (a diverged run stops instead of pointing ``last_checkpoint`` at it), and
+``--resume`` skips unreadable or non-finite files, falling back to the newest good one.
+
 A checkpoint is one ``torch.save`` file of plain containers and tensors, so it loads with
 ``torch.load(weights_only=True)``: ``{"model": state_dict, "iteration": int, ...trainer state}``.
 Files are written to a temporary name in the same folder, fsynced and ``os.replace``d, then
@@ -12,17 +16,29 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..fileio import atomic_write
-from . import comm
+from ..utils import comm
+from ..utils.fileio import atomic_write
 
-__all__ = ["Checkpointer", "capture_rng_state", "restore_rng_state", "atomic_save", "unwrap_model"]
+__all__ = [
+    "Checkpointer",
+    "CheckpointError",
+    "capture_rng_state",
+    "restore_rng_state",
+    "atomic_save",
+    "unwrap_model",
+    "nonfinite_tensors",
+    "read_checkpoint",
+    "state_dict_mismatch",
+]
 
 logger = logging.getLogger(__name__)
+PERIODIC_NAME = re.compile(r"model_\d{7}\.pth")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -62,6 +78,94 @@ def restore_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, not plain tensors, non-finite, or not this model's."""
+
+
+def _walk_tensors(obj, prefix: str = ""):
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk_tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk_tensors(v, f"{prefix}.{i}" if prefix else str(i))
+
+
+def nonfinite_tensors(obj) -> list[str]:
+    """Dotted names of the floating-point tensors in ``obj`` (nested dicts/lists) holding inf or NaN."""
+    return [
+        name
+        for name, t in _walk_tensors(obj)
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
+    ]
+
+
+def _all_tensors(d: dict) -> bool:
+    return all(isinstance(v, torch.Tensor) for v in d.values())
+
+
+def read_checkpoint(path: str) -> dict:
+    """``{"model": state_dict, ...}`` from a ``.pth`` (``torch.load(weights_only=True)``) or ``.safetensors``
+    file; a bare state dict is wrapped as ``{"model": ...}``. Raises :class:`CheckpointError` naming the file
+    and saying what to do when it is missing, corrupt, or holds anything but plain tensors and containers."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} is a folder; pass a file (e.g. {path}/model_final.pth)")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return {"model": load_file(path)}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a readable .safetensors file ({e})") from None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        text = str(e)
+        if "Weights only load failed" in text and "Unsupported global" in text:
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f"e.g. {found.group(1)}" if found else "objects other than tensors and plain containers"
+            raise CheckpointError(
+                f"{path} was refused: it holds pickled Python objects ({what}), and unpickling them could "
+                "run arbitrary code. If you trust the file, re-save it as {'model': model.state_dict()} or "
+                "as .safetensors."
+            ) from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (corrupt, truncated, or another format: "
+            f"{type(e).__name__}). Point to a .pth written by torch.save or a .safetensors file."
+        ) from None
+    if isinstance(data, dict) and "model" not in data and _all_tensors(data):
+        data = {"model": data}
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise CheckpointError(
+            f"{path} holds no model weights (expected a state dict or {{'model': state_dict, ...}})"
+        )
+    return data
+
+
+def state_dict_mismatch(model: nn.Module, state: dict, shown: int = 8) -> list[str]:
+    """Lines describing how ``state`` differs from ``model.state_dict()`` (empty when it fits exactly)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    lines = []
+    for what, items in (("shape mismatch(es)", shapes), ("missing key(s)", missing),
+                        ("unexpected key(s)", unexpected)):  # fmt: skip
+        if items:
+            more = f" (+{len(items) - shown} more)" if len(items) > shown else ""
+            lines.append(f"{len(items)} {what}: " + "; ".join(items[:shown]) + more)
+    return lines
+
+
 class Checkpointer:
     """Saves and loads ``{"model": ..., **checkpointables}`` in ``save_dir`` (only the main rank writes).
 
@@ -76,13 +180,31 @@ class Checkpointer:
         self.model = unwrap_model(model)
         self.save_dir = save_dir
         self.checkpointables = checkpointables
+        self.resumed_from: str | None = None  # set by resume_or_load when a run is continued
+        self.meta: dict = {}  # plain facts saved as "meta" (e.g. the resolution factor), read by export
 
     def save(self, name: str, **extra) -> str | None:
-        """Writes ``<save_dir>/<name>.pth`` atomically and points ``last_checkpoint`` at it."""
+        """Writes ``<save_dir>/<name>.pth`` atomically and points ``last_checkpoint`` at it.
+
+        Raises FloatingPointError (on every rank, nothing written) when a tensor of the state is not finite.
+        """
         data = {"model": self.model.state_dict()}
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
+        if self.meta:
+            data["meta"] = dict(self.meta)
         data.update(extra)
+        bad = nonfinite_tensors(data)
+        if int(comm.all_reduce_sum(torch.tensor(len(bad)))):
+            shown = ", ".join(bad[:6]) + (f" (+{len(bad) - 6} more)" if len(bad) > 6 else "")
+            last = self.get_checkpoint_file()
+            raise FloatingPointError(
+                f"Not saving {name}: {len(bad)} tensor(s) of the training state hold inf/NaN on rank "
+                f"{comm.get_rank()} ({shown or 'on another rank'}); the run has diverged. "
+                "Last good checkpoint: "
+                f"{last or 'none written yet'}. Lower optimizer.lr or set train.clip_grad_norm (e.g. 1.0), "
+                "then --resume (from that checkpoint) or --overwrite (from scratch)."
+            )
         if not self.save_dir or not comm.is_main_process():
             return None
         path = os.path.join(self.save_dir, f"{name}.pth")
@@ -93,52 +215,66 @@ class Checkpointer:
         )
         return path
 
-    def get_checkpoint_file(self) -> str | None:
-        """Path named by ``last_checkpoint`` (None when there is none)."""
+    def _pointer(self) -> str | None:
+        """The file name written in ``last_checkpoint`` (None without the pointer)."""
         if not self.save_dir:
             return None
         pointer = os.path.join(self.save_dir, "last_checkpoint")
         if not os.path.isfile(pointer):
             return None
         with open(pointer) as f:
-            name = f.read().strip()
+            return f.read().strip()
+
+    def get_checkpoint_file(self) -> str | None:
+        """Path named by ``last_checkpoint`` (None when there is none)."""
+        name = self._pointer()
+        if not name:
+            return None
         path = os.path.join(self.save_dir, name)
         return path if os.path.isfile(path) else None
 
     def has_checkpoint(self) -> bool:
         return self.get_checkpoint_file() is not None
 
-    def load(self, path: str, checkpointables: list[str] | None = None) -> dict:
-        """Loads weights (non-strict, logging mismatches) and the named checkpointables (default: all).
+    def list_checkpoints(self) -> list[str]:
+        """Resume candidates in ``save_dir``, preferred first: the file named by ``last_checkpoint``, then
+        ``model_final.pth``, then ``model_<iter>.pth`` newest first."""
+        if not self.save_dir or not os.path.isdir(self.save_dir):
+            return []
+        periodic = sorted(
+            (f for f in os.listdir(self.save_dir) if PERIODIC_NAME.fullmatch(f)), reverse=True
+        )
+        names = [self._pointer() or "", "model_final.pth", *periodic]
+        paths = [os.path.join(self.save_dir, n) for n in dict.fromkeys(n for n in names if n)]
+        return [p for p in paths if os.path.isfile(p)]
 
-        Returns the remaining (not consumed) entries of the checkpoint. ``.safetensors`` files hold weights.
+    def load(self, path: str, checkpointables: list[str] | None = None, *, strict: bool = False) -> dict:
+        """Loads weights and the named checkpointables (default: all) from ``path``.
+
+        ``strict``: the checkpoint must fit the model exactly (missing, unexpected or differently shaped
+        keys raise :class:`CheckpointError` naming them, as do non-finite weights); otherwise mismatches
+        are logged and skipped.
+        Returns the remaining (not consumed) entries of the checkpoint.
         """
         if not path:
             logger.info("No checkpoint given; the model keeps its initialisation.")
             return {}
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"checkpoint {path} does not exist")
         logger.info(f"Loading checkpoint from {path}")
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
+        data = self._read_good(path) if strict else read_checkpoint(path)
+        return self._apply(data, path, checkpointables, strict)
 
-            data = {"model": load_file(path)}
-        else:
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:
-                raise RuntimeError(
-                    f"{path} cannot be loaded with torch.load(weights_only=True) ({e}). Only files of "
-                    "plain tensors/containers are accepted; re-save it as {'model': state_dict} or as "
-                    ".safetensors."
-                ) from e
-        if (
-            isinstance(data, dict)
-            and "model" not in data
-            and all(isinstance(v, torch.Tensor) for v in data.values())
-        ):
-            data = {"model": data}
-        self._load_model(data.pop("model"))
+    def _apply(self, data: dict, path: str, checkpointables, strict: bool) -> dict:
+        state = data.pop("model")
+        if state and all(k.startswith("module.") for k in state):
+            state = {k[len("module.") :]: v for k, v in state.items()}
+        problems = state_dict_mismatch(self.model, state)
+        if strict and problems:
+            raise CheckpointError(
+                f"checkpoint {path} does not match the model built by this config:\n  "
+                + "\n  ".join(problems)
+                + "\n  Use the recipe and overrides the checkpoint was trained with (e.g. model.num_classes)."
+            )
+        self._load_model(state)
         keys = list(self.checkpointables) if checkpointables is None else checkpointables
         for key in keys:
             if key in data:
@@ -147,8 +283,6 @@ class Checkpointer:
         return data
 
     def _load_model(self, state: dict) -> None:
-        if state and all(k.startswith("module.") for k in state):
-            state = {k[len("module.") :]: v for k, v in state.items()}
         own = self.model.state_dict()
         shape_bad = [k for k in state if k in own and state[k].shape != own[k].shape]
         for k in shape_bad:
@@ -164,9 +298,47 @@ class Checkpointer:
                 f"Checkpoint keys not in the model: {', '.join(incompatible.unexpected_keys[:20])}"
             )
 
+    def _read_good(self, path: str) -> dict:
+        data = read_checkpoint(path)
+        bad = nonfinite_tensors(data)
+        if bad:
+            raise CheckpointError(f"{path} holds {len(bad)} non-finite tensor(s) ({', '.join(bad[:4])})")
+        return data
+
     def resume_or_load(self, path: str | None, *, resume: bool = True) -> dict:
-        """With ``resume`` and a checkpoint in ``save_dir``: load it fully (weights + state); otherwise load
-        only the weights from ``path`` (e.g. ``train.init_checkpoint``)."""
-        if resume and self.has_checkpoint():
-            return self.load(self.get_checkpoint_file())
+        """With ``resume`` and a checkpoint in ``save_dir``: load the newest good one fully and strictly
+        (weights + state; ``resumed_from`` names it); otherwise load only the weights from ``path`` (e.g.
+        ``train.init_checkpoint``, non-strict so a new head can be fine-tuned).
+
+        A missing, unreadable or non-finite file named by ``last_checkpoint`` is reported and the next
+        candidate (``model_final.pth``, then periodic files newest first) is used. Raises
+        :class:`CheckpointError` when ``last_checkpoint`` exists but no candidate is usable.
+        """
+        self.resumed_from = None
+        if resume:
+            pointer, candidates = self._pointer(), self.list_checkpoints()
+            rejected = []
+            if pointer and not os.path.isfile(os.path.join(self.save_dir, pointer)):
+                named = os.path.join(self.save_dir, pointer)
+                rejected.append(f"{named} (named by last_checkpoint) is missing")
+            for cand in candidates:
+                try:
+                    data = self._read_good(cand)
+                except (CheckpointError, FileNotFoundError) as e:
+                    rejected.append(str(e))
+                    continue
+                for reason in rejected:
+                    logger.warning(f"Cannot resume from it: {reason}")
+                if rejected:
+                    logger.warning(f"Resuming from {cand} instead, the newest good checkpoint")
+                else:
+                    logger.info(f"Resuming from {cand}")
+                self.resumed_from = cand
+                return self._apply(data, cand, None, strict=True)
+            if pointer or rejected:
+                raise CheckpointError(
+                    f"--resume: no usable checkpoint in {self.save_dir}:\n  " + "\n  ".join(rejected)
+                    + "\n  Start over with --overwrite, or choose another train.output_dir."
+                )
+            logger.info(f"--resume: no checkpoint in {self.save_dir}; starting from iteration 0")
         return self.load(path, checkpointables=[])

@@ -14,21 +14,31 @@ from omegaconf import OmegaConf
 
 from softlabelseg.config import LazyConfig, instantiate
 
-from . import comm
-from .checkpoint import Checkpointer
+from ..utils import comm
+from . import preflight
+from .checkpoint import Checkpointer, CheckpointError
 from .defaults import (
     create_ddp_model,
     default_argument_parser,
     default_setup,
     default_writers,
     resolve_device,
+    save_config_file,
 )
-from .hooks import EvalHook, IterationTimer, LRScheduler, MemoryStats, PeriodicCheckpointer, PeriodicWriter
+from .hooks import (
+    EvalHook,
+    IterationTimer,
+    LRScheduler,
+    MemoryStats,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+    SkippedSamples,
+)
 from .launch import launch
 from .solver import LRMultiplier
 from .train_loop import AMPTrainer, SimpleTrainer
 
-__all__ = ["build_trainer", "do_test", "do_train", "evaluator_config", "run", "main"]
+__all__ = ["build_trainer", "do_test", "do_train", "evaluator_config", "load_eval_weights", "run", "main"]
 
 logger = logging.getLogger("softlabelseg.engine")
 
@@ -39,14 +49,14 @@ def _get(cfg, key: str, default=None):
 
 
 def evaluator_config(cfg):
-    """``dataloader.evaluator`` writing to ``<train.output_dir>/inference`` (nowhere without an output
-    folder); None when the config has no evaluator."""
+    """``dataloader.evaluator``, writing to ``preflight.eval_dir`` when it names no folder; None when the
+    config has no evaluator."""
     if "evaluator" not in cfg.dataloader or cfg.dataloader.evaluator is None:
         return None
     ev_cfg = cfg.dataloader.evaluator
-    if not cfg.train.output_dir or "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
+    if "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
         ev_cfg = ev_cfg.copy()
-        ev_cfg.output_dir = os.path.join(cfg.train.output_dir, "inference") if cfg.train.output_dir else None
+        ev_cfg.output_dir = preflight.eval_dir(cfg)
     return ev_cfg
 
 
@@ -82,11 +92,26 @@ def build_trainer(cfg, model, device):
     return SimpleTrainer(model, train_loader, optimizer, **kwargs)
 
 
+def run_meta(cfg) -> dict:
+    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
+    meta = {}
+    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
+                      ("test_factor", "dataloader.test.mapper.test_factor"),
+                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
+        value = OmegaConf.select(cfg, key, default=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            meta[name] = float(value)
+    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
+        meta["resolution_factor"] = meta.pop("test_factor")
+    return meta
+
+
 def do_train(cfg, model, device, resume: bool = False):
     """Trains ``model`` with hooks (LR schedule, checkpoints, periodic evaluation, writers)."""
     max_iter = int(cfg.train.max_iter)
     trainer = build_trainer(cfg, model, device)
     checkpointer = Checkpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer.meta = run_meta(cfg)
     scheduler = LRMultiplier(trainer.optimizer, instantiate(cfg.lr_multiplier), max_iter)
     writers = default_writers(cfg.train.output_dir, max_iter) if comm.is_main_process() else []
     trainer.register_hooks(
@@ -94,6 +119,7 @@ def do_train(cfg, model, device, resume: bool = False):
             IterationTimer(),
             LRScheduler(trainer.optimizer, scheduler),
             MemoryStats(),
+            SkippedSamples(_get(cfg, "train.log_period", 20)),
             PeriodicCheckpointer(
                 checkpointer,
                 _get(cfg, "train.checkpointer.period", 5000),
@@ -104,8 +130,8 @@ def do_train(cfg, model, device, resume: bool = False):
             PeriodicWriter(writers, period=_get(cfg, "train.log_period", 20)) if writers else None,
         ]
     )
-    resuming = resume and checkpointer.has_checkpoint()
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    resuming = checkpointer.resumed_from is not None
     # The trainer state holds the iteration that had just finished (as detectron2's does, so either
     # engine resumes the other's checkpoints); init_checkpoint gives weights only.
     start_iter = trainer.iter + 1 if resuming else 0
@@ -133,15 +159,48 @@ def _detectron2_engine():
     return d2_bridge
 
 
+def load_eval_weights(cfg, model, resume: bool) -> str:
+    """Loads the weights ``--eval-only`` scores, strictly; returns their path.
+
+    With ``resume`` and checkpoints in ``train.output_dir``: the newest good one; else
+    ``train.init_checkpoint``. Raises :class:`CheckpointError` when there is none, or when it is unreadable,
+    non-finite or does not fit the model (a mismatched head would otherwise score random weights).
+    """
+    checkpointer = Checkpointer(model, cfg.train.output_dir)
+    if resume and checkpointer.list_checkpoints():
+        checkpointer.resume_or_load(None, resume=True)
+        return checkpointer.resumed_from
+    path = _get(cfg, "train.init_checkpoint", "")
+    if not path:
+        where = f" (none in train.output_dir={cfg.train.output_dir})" if resume else ""
+        raise CheckpointError(
+            f"--eval-only needs trained weights{where}: pass train.init_checkpoint=<model.pth>, or --resume "
+            "to use the newest checkpoint of train.output_dir. Refusing to score random weights."
+        )
+    checkpointer.load(path, checkpointables=[], strict=True)
+    return path
+
+
 def run(args):
-    """Per-process main: load + override the config, set up, then train or evaluate with the engine
-    chosen by ``args.engine`` ("native", the default, or "detectron2")."""
+    """Per-process main: load + override the config, check it, set up, then train or evaluate with the
+    engine ``args.engine`` names ("native", the default, or "detectron2").
+
+    Everything checkable is checked before anything is written: config values, both datasets, the output
+    folder (an earlier run is refused without ``--resume``/``--overwrite``) and, for ``--eval-only``, the
+    weights.
+    """
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    eval_only = bool(args.eval_only)
     d2 = _detectron2_engine() if getattr(args, "engine", "native") == "detectron2" else None
     if d2 is not None:
         d2.check_train_keys(cfg)
-    default_setup(cfg, args)
+    preflight.check_train_values(cfg, eval_only)
+    preflight.check_datasets(cfg, eval_only)
+    preflight.prepare_output_dir(
+        cfg, resume=args.resume, overwrite=getattr(args, "overwrite", False), eval_only=eval_only
+    )
+    default_setup(cfg, args, save_config=not eval_only)
     device = resolve_device(_get(cfg, "train.device", "auto"))
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -149,17 +208,15 @@ def run(args):
     logger.info(
         f"Model: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters"
     )
+    if eval_only:
+        weights = load_eval_weights(cfg, model, args.resume)
+        logger.info(f"Evaluating {weights}")
+        if preflight.eval_dir(cfg):
+            save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))
+        return d2.do_test(cfg, model) if d2 is not None else do_test(cfg, model)
     if d2 is not None:
-        if args.eval_only:
-            d2.load_weights(cfg, model, resume=args.resume)
-            return d2.do_test(cfg, model)
         d2.do_train(cfg, model, device, resume=args.resume)
         return None
-    if args.eval_only:
-        Checkpointer(model, cfg.train.output_dir).resume_or_load(
-            cfg.train.init_checkpoint, resume=args.resume
-        )
-        return do_test(cfg, model)
     do_train(cfg, model, device, resume=args.resume)
     return None
 

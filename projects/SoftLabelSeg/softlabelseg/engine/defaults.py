@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import torch
 
-from . import comm
+from ..utils import comm
+from ..utils.fileio import remove_stale_temporaries
 
 __all__ = [
     "default_argument_parser",
@@ -21,6 +22,7 @@ __all__ = [
     "create_ddp_model",
     "resolve_device",
     "default_writers",
+    "save_config_file",
 ]
 
 logger = logging.getLogger("softlabelseg.engine")
@@ -39,7 +41,19 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         help="continue from train.output_dir/last_checkpoint (iteration, optimizer, scheduler, scaler, RNG, "
         "data position); without it, train.init_checkpoint only provides initial weights",
     )
-    parser.add_argument("--eval-only", action="store_true", help="only evaluate the loaded weights")
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="only evaluate train.init_checkpoint (or, with --resume, the newest good checkpoint in "
+        "train.output_dir); refuses to run without weights that match the model",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier run in train.output_dir (its config, metrics, checkpoints and evaluation "
+        "are deleted first; with --eval-only: its inference/sem_seg_evaluation.json); without it such a "
+        "folder is refused",
+    )
     parser.add_argument(
         "--engine",
         choices=("native", "detectron2"),
@@ -128,13 +142,14 @@ def resolve_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def default_setup(cfg, args) -> None:
+def default_setup(cfg, args, save_config: bool = True) -> None:
     """Creates ``train.output_dir``, sets up logging, logs the run, saves ``config.yaml``, seeds RNGs.
 
-    The seed is ``train.seed`` (+ rank); a negative seed is drawn at random and logged.
+    The seed is ``train.seed`` (+ rank); a negative seed is drawn at random and logged. A training run
+    (not ``--eval-only``) removes the temporary files an interrupted checkpoint write left in the folder.
+    ``save_config=False`` defers the config to :func:`save_config` (``--eval-only`` writes it next to its
+    results, never over the training run's ``config.yaml``).
     """
-    from softlabelseg.config import LazyConfig
-
     output_dir = cfg.train.output_dir
     rank = comm.get_rank()
     if comm.is_main_process() and output_dir:
@@ -146,15 +161,25 @@ def default_setup(cfg, args) -> None:
         f"Python {sys.version.split()[0]}, torch {torch.__version__}, CUDA: {torch.cuda.is_available()}"
     )
     logger.info(f"Command line arguments: {args}")
-    if comm.is_main_process() and output_dir:
-        path = os.path.join(output_dir, "config.yaml")
-        LazyConfig.save(cfg, path)
-        logger.info(f"Full config saved to {path}")
+    if comm.is_main_process() and output_dir and not getattr(args, "eval_only", False):
+        remove_stale_temporaries(output_dir)
+    if save_config and output_dir:
+        save_config_file(cfg, os.path.join(output_dir, "config.yaml"))
     seed = cfg.train.get("seed", -1)
     seed = seed_all_rng(None if seed is None or seed < 0 else seed + rank)
     logger.info(f"Seeded python/numpy/torch RNGs with {seed}")
     if cfg.train.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
+
+
+def save_config_file(cfg, path: str) -> None:
+    """Writes the resolved config to ``path`` (main rank only)."""
+    from softlabelseg.config import LazyConfig
+
+    if comm.is_main_process():
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        LazyConfig.save(cfg, path)
+        logger.info(f"Full config saved to {path}")
 
 
 def create_ddp_model(model: torch.nn.Module, *, fp16_compression: bool = False, **kwargs) -> torch.nn.Module:

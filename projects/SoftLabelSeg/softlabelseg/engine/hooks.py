@@ -10,7 +10,8 @@ import time
 
 import torch
 
-from . import comm
+from ..utils import comm
+from .checkpoint import PERIODIC_NAME
 from .train_loop import HookBase
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "EvalHook",
     "PeriodicWriter",
     "MemoryStats",
+    "SkippedSamples",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,34 @@ class MemoryStats(HookBase):
             self.trainer.storage.put_scalar("max_rss_mb", mb, smoothing_hint=False)
 
 
+class SkippedSamples(HookBase):
+    """Puts ``data/skipped_samples`` (skip events so far, all ranks summed) when the training loader counts
+    skipped samples (``skip_bad_samples=True``), and logs the total and the distinct files at the end."""
+
+    def __init__(self, period: int = 20):
+        self.period = max(1, int(period))
+
+    def _count(self) -> int | None:
+        n = getattr(self.trainer.data_loader, "num_skipped", None)
+        return None if n is None else int(comm.all_reduce_sum(torch.tensor(int(n))))
+
+    def after_step(self):
+        if (self.trainer.iter + 1) % self.period == 0 or self.trainer.iter + 1 == self.trainer.max_iter:
+            n = self._count()
+            if n is not None:
+                self.trainer.storage.put_scalar("data/skipped_samples", n, smoothing_hint=False)
+
+    def after_train(self):
+        n = self._count()
+        files = getattr(self.trainer.data_loader, "skipped", None) or {}
+        if n:
+            logger.warning(
+                f"{n} training sample(s) were skipped ({len(files)} distinct file(s) on rank "
+                f"{comm.get_rank()}): "
+                + ", ".join(sorted(files)[:20]) + (" ..." if len(files) > 20 else "")
+            )
+
+
 class PeriodicCheckpointer(HookBase):
     """Saves ``model_<iter:07d>.pth`` every ``period`` iterations and ``model_final.pth`` at the end,
     keeping the newest ``max_to_keep`` periodic files (None keeps all)."""
@@ -98,6 +128,11 @@ class PeriodicCheckpointer(HookBase):
 
     def before_train(self):
         self.max_iter = self.max_iter or self.trainer.max_iter
+        # periodic files of earlier (resumed) sessions count towards max_to_keep too
+        folder = self.checkpointer.save_dir
+        if folder and os.path.isdir(folder):
+            names = sorted(f for f in os.listdir(folder) if PERIODIC_NAME.fullmatch(f))
+            self._recent = [os.path.join(folder, f) for f in names]
 
     def after_step(self):
         it = self.trainer.iter + 1  # iterations done
@@ -106,6 +141,8 @@ class PeriodicCheckpointer(HookBase):
         elif self.period > 0 and it % self.period == 0:
             path = self.checkpointer.save(f"model_{it - 1:07d}", iteration=it)
             if path and self.max_to_keep:
+                if path in self._recent:
+                    self._recent.remove(path)
                 self._recent.append(path)
                 while len(self._recent) > self.max_to_keep:
                     old = self._recent.pop(0)

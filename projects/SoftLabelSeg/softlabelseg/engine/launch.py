@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from . import comm
+from ..utils import comm
 
 __all__ = ["launch", "DEFAULT_TIMEOUT"]
 

@@ -36,7 +36,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from . import comm
+from ..utils import comm
 from .checkpoint import capture_rng_state, restore_rng_state
 from .events import EventStorage
 
@@ -127,15 +127,6 @@ class TrainerBase:
                 hook.load_state_dict(hook_state)
 
 
-def _gather(obj) -> list:
-    """``obj`` of every rank, in rank order, on every rank."""
-    if comm.get_world_size() == 1:
-        return [obj]
-    out = [None] * comm.get_world_size()
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
 def _own(per_rank: list):
     """This rank's entry of a per-rank list saved by a run with possibly another world size."""
     if len(per_rank) != comm.get_world_size():
@@ -144,7 +135,7 @@ def _own(per_rank: list):
     return per_rank[comm.get_rank() % len(per_rank)]
 
 
-class _BatchStream:
+class _LoaderPosition:
     """The loader's batches, counted, so that a resumed run continues at the same position: through the
     loader's own ``state_dict``/``load_state_dict`` when it has them, otherwise by drawing and
     discarding the batches already consumed from a fresh iterator (the stream is deterministic)."""
@@ -181,7 +172,7 @@ class _BatchStream:
     def state_dict(self) -> dict:
         state = {"batches_consumed": self.consumed}
         if callable(getattr(self.loader, "state_dict", None)):
-            state["loader"] = _gather(self.loader.state_dict())
+            state["loader"] = comm.all_gather_object(self.loader.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -210,7 +201,7 @@ class TrainStep:
             raise ValueError(f"train.amp.precision must be 'bf16' or 'fp16', got {precision!r}")
         model.train()
         self.model, self.optimizer = model, optimizer
-        self.batches = _BatchStream(data_loader)
+        self.batches = _LoaderPosition(data_loader)
         self.grad_accum_steps = int(grad_accum_steps)
         self.clip_grad_norm = clip_grad_norm
         self.dtype = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
@@ -281,7 +272,7 @@ class TrainStep:
 
     def state_dict(self) -> dict:
         """``optimizer``, ``rng`` and ``data`` (of every rank), ``grad_scaler`` with fp16."""
-        state = {"optimizer": self.optimizer.state_dict(), "rng": _gather(capture_rng_state()),
+        state = {"optimizer": self.optimizer.state_dict(), "rng": comm.all_gather_object(capture_rng_state()),
                  "data": self.batches.state_dict()}
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()

@@ -71,7 +71,8 @@ def inference_on_dataset(model, data_loader, evaluator, *, log_period: int = 50)
         data_loader: iterable of ``list[dict]`` (the test loader's batches of size 1).
         evaluator: a DatasetEvaluator, a list of them, or None (then only timing is measured).
     Returns:
-        ``evaluator.evaluate()`` (``{}`` when no evaluator).
+        ``evaluator.evaluate()`` (``{}`` when no evaluator). Inputs the loader skipped (its ``skipped``:
+        file -> reason) are logged and handed to evaluators that have ``note_skipped``.
     """
     if evaluator is None:
         evaluator = DatasetEvaluators([])
@@ -108,5 +109,12 @@ def inference_on_dataset(model, data_loader, evaluator, *, log_period: int = 50)
         f"Inference on {n} batches: {datetime.timedelta(seconds=int(elapsed))} total, "
         f"{compute / max(n, 1):.4f} s/iter in the model"
     )
+    skipped = dict(getattr(data_loader, "skipped", None) or {})
+    if skipped:
+        logger.warning(f"{len(skipped)} input(s) could not be read and were left out of the evaluation: "
+                       + ", ".join(sorted(skipped)[:20]) + (" ..." if len(skipped) > 20 else ""))
+    for e in getattr(evaluator, "_evaluators", [evaluator]):
+        if hasattr(e, "note_skipped"):
+            e.note_skipped(skipped)
     results = evaluator.evaluate()
     return {} if results is None else results

@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tabulate import tabulate
 
-from ..fileio import atomic_write
+from ..utils import comm
+from ..utils.fileio import atomic_write
 from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
@@ -51,17 +51,14 @@ def format_results_table(res: dict, class_names: list[str]) -> str:
     return per_class + "\n\n" + summary
 
 
-def _dist_ready() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 class SemSegEvaluator(DatasetEvaluator):
     """Confusion matrix over a dataset at full label resolution, summarised as IoU/ACC metrics.
 
     Ground truth comes from ``input["sem_seg"]`` (the eval mapper's full-resolution int64 (H, W) train-id
     label) or, when absent, from reading ``input["sem_seg_file_name"]`` (through the record's
-    ``label_lut`` when it has one). The prediction is the argmax of
-    ``output["sem_seg"]`` (C, H, W), which must have the label's size. Under DDP the matrices of all
+    ``label_lut`` when it has one). The prediction is
+    ``output["sem_seg_labels"]`` (H, W) or the argmax of ``output["sem_seg"]`` (C, H, W), at the
+    label's size. Under DDP the matrices of all
     ranks are summed (all_reduce) in ``evaluate``; the main rank prints the table and writes
     ``<output_dir>/sem_seg_evaluation.json``.
 
@@ -119,6 +116,11 @@ class SemSegEvaluator(DatasetEvaluator):
     def reset(self):
         self._conf = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
         self._count = 0
+        self._skipped: dict[str, str] = {}
+
+    def note_skipped(self, skipped: dict[str, str]) -> None:
+        """Inputs the loader could not read (file -> reason); written to the JSON as ``skipped_inputs``."""
+        self._skipped.update(skipped)
 
     def _ground_truth(self, inp) -> torch.Tensor:
         gt = inp.get("sem_seg")
@@ -136,9 +138,10 @@ class SemSegEvaluator(DatasetEvaluator):
         return torch.from_numpy(read_label_file(inp["sem_seg_file_name"]))
 
     def process(self, inputs, outputs):
-        """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}``."""
+        """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}`` scores or
+        ``{"sem_seg_labels": (H, W)}`` top-1 labels."""
         for inp, out in zip(inputs, outputs, strict=True):
-            pred = out["sem_seg"].argmax(dim=0)
+            pred = out["sem_seg_labels"] if "sem_seg_labels" in out else out["sem_seg"].argmax(dim=0)
             gt = self._ground_truth(inp)
             try:
                 conf = confusion_matrix(pred, gt, self.num_classes, self.ignore_label)
@@ -151,29 +154,37 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def confusion(self) -> torch.Tensor:
         """The (C, C) matrix summed over ranks (collective call under DDP)."""
-        conf = self._conf.clone()
-        if self.distributed and _dist_ready():
-            dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-            conf = conf.to(dev)
-            dist.all_reduce(conf)
-            conf = conf.cpu()
-        return conf
+        if self.distributed:
+            return comm.all_reduce_sum(self._conf)
+        return self._conf.clone()
+
+    def _all_skipped(self) -> dict[str, str]:
+        if not (self.distributed and comm.is_distributed()):
+            return dict(self._skipped)
+        merged = {}
+        for part in comm.all_gather_object(self._skipped):
+            merged.update(part)
+        return merged
 
     def evaluate(self):
         conf = self.confusion()
+        skipped = self._all_skipped()  # collective under DDP, like confusion()
         if int(conf.sum()) == 0:
             logger.warning(f"SemSegEvaluator on {self.dataset_name}: no labelled pixel was evaluated")
         res = metrics_from_confusion(conf.numpy(), self.class_names)
-        main = not _dist_ready() or dist.get_rank() == 0
+        main = comm.is_main_process()
         if main:
             title = f"Semantic segmentation on {self.dataset_name or 'dataset'} at full resolution"
             logger.info(f"{title}:\n" + format_results_table(res, self.class_names))
+            if skipped:
+                logger.warning(f"{len(skipped)} unreadable input(s) were left out of these metrics")
             if self.output_dir:
                 payload = {
                     "dataset": self.dataset_name,
                     "metrics": res,
                     "class_names": self.class_names,
                     "confusion_matrix": conf.tolist(),
+                    "skipped_inputs": skipped,
                 }
                 write_json_atomic(os.path.join(self.output_dir, "sem_seg_evaluation.json"), payload)
         return {"sem_seg": res}

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SemSegTTA", "SlidingWindowInference", "build_test_model", "resize_uint8"]
+__all__ = ["SemSegTTA", "SlidingWindowInference", "Top1Predictor", "build_test_model", "resize_uint8"]
 
 
 def resize_uint8(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -107,13 +107,30 @@ class SlidingWindowInference(nn.Module):
         return results
 
 
-def build_test_model(model: nn.Module, flip: bool = False, scales=(1.0,), sliding_window=None) -> nn.Module:
+class Top1Predictor(nn.Module):
+    """``model.predict_labels`` as the forward: ``[{"sem_seg_labels": int64 (height, width)}]``, the
+    argmax of the model's probabilities without holding them at full resolution."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batched_inputs: list[dict]) -> list[dict]:
+        return self.model.predict_labels(batched_inputs)
+
+
+def build_test_model(model: nn.Module, flip: bool = False, scales=(1.0,), sliding_window=None,
+                     top1: bool = True) -> nn.Module:
     """Wraps ``model`` for evaluation as configured; returns ``model`` itself when nothing is enabled.
 
     sliding_window: None or a dict ``{"crop": (h, w), "stride": (h, w) or None}`` in test-image pixels.
+    top1: without test-time wrappers, a model with ``predict_labels`` returns labels instead of
+    full-resolution probabilities (the evaluator only needs the argmax).
     """
     if sliding_window:
         model = SlidingWindowInference(model, sliding_window["crop"], sliding_window.get("stride"))
     if flip or tuple(scales) != (1.0,):
         model = SemSegTTA(model, scales=scales, flip=flip)
+    elif top1 and not sliding_window and callable(getattr(model, "predict_labels", None)):
+        model = Top1Predictor(model)
     return model

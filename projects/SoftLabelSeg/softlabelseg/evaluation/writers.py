@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from ..utils.fileio import atomic_write
+
 __all__ = ["CityscapesLabelIdsWriter", "OverlayWriter", "trainid_to_labelid_lut", "image_basename"]
 
 
@@ -29,10 +31,7 @@ def image_basename(file_name: str) -> str:
 def _save_png(path: str, array: np.ndarray) -> None:
     from PIL import Image
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.png"
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: Image.fromarray(array).save(f, format="PNG"))
 
 
 class CityscapesLabelIdsWriter:

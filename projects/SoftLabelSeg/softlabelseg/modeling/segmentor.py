@@ -3,7 +3,9 @@
 Training: ``model(list[dict])`` -> ``{"loss_sem_seg": scalar}``; each dict has ``image`` (uint8 (3, h, w))
 and ``sem_seg`` (a soft label ``(C|K, h_t, w_t)`` or int64 ``(h_t, w_t)`` aligned with the image).
 Logits are upsampled bilinearly to the target grid; targets are never resampled again.
-Eval: ``model(list[dict])`` -> ``[{"sem_seg": probs (C, height, width)}]`` at the record's size.
+Eval: ``model(list[dict])`` -> ``[{"sem_seg": probs (C, height, width)}]`` at the record's size;
+``predict_labels(list[dict])`` -> ``[{"sem_seg_labels": int64 (height, width)}]``, the same argmax with
+memory that does not grow with C x height x width (what evaluation uses).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import softlabel_ops
 
 from .backbone import Backbone
 from .layers import resize
+from .top1 import fused_top1
 
 __all__ = ["SemanticSegmentor"]
 
@@ -116,6 +119,18 @@ class SemanticSegmentor(nn.Module):
             targets = [x["sem_seg"] for x in batched_inputs]
             return {"loss_sem_seg": self.losses(logits, targets, sizes, images.shape[-2:])}
         return self.postprocess(logits, batched_inputs, sizes, images.shape[-2:])
+
+    @torch.no_grad()
+    def predict_labels(self, batched_inputs: list[dict], max_bytes: int = 64 << 20) -> list[dict]:
+        """Top-1 labels at each record's (height, width): the argmax of what ``forward`` returns in eval,
+        computed in bands from the head's logits (see ``top1.fused_top1``)."""
+        images, sizes = self._batch_images(batched_inputs)
+        logits = self.forward_features(images)
+        results = []
+        for x, lg, (h, w) in zip(batched_inputs, logits, sizes, strict=True):
+            out_size = (int(x.get("height", h)), int(x.get("width", w)))
+            results.append({"sem_seg_labels": fused_top1(lg, images.shape[-2:], (h, w), out_size, max_bytes)})
+        return results
 
     def losses(self, logits: Tensor, targets: list, image_sizes: list[tuple[int, int]],
                padded_size: Sequence[int]) -> Tensor:

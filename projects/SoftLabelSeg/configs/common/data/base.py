@@ -2,10 +2,14 @@
 
 Dataset files import ``dataloader`` from here and set what differs (dataset names, classes, factor, crop).
 Keys users override most: ``dataloader.train.mapper.factor`` (training-resolution factor; the test image
-follows), ``dataloader.train.mapper.label_mode`` ("soft", "soft_sparse" or "nearest", the baseline),
+follows), ``dataloader.train.mapper.label_mode`` ("soft", "soft_sparse", "nearest": the cell-centred
+baseline, "nearest_topleft": the misaligned top-left grid, or "full_res"),
 ``dataloader.train.mapper.image_mode`` (the filter used for the image *and* the soft label),
 ``dataloader.train.total_batch_size``, ``dataloader.train.num_workers``.
 ``crop_size=1.0`` is the whole image at the training factor (the paper's setting), ``[h, w]`` a fixed crop.
+``skip_bad_samples`` (train and test, each off by default): leave unreadable or invalid samples out instead
+of stopping; they are logged, counted in metrics.json (``data/skipped_samples``) and listed in the
+evaluation JSON (``skipped_inputs``).
 """
 from omegaconf import MISSING, OmegaConf
 from softlabelseg.config import LazyCall as L
@@ -45,6 +49,7 @@ dataloader.test = L(build_test_loader)(
         convert_to_rgb="${...train.mapper.convert_to_rgb}",
     ),
     num_workers=2,
+    skip_bad_samples=False,
 )
 # The evaluation JSON goes to <train.output_dir>/inference under every engine (detectron2's tools too).
 dataloader.evaluator = L(SemSegEvaluator)(

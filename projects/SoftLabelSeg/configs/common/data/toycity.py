@@ -1,7 +1,7 @@
 """ToyCity (generated into $SOFTLABELSEG_DATASETS/toycity on first use) at 1/8 training resolution.
 
 Change the resolution with ``dataloader.train.mapper.factor=0.25`` (the crop and the test image follow) and
-the labels with ``dataloader.train.mapper.label_mode=nearest`` (the baseline).
+the labels with ``dataloader.train.mapper.label_mode=nearest`` (the cell-centred baseline).
 """
 from .base import dataloader
 

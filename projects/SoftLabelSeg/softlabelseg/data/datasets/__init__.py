@@ -13,7 +13,7 @@ from .builtin_meta import ADE20K_CLASSES, ADE20K_COLORS, ADE20K_LUT, CITYSCAPES_
 from .cityscapes import load_cityscapes_semantic
 from .mapillary import load_mapillary_semantic, mapillary_classes
 from .toycity import load_toycity_semantic
-from ..toycity_generator import TOYCITY_SIZES, ToyCityParams
+from ..toycity import TOYCITY_SIZES, ToyCityParams
 
 __all__ = ["load_ade20k_semantic", "load_cityscapes_semantic", "load_mapillary_semantic", "load_toycity_semantic",
            "register_all"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog import missing_path_error
-from ..decode import BadSampleError, image_size
+from ..decode import pair_records
 from .builtin_meta import ADE20K_LUT
 
 __all__ = ["ADE20K_LAYOUT", "load_ade20k_semantic"]
@@ -32,12 +32,4 @@ def load_ade20k_semantic(root, split: str) -> list[dict]:
     files = sorted(image_dir.glob("*.jpg"))
     if not files:
         raise missing_path_error(f"ADE20K {sub} split is empty (no *.jpg)", image_dir, ADE20K_LAYOUT)
-    records = []
-    for f in files:
-        gt = gt_dir / f"{f.stem}.png"
-        if not gt.is_file():
-            raise BadSampleError(f, f"no annotation for this image: looked for {gt}")
-        h, w = image_size(f)
-        records.append({"file_name": str(f), "sem_seg_file_name": str(gt), "height": h, "width": w,
-                        "image_id": f.stem, "label_lut": ADE20K_LUT})
-    return records
+    return pair_records(((f, gt_dir / f"{f.stem}.png") for f in files), label_lut=ADE20K_LUT)

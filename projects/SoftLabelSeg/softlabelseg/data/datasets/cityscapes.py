@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from ..catalog import missing_path_error
-from ..decode import BadSampleError, image_size
+from ..decode import BadSampleError, image_size, label_file, reject_record
 from .builtin_meta import CITYSCAPES_ID_TO_TRAINID
 
 __all__ = ["CITYSCAPES_LAYOUT", "load_cityscapes_semantic"]
@@ -48,15 +48,15 @@ def load_cityscapes_semantic(root, split: str, read_sizes: bool = True) -> list[
         train_ids = gt_dir / city / f"{stem}_gtFine_labelTrainIds.png"
         label_ids = gt_dir / city / f"{stem}_gtFine_labelIds.png"
         rec = {"file_name": str(f), "image_id": stem}
-        if train_ids.is_file():
-            rec["sem_seg_file_name"] = str(train_ids)
-        elif label_ids.is_file():
-            rec["sem_seg_file_name"] = str(label_ids)
+        try:
+            rec["sem_seg_file_name"] = label_file(f, train_ids, label_ids)
+            rec["height"], rec["width"] = image_size(f) if read_sizes else (1024, 2048)
+        except BadSampleError as e:
+            reject_record(e)
+            continue
+        if rec["sem_seg_file_name"] == str(label_ids):
             rec["label_lut"] = CITYSCAPES_ID_TO_TRAINID
             n_ids += 1
-        else:
-            raise BadSampleError(f, f"no label for this image: looked for {train_ids} and {label_ids}")
-        rec["height"], rec["width"] = image_size(f) if read_sizes else (1024, 2048)
         records.append(rec)
     if n_ids:
         logger.info("Cityscapes %s: %d of %d labels are *_labelIds.png, mapped to train ids on the fly",

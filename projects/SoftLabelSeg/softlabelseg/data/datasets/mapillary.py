@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..catalog import missing_path_error
-from ..decode import BadSampleError, image_size
+from ..decode import BadSampleError, pair_records
 from .builtin_meta import MAPILLARY_V12_LABELS, mapillary_tables
 
 __all__ = ["MAPILLARY_LAYOUT", "load_mapillary_semantic", "mapillary_classes"]
@@ -65,12 +65,4 @@ def load_mapillary_semantic(root, split: str) -> list[dict]:
     if not files:
         raise missing_path_error(f"Mapillary Vistas {sub} split is empty (no *.jpg)", image_dir,
                                  MAPILLARY_LAYOUT)
-    records = []
-    for f in files:
-        gt = gt_dir / f"{f.stem}.png"
-        if not gt.is_file():
-            raise BadSampleError(f, f"no label for this image: looked for {gt}")
-        h, w = image_size(f)
-        records.append({"file_name": str(f), "sem_seg_file_name": str(gt), "height": h, "width": w,
-                        "image_id": f.stem, "label_lut": lut})
-    return records
+    return pair_records(((f, gt_dir / f"{f.stem}.png") for f in files), label_lut=lut)

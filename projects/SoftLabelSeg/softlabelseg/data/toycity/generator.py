@@ -4,7 +4,7 @@
     <root>/toycity/gtFine/{train,val}/{city}/{city}_{seq:06d}_000019_gtFine_labelTrainIds.png  (+ _color.png)
     <root>/toycity/toycity.json     marker: generator version + parameters + class table
 
-Scenes come from :func:`toycity_scene.render_scene` (rendered at ``supersample`` x the size, box-filtered
+Scenes come from :func:`scene.render_scene` (rendered at ``supersample`` x the size, box-filtered
 image, majority-class label). Generation is deterministic for a given version and parameters, and atomic:
 files are written to a temporary folder that is renamed into place, under a file lock.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
-from .toycity_scene import render_scene
+from ..datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
+from .scene import render_scene
 
 __all__ = ["GENERATOR_VERSION", "TOYCITY_SIZES", "ToyCityParams", "ensure_toycity", "generate_toycity",
            "label_to_color"]
@@ -135,12 +135,14 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str = "toycity") -> Path:
-    """Return ``root/name``, generating it first when absent or made by another version / parameters.
+def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | None = None) -> Path:
+    """Return ``root/name`` (default ``params.folder``), generating it first when absent or made by another
+    version / parameters.
 
     A folder without a ToyCity marker is never touched (error). Regeneration replaces the folder atomically.
     """
     root = Path(root)
+    name = params.folder if name is None else name
     target = root / name
     if _matches(target, params):
         return target

@@ -11,8 +11,8 @@ from functools import partial
 import cv2
 import numpy as np
 
-from .toycity_canvas import IGNORE, Camera, Canvas
-from .toycity_objects import (
+from .canvas import IGNORE, Camera, Canvas
+from .objects import (
     BUILDING,
     FENCE,
     ROAD,

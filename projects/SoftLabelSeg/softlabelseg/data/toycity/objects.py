@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .toycity_canvas import Camera, Canvas
+from .canvas import Camera, Canvas
 
 (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEG, TERRAIN, SKY, PERSON, RIDER, CAR, TRUCK, BUS,
  TRAIN, MOTO, BIKE) = range(19)

@@ -1,0 +1,142 @@
+"""Checks run before a job writes anything: config values, datasets of both splits, the weights an
+evaluation would score, and the state of the output folder.
+
+Every failure raises an error that names the key, dataset, file or folder and says what to do, so a typo
+found here costs seconds instead of a finished training run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import logging
+import os
+
+from omegaconf import OmegaConf
+
+from ..utils import comm
+
+__all__ = ["ConfigValueError", "OutputDirError", "check_train_values", "check_datasets", "eval_dir",
+           "run_artefacts", "prepare_output_dir", "EVAL_JSON"]
+
+logger = logging.getLogger(__name__)
+EVAL_JSON = "sem_seg_evaluation.json"
+# What makes a folder "an earlier run" (a log or ablation_run.log alone does not).
+_RUN_FILES = ("config.yaml", "metrics.json", "last_checkpoint", "model_*.pth", "model_*.safetensors",
+              "events.out.tfevents.*", os.path.join("inference", EVAL_JSON))
+
+
+class ConfigValueError(ValueError):
+    """A config key holds a value of the wrong type or range."""
+
+
+class OutputDirError(FileExistsError):
+    """The output folder holds an earlier run that this command would overwrite."""
+
+
+def _int_key(cfg, key: str, minimum: int, *, optional: bool = False, hint: str = "") -> None:
+    value = OmegaConf.select(cfg, key, default=None)
+    if value is None and optional:
+        return
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if not ok:
+        raise ConfigValueError(
+            f"{key}={value!r}: expected an integer >= {minimum}{' or None' if optional else ''}{hint}. "
+            f"Fix the recipe or override it, e.g. {key}={max(minimum, 1)}."
+        )
+
+
+def check_train_values(cfg, eval_only: bool = False) -> None:
+    """Types and ranges of the ``train.*`` keys the loop divides by or counts with."""
+    if eval_only:
+        return
+    _int_key(cfg, "train.max_iter", 1, hint=" (the number of training iterations)")
+    _int_key(cfg, "train.checkpointer.period", 0, optional=True, hint=" (0: only model_final.pth)")
+    _int_key(cfg, "train.checkpointer.max_to_keep", 1, optional=True, hint=" (None keeps every file)")
+    _int_key(cfg, "train.eval_period", 0, optional=True, hint=" (0: evaluate at the end only)")
+    _int_key(cfg, "train.log_period", 1, optional=True)
+    _int_key(cfg, "train.grad_accum_steps", 1, optional=True)
+    clip = OmegaConf.select(cfg, "train.clip_grad_norm", default=None)
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip <= 0):
+        raise ConfigValueError(f"train.clip_grad_norm={clip!r}: expected a positive number or None")
+
+
+def _dataset_names(node) -> list[str] | None:
+    if isinstance(node, str):
+        return [node]
+    if OmegaConf.is_list(node) or isinstance(node, (list, tuple)):
+        items = list(node)
+        if items and all(isinstance(x, str) for x in items):
+            return items
+    return None  # records given inline: nothing to look up
+
+
+def check_datasets(cfg, eval_only: bool = False) -> None:
+    """Every dataset name the job will read (training split unless ``eval_only``; the test split when an
+    evaluator is configured) is registered and lists at least one sample."""
+    from softlabelseg.data import DatasetCatalog, get_dataset_dicts
+
+    splits = [] if eval_only else ["train"]
+    if OmegaConf.select(cfg, "dataloader.evaluator", default=None) is not None or eval_only:
+        splits.append("test")
+    keys = {f"dataloader.{split}.dataset": split for split in splits}
+    named = {key: _dataset_names(OmegaConf.select(cfg, key, default=None)) or [] for key in keys}
+    for key, names in named.items():  # every name first: a typo in the test split costs no listing
+        for name in names:
+            if name not in DatasetCatalog:
+                close = difflib.get_close_matches(name, DatasetCatalog.list(), n=3)
+                hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+                raise KeyError(f"{key}={name!r} is not a registered dataset; {hint}registered: "
+                               f"{', '.join(DatasetCatalog.list())}")
+    for key, names in named.items():
+        if names:
+            skip = bool(OmegaConf.select(cfg, f"dataloader.{keys[key]}.skip_bad_samples", default=False))
+            n = len(get_dataset_dicts(names, skip_bad=skip))
+            logger.info(f"{key}: {', '.join(names)} ({n} samples)")
+
+
+def eval_dir(cfg) -> str | None:
+    """Results folder: ``dataloader.evaluator.output_dir``, else ``<train.output_dir>/inference``."""
+    explicit = OmegaConf.select(cfg, "dataloader.evaluator.output_dir", default=None)
+    if explicit:
+        return explicit
+    out = OmegaConf.select(cfg, "train.output_dir", default=None)
+    return os.path.join(out, "inference") if out else None
+
+
+def run_artefacts(folder: str) -> list[str]:
+    """Files of an earlier run in ``folder``: config, metrics, checkpoints, TensorBoard events, evaluation."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    found = []
+    for pattern in _RUN_FILES:
+        found += sorted(glob.glob(os.path.join(glob.escape(folder), pattern)))
+    return found
+
+
+def prepare_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -> None:
+    """Refuses to start where an earlier run (training) or an earlier evaluation (``eval_only``) would be
+    overwritten, unless ``overwrite``. With ``overwrite`` an earlier run's files are removed first (main
+    rank); an earlier evaluation JSON stays until the new one atomically replaces it.
+
+    ``--resume`` continues the run in the folder, so it is always allowed.
+    """
+    out = OmegaConf.select(cfg, "train.output_dir", default=None)
+    if eval_only:
+        target = os.path.join(eval_dir(cfg) or "", EVAL_JSON)
+        old = [target] if os.path.isfile(target) else []
+        what, advice = "an earlier evaluation", "train.output_dir=<new folder> (results go to its inference/)"
+    else:
+        old = [] if resume else run_artefacts(out)
+        what, advice = "an earlier run", "--resume to continue it, or train.output_dir=<new folder>"
+    shown = ", ".join(os.path.relpath(p, out or ".") for p in old[:6]) + (" ..." if len(old) > 6 else "")
+    if old and not overwrite:
+        raise OutputDirError(
+            f"{out} holds {what} ({shown}) that this command would overwrite. Pass --overwrite to replace "
+            f"it, or {advice}."
+        )
+    if old and not eval_only and comm.is_main_process():  # a JSON is replaced once the new one is done
+        for path in old:
+            os.remove(path)
+        logger.warning(f"--overwrite: removed {len(old)} file(s) of {what} in {out}: {shown}")
+    comm.synchronize()  # every rank, so ranks that saw a cleaned folder stay in step
