@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 from softlabelseg.data import generate_toycity
-from softlabelseg.data.toycity_generator import ToyCityParams
+from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
 
 HAVE_D2 = importlib.util.find_spec("detectron2") is not None

@@ -76,6 +76,18 @@ def dotted_name(obj: Any) -> str:
     return f"{module}.{qualname}"
 
 
+def _run_dir(subfolder: str, *, _root_) -> str | None:
+    """``${softlabelseg.run_dir:inference}`` in a recipe: ``<train.output_dir>/inference``, or None where the
+    config has no ``train.output_dir`` (a data recipe loaded alone). Registered on import, which every
+    recipe does (``from softlabelseg.config import ...``), so detectron2's loader resolves it too."""
+    out = OmegaConf.select(_root_, "train.output_dir", default=None)
+    return os.path.join(out, subfolder) if out else None
+
+
+if not OmegaConf.has_resolver("softlabelseg.run_dir"):
+    OmegaConf.register_new_resolver("softlabelseg.run_dir", _run_dir)
+
+
 # ---- running recipe files -----------------------------------------------------------------------------
 
 

@@ -53,5 +53,5 @@ dataloader.test = L(build_test_loader)(
 )
 # The evaluation JSON goes to <train.output_dir>/inference under every engine (detectron2's tools too).
 dataloader.evaluator = L(SemSegEvaluator)(
-    dataset_name="${..test.dataset}", output_dir="${train.output_dir}/inference"
+    dataset_name="${..test.dataset}", output_dir="${softlabelseg.run_dir:inference}"
 )
