@@ -24,6 +24,7 @@ from PIL import Image
 from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
+from test_e2e_toycity import overrides as toycity_overrides
 
 HAVE_D2 = importlib.util.find_spec("detectron2") is not None
 needs_d2 = pytest.mark.skipif(
@@ -34,23 +35,13 @@ REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CONFIGS = os.path.join(REPO, "projects", "SoftLabelSeg", "configs")
 RECIPE = os.path.join(CONFIGS, "toycity", "tiny_soft.py")
 D2_ARCHIVE = os.path.join(REPO, "..", "shared", "vendor", "detectron2-02b5c4e.tar.gz")
-READER = "softlabelseg.data.datasets.load_cityscapes_semantic"
 ITERS = 20
 
 
 def overrides(root, out, *extra):
-    return [
-        f"dataloader.train.dataset={{_target_:{READER},root:'{root}',split:train}}",
-        f"dataloader.test.dataset={{_target_:{READER},root:'{root}',split:val}}",
-        "dataloader.evaluator.dataset_name=toycity_sem_seg_val",
-        "dataloader.train.total_batch_size=4",
-        f"train.max_iter={ITERS}",
-        "train.checkpointer.period=10",
-        "train.eval_period=10",
-        "train.log_period=5",
-        f"train.output_dir={out}",
-        *extra,
-    ]
+    """The recipe pointed at the tiny ToyCity (as in test_e2e_toycity), 20 iterations, evaluated at 10."""
+    return toycity_overrides(root, out, f"train.max_iter={ITERS}", "train.checkpointer.period=10",
+                             "train.eval_period=10", "train.log_period=5", *extra)
 
 
 def weights(path):
@@ -118,6 +109,7 @@ KILLER = """
 import os, signal, sys
 from softlabelseg import d2_bridge
 from softlabelseg.engine.cli import main
+from test_e2e_toycity import overrides as toycity_overrides
 
 run_step = d2_bridge.Detectron2Trainer.run_step
 
