@@ -85,6 +85,11 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
     os.remove(os.path.join(root, p.name, "argv.json"))
     assert run_point(p, "cfg.py", root, [], OverrideKeys(), str(script), log=lambda s: None) == 0
     assert not os.path.exists(os.path.join(root, p.name, "argv.json"))  # finished: not run again
+    q = GridPoint("nearest", Fraction(1, 8), 0)  # killed before its first checkpoint: config.yaml only
+    os.makedirs(os.path.join(root, q.name))
+    open(os.path.join(root, q.name, "config.yaml"), "w").write("train: {}\n")
+    run_point(q, "cfg.py", root, [], OverrideKeys(), str(script), log=quiet)
+    assert "--resume" in json.load(open(os.path.join(root, q.name, "argv.json")))
 
 
 def test_run_point_failure_names_the_log(tmp_path):

@@ -237,3 +237,12 @@ def test_disk_full_during_torch_save_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"cannot write .*model_final\.pth: no space left"):
         atomic_save({"x": torch.zeros(1)}, str(target))
     assert os.listdir(tmp_path) == []
+
+
+def test_command_line_prints_the_error_without_a_traceback(trained, capsys):
+    from softlabelseg.engine.cli import console_main
+
+    cfg, out = trained
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--overwrite" in err and "Traceback" not in err

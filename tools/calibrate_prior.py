@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Fit per-class logit offsets on training images (prior matching) and score val with and without them.
 
-    python tools/calibrate_prior.py --config-file <recipe.py> --checkpoint <run>/model_final.pth \
+    python tools/calibrate_prior.py --config-file <run>/config.yaml --checkpoint <run>/model_final.pth \
         [--fit-images 48] [--output offsets.json] [key=value ...]
+
+Pass the run's own saved ``config.yaml`` (or its recipe with the same overrides): the test images must be
+resized with the filter and factor the model was trained with.
 
 The offsets are a decision rule at evaluation (``softlabelseg.analysis.calibration``): they let thin
 classes win the argmax where soft labels taught the model a minority share per cell. They are fitted on

@@ -46,9 +46,11 @@ config as inference/config.yaml and keeps an earlier evaluation JSON unless ``--
 both datasets and the folder are checked before anything is written.
 """
 
-from softlabelseg.engine.cli import do_test, do_train, main, run
+import sys
+
+from softlabelseg.engine.cli import console_main, do_test, do_train, main, run
 
 __all__ = ["do_test", "do_train", "run", "main"]
 
 if __name__ == "__main__":
-    main()
+    sys.exit(console_main())

@@ -130,7 +130,8 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     if is_finished(run_dir):
         log(f"[skip] {point.name}: finished ({RESULT_FILE} present)")
         return 0.0
-    resume = os.path.isfile(os.path.join(run_dir, "last_checkpoint"))
+    # an earlier attempt (even one killed before its first checkpoint) is continued, never clobbered
+    resume = any(os.path.isfile(os.path.join(run_dir, f)) for f in ("last_checkpoint", "config.yaml"))
     cmd = [sys.executable, train_script, "--config-file", config_file]
     cmd += ["--resume"] if resume else []
     cmd += point.overrides(keys, run_dir) + list(extra)

@@ -328,7 +328,7 @@ class Checkpointer:
                     rejected.append(str(e))
                     continue
                 for reason in rejected:
-                    logger.warning(f"Cannot resume from it: {reason}")
+                    logger.warning(f"Not resuming from it: {reason}")
                 if rejected:
                     logger.warning(f"Resuming from {cand} instead, the newest good checkpoint")
                 else:

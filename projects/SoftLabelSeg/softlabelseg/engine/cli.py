@@ -38,7 +38,10 @@ from .launch import launch
 from .solver import LRMultiplier
 from .train_loop import AMPTrainer, SimpleTrainer
 
-__all__ = ["build_trainer", "do_test", "do_train", "evaluator_config", "load_eval_weights", "run", "main"]
+__all__ = [
+    "build_trainer", "do_test", "do_train", "evaluator_config", "load_eval_weights", "run", "main",
+    "console_main",
+]
 
 logger = logging.getLogger("softlabelseg.engine")
 
@@ -232,3 +235,20 @@ def main(argv=None):
         dist_url=args.dist_url,
         args=(args,),
     )
+
+
+def console_main(argv=None) -> int:
+    """:func:`main` for the command line: a bad config value, dataset, checkpoint or output folder (and a
+    diverged run) ends with ``error: <what and what to do>`` on stderr and exit code 1, not a traceback."""
+    import sys
+
+    from softlabelseg.data import BadSampleError, DatasetNotFoundError
+
+    try:
+        main(argv)
+    except (preflight.ConfigValueError, preflight.OutputDirError, CheckpointError, DatasetNotFoundError,
+            BadSampleError, FileNotFoundError, KeyError, FloatingPointError) as e:  # fmt: skip
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
+    return 0
