@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from data_fixtures import cityscapes_tree, palette
 from softlabelseg.data import SoftLabelDatasetMapper
 from softlabelseg.data.datasets import load_cityscapes_semantic
 from softlabelseg.data.transforms import sample_geometry
-from test_data_fixtures import cityscapes_tree, palette
 
 import softlabel_ops
 

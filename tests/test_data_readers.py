@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_fixtures import ade_tree, cityscapes_tree, mapillary_tree
 from softlabelseg.data import (
     DATASETS_ENV,
     BadSampleError,
@@ -14,7 +15,6 @@ from softlabelseg.data import (
     read_sem_seg,
 )
 from softlabelseg.data.datasets import load_ade20k_semantic, load_cityscapes_semantic, load_mapillary_semantic
-from test_data_fixtures import ade_tree, cityscapes_tree, mapillary_tree
 
 NAMES = [f"{d}_{s}" for d in ("cityscapes_fine_sem_seg", "ade20k_sem_seg", "mapillary_vistas_sem_seg",
                               "toycity_sem_seg") for s in ("train", "val")]

@@ -10,8 +10,8 @@ import time
 
 import pytest
 import torch
+from engine_standins import write_standin_config
 from softlabelseg.engine.cli import main
-from test_engine_standins import write_standin_config
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(TESTS, "..", "tools", "lazyconfig_train_net.py")

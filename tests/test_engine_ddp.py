@@ -2,7 +2,7 @@
 confusion matrices summed across ranks, a non-finite loss stopping every rank."""
 
 import torch
-from test_engine_standins import ToyLoader, ToySegModel, toy_test_set
+from engine_standins import ToyLoader, ToySegModel, toy_test_set
 
 
 def _worker(out_dir):

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from engine_standins import ToySegModel
 from fvcore.common.param_scheduler import (
     ConstantParamScheduler,
     CosineParamScheduler,
@@ -14,7 +15,6 @@ from softlabelseg.engine import (
     WarmupParamScheduler,
     get_default_optimizer_params,
 )
-from test_engine_standins import ToySegModel
 
 
 def test_param_groups_norm_bias_and_lr_factor():

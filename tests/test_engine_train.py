@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from engine_standins import ToyLoader, ToySegModel
 from fvcore.common.param_scheduler import PolynomialDecayParamScheduler
 from softlabelseg.engine import (
     Checkpointer,
@@ -16,7 +17,6 @@ from softlabelseg.engine import (
     seed_all_rng,
 )
 from softlabelseg.engine.hooks import IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
-from test_engine_standins import ToyLoader, ToySegModel
 
 
 class Interrupt(HookBase):

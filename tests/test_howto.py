@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 import torch
+from data_fixtures import save_png, scene_label
 from softlabelseg.config import LazyConfig, instantiate
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
-from test_data_fixtures import save_png, scene_label
 
 BASE = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common", "data",
                     "base.py")

@@ -8,8 +8,8 @@
 
 from .evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset
 from .metrics import confusion_matrix, metrics_from_confusion
+from .predictors import SemSegTTA, SlidingWindowInference, build_test_model
 from .sem_seg_evaluation import SemSegEvaluator, format_results_table, write_json_atomic
-from .test_time import SemSegTTA, SlidingWindowInference, build_test_model
 from .writers import CityscapesLabelIdsWriter, OverlayWriter
 
 __all__ = [

@@ -1,7 +1,9 @@
-"""Test-time wrappers around a segmentor: flip / multi-scale TTA and sliding-window inference.
+"""Predictors: a segmentor wrapped for evaluation, with flip / multi-scale TTA, sliding-window inference
+or top-1 labels (``build_test_model`` picks from ``train.test``).
 
-Both follow the model contract: ``wrapper(list[dict]) -> [{"sem_seg": (C, height, width)}]`` with
-probabilities at the record's full size. Scales are relative to the image the eval mapper produced
+TTA and sliding windows follow the model contract: ``wrapper(list[dict]) -> [{"sem_seg": (C, height,
+width)}]`` with probabilities at the record's full size; the top-1 predictor returns
+``[{"sem_seg_labels": (height, width)}]`` instead. Scales are relative to the image the eval mapper produced
 (which already sits at the recipe's test scale, by default the training factor).
 """
 

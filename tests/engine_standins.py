@@ -122,7 +122,7 @@ def build_toy_test_loader(n: int = 4):
 CONFIG = """
 from softlabelseg.config import LazyCall as L
 from softlabelseg.evaluation import SemSegEvaluator
-from test_engine_standins import ToyLoader, ToySegModel, build_toy_test_loader
+from engine_standins import ToyLoader, ToySegModel, build_toy_test_loader
 from .common.optim import SGD as optimizer
 from .common.schedule import poly as lr_multiplier
 from .common.train import train
