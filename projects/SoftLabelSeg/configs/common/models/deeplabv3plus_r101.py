@@ -7,9 +7,11 @@ Set the number of classes once with ``model.num_classes``; the head follows it. 
 
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import deferred
-from softlabelseg.modeling import DeepLabV3PlusHead, SemanticSegmentor, TimmBackbone
+from softlabelseg.modeling import DeepLabV3PlusHead, TimmBackbone
 
-model = L(SemanticSegmentor)(
+from .segmentor import segmentor
+
+model = segmentor(
     backbone=L(TimmBackbone)(
         model_name="resnet101d", out_indices=[1, 4], output_stride=8, pretrained=False, checkpoint=None
     ),
@@ -18,11 +20,4 @@ model = L(SemanticSegmentor)(
         target=DeepLabV3PlusHead, num_classes="${..num_classes}", aspp_dilations=None, dropout=0.1
     ),
     num_classes=19,
-    pixel_mean=[123.675, 116.28, 103.53],
-    pixel_std=[58.395, 57.12, 57.375],
-    ignore_value=255,
-    size_divisibility=None,
-    multi_class=True,
-    class_weights=None,
-    loss_weight=1.0,
 )

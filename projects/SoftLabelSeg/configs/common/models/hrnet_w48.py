@@ -6,9 +6,11 @@ Set the number of classes once with ``model.num_classes``. ImageNet weights:
 
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import deferred
-from softlabelseg.modeling import HRNetV2Head, SemanticSegmentor, TimmBackbone
+from softlabelseg.modeling import HRNetV2Head, TimmBackbone
 
-model = L(SemanticSegmentor)(
+from .segmentor import segmentor
+
+model = segmentor(
     backbone=L(TimmBackbone)(
         model_name="hrnet_w48", out_indices=[1, 2, 3, 4], feature_location="",
         pretrained=False, checkpoint=None,
@@ -16,11 +18,4 @@ model = L(SemanticSegmentor)(
     # deferred: the segmentor builds the head, passing the backbone's output_shape() as input_shape.
     head=L(deferred)(target=HRNetV2Head, num_classes="${..num_classes}", dropout=0.0),
     num_classes=19,
-    pixel_mean=[123.675, 116.28, 103.53],
-    pixel_std=[58.395, 57.12, 57.375],
-    ignore_value=255,
-    size_divisibility=None,
-    multi_class=True,
-    class_weights=None,
-    loss_weight=1.0,
 )

@@ -6,9 +6,11 @@ Set the number of classes once with ``model.num_classes``. ImageNet weights: the
 
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import deferred
-from softlabelseg.modeling import MixTransformer, SegFormerHead, SemanticSegmentor
+from softlabelseg.modeling import MixTransformer, SegFormerHead
 
-model = L(SemanticSegmentor)(
+from .segmentor import segmentor
+
+model = segmentor(
     backbone=L(MixTransformer)(
         embed_dims=[64, 128, 320, 512], num_heads=[1, 2, 5, 8], depths=[3, 4, 6, 3], sr_ratios=[8, 4, 2, 1],
         drop_path_rate=0.1, checkpoint=None,
@@ -18,11 +20,4 @@ model = L(SemanticSegmentor)(
         target=SegFormerHead, num_classes="${..num_classes}", embedding_dim=768, dropout=0.1
     ),
     num_classes=150,
-    pixel_mean=[123.675, 116.28, 103.53],
-    pixel_std=[58.395, 57.12, 57.375],
-    ignore_value=255,
-    size_divisibility=None,
-    multi_class=True,
-    class_weights=None,
-    loss_weight=1.0,
 )

@@ -4,18 +4,13 @@
 
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import deferred
-from softlabelseg.modeling import ConcatFuseHead, SemanticSegmentor, TinyCNN
+from softlabelseg.modeling import ConcatFuseHead, TinyCNN
 
-model = L(SemanticSegmentor)(
+from .segmentor import segmentor
+
+model = segmentor(
     backbone=L(TinyCNN)(widths=[16, 24, 48, 64], output_stride=4),
     # deferred: the segmentor builds the head, passing the backbone's output_shape() as input_shape.
     head=L(deferred)(target=ConcatFuseHead, num_classes="${..num_classes}", channels=32, dropout=0.0),
     num_classes=19,
-    pixel_mean=[123.675, 116.28, 103.53],
-    pixel_std=[58.395, 57.12, 57.375],
-    ignore_value=255,
-    size_divisibility=None,
-    multi_class=True,
-    class_weights=None,
-    loss_weight=1.0,
 )
