@@ -1,17 +1,23 @@
 """The how-to pages under docs/howto, done once each on throw-away data."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 import pytest
 import torch
 from data_fixtures import save_png, scene_label
-from softlabelseg.config import LazyConfig, instantiate
+from softlabelseg.config import LazyCall as L
+from softlabelseg.config import LazyConfig, deferred, instantiate
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
+from softlabelseg.modeling import Backbone
+
+import softlabel_ops
 
 BASE = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common", "data",
                     "base.py")
+SEGMENTOR_CONFIG = os.path.join(os.path.dirname(BASE), "..", "models", "segmentor.py")
 NAMES = ["road", "pole", "car"]
 
 
@@ -61,3 +67,53 @@ def test_add_a_dataset_from_user_code(my_dataset, tmp_path):
         evaluator.process([x], [{"sem_seg": probs}])
     res = evaluator.evaluate()["sem_seg"]
     assert res["mIoU"] == pytest.approx(100.0)
+
+
+class _TwoLevelBackbone(Backbone):
+    """docs/howto/add_a_model.md step 1: stride-2 and stride-4 features."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.s2 = torch.nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.s4 = torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
+        self._out_shape = {"s2": (width, 2), "s4": (2 * width, 4)}
+
+    def forward(self, x):
+        a = torch.relu(self.s2(x))
+        return {"s2": a, "s4": torch.relu(self.s4(a))}
+
+
+class _SumHead(torch.nn.Module):
+    """Step 2: channels from input_shape, logits at the finest stride."""
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        self.proj = torch.nn.ModuleDict({k: torch.nn.Conv2d(c, num_classes, 1)
+                                         for k, (c, _) in input_shape.items()})
+        self.first = next(iter(input_shape))
+
+    def forward(self, feats):
+        size = feats[self.first].shape[-2:]
+        return sum(torch.nn.functional.interpolate(self.proj[k](v), size=size, mode="bilinear")
+                   for k, v in feats.items())
+
+
+def test_add_a_model():
+    """Steps 1-3 of docs/howto/add_a_model.md: the model config's segmentor() with a new backbone and head."""
+    spec = importlib.util.spec_from_file_location("model_segmentor", SEGMENTOR_CONFIG)
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    cfg = helper.segmentor(backbone=L(_TwoLevelBackbone)(width=8),
+                           head=L(deferred)(target=_SumHead, num_classes="${..num_classes}"), num_classes=3)
+    model = instantiate(cfg)
+    lab = scene_label(np.random.default_rng(0), (32, 64), num_classes=3).astype(np.int64)
+    soft = softlabel_ops.soft_resize(lab, 3, size=(16, 32), mode="torch:area")
+    model.train()
+    image = torch.randint(0, 256, (3, 16, 32), dtype=torch.uint8)
+    loss = model([{"image": image, "sem_seg": soft}])["loss_sem_seg"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.proj["s4"].weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        out = model([{"image": image, "height": 32, "width": 64}])
+    assert out[0]["sem_seg"].shape == (3, 32, 64)
