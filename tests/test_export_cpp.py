@@ -146,8 +146,8 @@ def test_cpp_keeps_sub_folders_and_threads(runner, toycity, tmp_path):
         run = _run(runner, "--model", toycity["root"] / "dynamic.onnx", "--input", tmp_path / "in",
                    "--output", out, "--threads", threads)  # fmt: skip
         assert run.returncode == 0, run.stderr
-        outs.append([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in
-                     (out / f"{first.stem}_labels.png", out / "city_a" / f"{first.stem}_labels.png")])  # fmt: skip
+        pair = (out / f"{first.stem}_labels.png", out / "city_a" / f"{first.stem}_labels.png")
+        outs.append([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in pair])
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)  # the thread count does not change a pixel
     np.testing.assert_array_equal(outs[0][0], outs[0][1])
@@ -171,7 +171,8 @@ def test_cpp_errors(runner, toycity, tmp_path):
     assert run.returncode == 2 and "metadata lacks 'softlabelseg.class_names'" in run.stderr
     assert "export_onnx.py" in run.stderr
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07junk")
-    run = _run(runner, "--model", tmp_path / "junk.onnx", "--input", tmp_path / "in", "--output", tmp_path / "o")
+    junk = tmp_path / "junk.onnx"
+    run = _run(runner, "--model", junk, "--input", tmp_path / "in", "--output", tmp_path / "o")
     assert run.returncode == 2 and "cannot load model" in run.stderr and "junk.onnx" in run.stderr
     run = _run(runner, "--model", toycity["root"] / "logits.onnx", "--input", tmp_path / "nothing",
                "--output", tmp_path / "o")  # fmt: skip
@@ -233,7 +234,8 @@ def test_cpp_serves_paper_models(runner, name, tmp_path):
         differing = vs_torch = pixels = 0
         for file in sorted(images.iterdir()):
             image = read_image(file)
-            ours = cv2.imread(str(tmp_path / f"cpp{dynamic}" / f"{file.stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+            written = tmp_path / f"cpp{dynamic}" / f"{file.stem}_labels.png"
+            ours = cv2.imread(str(written), cv2.IMREAD_UNCHANGED)
             differing += _compare(python.predict(image), ours, python.predict_scores(image), TIE)
             reference = _torch_scores(wrapper, python, image)
             ort_diff = float(np.abs(python.predict_scores(image) - reference).max())
