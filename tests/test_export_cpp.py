@@ -80,10 +80,31 @@ def _compare(a: np.ndarray, b: np.ndarray, scores: np.ndarray, tie: float) -> in
     return int(wrong.sum())
 
 
-def test_cmake_says_which_runtime_it_found(cpp_build):
+def test_cmake_says_which_runtime_it_found(cpp_build, tmp_path):
     _, printed = cpp_build
     assert f"ONNX Runtime: Python wheel onnxruntime {ort.__version__}" in printed
     assert "C API 29" in printed and "libonnxruntime.so.1" in printed
+
+    def configure(*options):
+        build = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        cmd = ["cmake", "-S", str(REPO / "export/cpp"), "-B", str(build), *options]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        return done.returncode, done.stdout + done.stderr
+
+    # an official release layout: include/onnxruntime_c_api.h, lib/libonnxruntime.so
+    headers = Path(printed.split("ONNX Runtime headers: ")[1].split(" (C API")[0])
+    wheel_lib = next((Path(ort.__file__).parent / "capi").glob("libonnxruntime.so.1.*"))
+    release = tmp_path / "onnxruntime-linux-x64"
+    (release / "lib").mkdir(parents=True)
+    (release / "include").symlink_to(headers)
+    for name in ("libonnxruntime.so", "libonnxruntime.so.1"):
+        (release / "lib" / name).symlink_to(wheel_lib)
+    rc, out = configure(f"-DONNXRUNTIME_ROOT={release}")
+    assert rc == 0 and f"ONNX Runtime: release folder {release}" in out, out
+    rc, out = configure(f"-DONNXRUNTIME_ROOT={tmp_path / 'nothing'}")
+    assert rc != 0 and "is not an ONNX Runtime release" in out and "include/onnxruntime_c_api.h" in out
+    rc, out = configure(f"-DPython3_EXECUTABLE={sys.executable}", f"-DORT_HEADERS={tmp_path / 'nothing'}")
+    assert rc != 0 and "C API headers not found" in out and "-DONNXRUNTIME_ROOT" in out
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +119,7 @@ def toycity(tmp_path_factory):
         "labels_small": dict(output_kind="labels"),  # no in-graph upsampling: nearest in the runner
         "probs": dict(output_kind="probs", upsample_to="original"),
         "probs_dynamic": dict(output_kind="probs", dynamic=True, upsample_to="original"),
+        "fp16": dict(fp16=True),  # float16 compute, float32 output
     }
     for name, kw in graphs.items():
         export_from_recipe(**common, output=str(root / f"{name}.onnx"), **kw)
@@ -108,7 +130,9 @@ def toycity(tmp_path_factory):
     return dict(setup, root=root, images=images, graphs=list(graphs))
 
 
-@pytest.mark.parametrize("graph", ["logits", "dynamic", "labels", "labels_small", "probs", "probs_dynamic"])
+@pytest.mark.parametrize(
+    "graph", ["logits", "dynamic", "labels", "labels_small", "probs", "probs_dynamic", "fp16"]
+)
 def test_cpp_labels_equal_python_runner_on_toycity_val(runner, toycity, tmp_path, graph):
     model = toycity["root"] / f"{graph}.onnx"
     run = _run(runner, "--model", model, "--input", toycity["images"], "--output", tmp_path / "cpp",
