@@ -16,16 +16,14 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from softlabelseg.config import instantiate
 from softlabelseg_export.exporter import export_onnx
 from softlabelseg_export.pipeline import export_from_recipe
-from softlabelseg_export.recipe import load_recipe, recipe_metadata
+from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
-from softlabelseg_export.testing import calibrate_batchnorm, toycity_setup
+from softlabelseg_export.testing import paper_model, toycity_setup
 from softlabelseg_export.wrapper import ExportWrapper
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = REPO / "projects/SoftLabelSeg/configs/common/models"
 INSTALL = "apt-get install cmake g++ libopencv-imgcodecs-dev libopencv-imgproc-dev"
 # Python runner vs C++ runner: the same ONNX Runtime scores, upsampled in a different summation
 # order, so labels may differ only where the top two classes tie to float rounding.
@@ -210,11 +208,7 @@ PAPER_SIZE = (64, 128)  # model input; images are twice as large (resolution fac
 
 
 def _paper_exports(name, root):
-    cfg = load_recipe(str(MODELS / f"{name}.py"), ["model.num_classes=19"])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, *PAPER_SIZE), dtype=np.uint8))
-    model = calibrate_batchnorm(model, images)
+    cfg, model = paper_model(name, REPO, PAPER_SIZE)
     wrapper = ExportWrapper(model, "logits").eval()
     paths = {}
     for dynamic in (False, True):

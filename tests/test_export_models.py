@@ -8,13 +8,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from softlabelseg.config import instantiate
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg_export import export_onnx as export_cli
 from softlabelseg_export import verify as verify_cli
 from softlabelseg_export.metadata import UNTRAINED, read_metadata
-from softlabelseg_export.recipe import load_recipe
-from softlabelseg_export.testing import calibrate_batchnorm, toycity_setup
+from softlabelseg_export.testing import paper_model, toycity_setup
 from softlabelseg_export.verification import verify, wrapper_from_metadata
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,11 +88,7 @@ def test_cli_errors(toycity, tmp_path, capsys):
 
 
 def _paper_model(name):
-    cfg = load_recipe(str(MODELS / f"{name}.py"), ["model.num_classes=19"])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, *SMALL), dtype=np.uint8))
-    return calibrate_batchnorm(model, images)
+    return paper_model(name, REPO, SMALL)[1]
 
 
 @pytest.mark.parametrize(

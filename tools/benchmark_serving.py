@@ -34,9 +34,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 import torch.nn.functional as F
-from softlabelseg.config import instantiate
 from softlabelseg_export.exporter import export_onnx
-from softlabelseg_export.recipe import load_recipe, recipe_metadata
+from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import (
     OnnxSegmenter,
     colorize,
@@ -47,12 +46,11 @@ from softlabelseg_export.runtime import (
     resize_image,
     segment_files,
 )
-from softlabelseg_export.testing import calibrate_batchnorm
+from softlabelseg_export.testing import paper_model
 from softlabelseg_export.wrapper import ExportWrapper
 from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO / "projects/SoftLabelSeg/configs/common/models"
 FULL = (1024, 2048)
 
 
@@ -69,14 +67,6 @@ def make_images(folder: Path, count: int) -> list[Path]:
         paths[-1].parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(paths[-1]), cv2.resize(image, FULL[::-1], interpolation=cv2.INTER_CUBIC))
     return paths
-
-
-def build(name: str):
-    cfg = load_recipe(str(MODELS_DIR / f"{name}.py"), ["model.num_classes=19"])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    calibrate_batchnorm(model, torch.randint(0, 256, (2, 3, 64, 128), dtype=torch.uint8))
-    return cfg, model.eval()
 
 
 def timed(fn) -> tuple[float, float]:
@@ -124,7 +114,7 @@ def differing_pixels(a: Path, b: Path) -> int:
 
 
 def bench_model(name, factors, threads_list, counts, images, runner, workdir: Path) -> list[dict]:
-    cfg, model = build(name)
+    cfg, model = paper_model(name, REPO)
     wrapper = ExportWrapper(model, "logits").eval()
     rows = []
     for factor, count in zip(factors, counts, strict=True):
