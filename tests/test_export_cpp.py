@@ -184,6 +184,12 @@ def test_cpp_errors(runner, toycity, tmp_path):
     assert run.returncode == 1 and "cannot read image" in run.stderr and "broken.png" in run.stderr
     assert "1 image(s)" in run.stdout and "(1 failed)" in run.stdout
     assert (tmp_path / "o" / "ok_labels.png").exists()  # the failure did not stop the run
+    shutil.copy(tmp_path / "in" / "ok.png", tmp_path / "in" / "ok.jpg")  # same output name
+    run = _run(runner, "--model", toycity["root"] / "logits.onnx", "--input", tmp_path / "in",
+               "--output", tmp_path / "o2")  # fmt: skip
+    assert run.returncode == 2 and "would both write" in run.stderr and "ok.jpg" in run.stderr
+    assert not (tmp_path / "o2").exists()  # refused before writing anything
+    (tmp_path / "in" / "ok.jpg").unlink()
     # a graph without our metadata: named key, what to do
     plain = tmp_path / "plain.onnx"
     proto = onnx.load(toycity["root"] / "logits.onnx")

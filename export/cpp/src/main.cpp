@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -134,6 +135,15 @@ int main(int argc, char** argv) {
     check_interface(session, info, model);
     auto files = list_images(input);
     const fs::path root = fs::is_directory(input) ? fs::path(input) : fs::path(input).parent_path();
+    std::map<fs::path, fs::path> writes;  // output stem -> input: nothing is silently overwritten
+    for (const auto& file : files) {
+      fs::path stem = file.lexically_relative(root).parent_path() / file.stem();
+      auto [it, fresh] = writes.emplace(stem, file);
+      if (!fresh)
+        throw std::runtime_error("inputs '" + it->second.string() + "' and '" + file.string() +
+                                 "' would both write '" + (fs::path(output) / stem).string() +
+                                 "_labels.png': rename one of them or segment them separately");
+    }
     int done = 0;
     std::vector<std::string> failed;
     auto start = std::chrono::steady_clock::now();
