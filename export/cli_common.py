@@ -16,11 +16,22 @@ def parse_hw(text: str) -> tuple[int, int]:
     return h, w
 
 
-def add_recipe_args(parser: argparse.ArgumentParser) -> None:
+def add_recipe_args(parser: argparse.ArgumentParser, allow_random_init: bool = False) -> None:
+    """``--config-file``, ``--checkpoint`` (or, with ``allow_random_init``, ``--random-init`` instead)
+    and trailing ``key=value`` overrides."""
     parser.add_argument(
         "--config-file", required=True, help="LazyConfig recipe (.py) the model was trained with"
     )
-    parser.add_argument(
-        "--checkpoint", required=True, help="model weights (.pth: state dict or {'model': ...})"
+    weights = parser.add_mutually_exclusive_group(required=True) if allow_random_init else parser
+    weights.add_argument(
+        "--checkpoint",
+        required=not allow_random_init,
+        help="model weights (.pth: state dict or {'model': ...})",
     )
+    if allow_random_init:
+        weights.add_argument(
+            "--random-init",
+            action="store_true",
+            help="no checkpoint: the recipe's freshly initialised (untrained) model, to check deployability",
+        )
     parser.add_argument("opts", nargs="*", default=[], help="recipe overrides, key=value")

@@ -1,8 +1,11 @@
 """Export a trained recipe + checkpoint to ONNX (uint8 RGB in, logits / probs / labels out, metadata inside).
 
-    python export/export_onnx.py --config-file <recipe.py> --checkpoint <model.pth> --output model.onnx \\
-        [--opset 17] [--input-size HxW | --dynamic] [--fp16] [--output-kind logits|probs|labels] \\
-        [--upsample-to HxW|original] [key=value ...]
+    python export/export_onnx.py --config-file <recipe.py> (--checkpoint <model.pth> | --random-init) \\
+        --output model.onnx [--opset 17] [--input-size HxW | --dynamic] [--fp16] \\
+        [--output-kind logits|probs|labels] [--upsample-to HxW|original] [key=value ...]
+
+--random-init exports the recipe's untrained model (with a warning, recorded in the metadata): a check
+that a recipe deploys before any training.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 from softlabelseg_export.checkpoint import CheckpointMismatchError
 from softlabelseg_export.cli_common import add_recipe_args, parse_hw
 from softlabelseg_export.exporter import EXPORTERS, ExportError
-from softlabelseg_export.metadata import OUTPUT_KINDS
+from softlabelseg_export.metadata import OUTPUT_KINDS, UNTRAINED
 from softlabelseg_export.pipeline import export_from_recipe
 
 
@@ -23,7 +26,7 @@ def _upsample(text: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_recipe_args(parser)
+    add_recipe_args(parser, allow_random_init=True)
     parser.add_argument("--output", required=True, help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (TorchScript exporter: 11..20)")
     size = parser.add_mutually_exclusive_group()
@@ -41,6 +44,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript")
     args = parser.parse_args(argv)
+    if args.random_init:
+        print(
+            "warning: --random-init: exporting the recipe's untrained (randomly initialised) weights; the"
+            " predictions are meaningless (the export only checks deployability). The metadata says"
+            f" weights={UNTRAINED!r}.",
+            file=sys.stderr,
+        )
     try:
         report = export_from_recipe(
             args.config_file, args.checkpoint, args.output, overrides=args.opts, opset=args.opset,

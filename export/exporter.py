@@ -3,9 +3,9 @@
 Exporter choice: torch 2.14 has both the TorchScript exporter (``dynamo=False``, deprecated but
 working) and the torch.export-based one (``dynamo=True``, the default). Both give graphs that match
 PyTorch here. We default to TorchScript because it (1) exports HRNetV2-W48 / SegFormer several times
-faster on a small CPU, (2) writes graphs that Debian's OpenCV 4.6 DNN module (the C++ runner) can
-parse, which the dynamo graphs are not (Conv bias assertion at import), and (3) supports opsets down
-to 7. ``exporter="dynamo"`` is available for opset >= 18 consumers.
+faster on a small CPU, (2) writes graphs that simpler importers (OpenCV's DNN module) parse more often
+than the dynamo ones, and (3) supports opsets down to 11. ``exporter="dynamo"`` is available for
+opset >= 18 consumers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 import warnings
 from contextlib import redirect_stdout
 
+import numpy as np
 import onnx
 import torch
 
@@ -81,6 +82,30 @@ def _trace(wrapper, example, path, opset, dynamic, exporter):
         program.save(path, external_data=False)
 
 
+def declare_static_outputs(model: onnx.ModelProto, example: np.ndarray) -> onnx.ModelProto:
+    """``model`` with ONNX shape inference stored in it (outputs and intermediate ``value_info``).
+
+    The TorchScript exporter names output dimensions symbolically (``Castlogits_dim_0``) even when the
+    graph is static; after folding, shape inference recovers the numbers. Any dimension it still
+    leaves open is taken from one ONNX Runtime run on ``example``, so a static export always declares
+    a fully static output.
+    """
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    outputs = model.graph.output
+    if all(d.HasField("dim_value") for o in outputs for d in o.type.tensor_type.shape.dim):
+        return model
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    results = session.run([o.name for o in outputs], {model.graph.input[0].name: example})
+    for output, value in zip(outputs, results, strict=True):
+        shape = output.type.tensor_type.shape
+        del shape.dim[:]
+        for n in value.shape:
+            shape.dim.add().dim_value = int(n)
+    return model
+
+
 def export_onnx(
     wrapper: ExportWrapper,
     path: str | os.PathLike,
@@ -93,8 +118,8 @@ def export_onnx(
 ) -> onnx.ModelProto:
     """Export ``wrapper`` traced on a (1, 3, *input_size) uint8 image and write ``path``.
 
-    A static graph is fully static (batch 1) with its shape arithmetic folded (:mod:`.fold`), so
-    consumers without shape arithmetic (OpenCV's DNN importer) parse it; ``dynamic`` makes batch,
+    A static graph is fully static (batch 1) with its shape arithmetic folded (:mod:`.fold`) and
+    static output shapes declared (:func:`declare_static_outputs`); ``dynamic`` makes batch,
     height and width dynamic (``input_size`` is then only the tracing size). ``metadata`` is completed
     (input size, opset, exporter, output kind) and stored as JSON ``metadata_props``. ``fp16``
     converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
@@ -123,6 +148,8 @@ def export_onnx(
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         model = convert_float_to_float16(model, keep_io_types=True)
+    if not dynamic:
+        model = declare_static_outputs(model, example.numpy())
     metadata.input_size = None if dynamic else [int(v) for v in input_size]
     metadata.output_kind = wrapper.output_kind
     metadata.output_size = list(wrapper.upsample_to) if wrapper.upsample_to else None

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 FORMAT_VERSION = 1
 OUTPUT_KINDS = ("logits", "probs", "labels")
 PREFIX = "softlabelseg."
+UNTRAINED = "untrained (random init)"
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ExportMetadata:
     image_resize: the filter that shrinks the image to the model input ("cv2:area", "torch:bilinear"...),
         as the training data mapper names it; ``image_antialias`` its antialias flag (torch modes).
     align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
+    weights: the checkpoint file the weights came from, or :data:`UNTRAINED` for a random-init export.
     """
 
     class_names: list[str]
@@ -46,6 +48,7 @@ class ExportMetadata:
     opset: int | None = None
     exporter: str | None = None
     model_name: str | None = None
+    weights: str | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exporter import ExportError, export_onnx
-from .metadata import ExportMetadata, read_metadata
+from .metadata import UNTRAINED, ExportMetadata, read_metadata
 from .recipe import build_model, default_input_size, load_recipe, recipe_metadata, recipe_resolution
 from .verification import VerifyResult, check_resolution_factor, load_onnx, verify, wrapper_from_metadata
 from .wrapper import ExportWrapper
@@ -35,7 +35,8 @@ class ExportReport:
         return (
             f"wrote {self.path} ({size_mb:.1f} MB) in {self.seconds:.1f} s: input uint8 1x3x{shape}"
             f" (factor {m.resolution_factor:g}, {m.image_resize}), output {m.output_kind} at {out},"
-            f" opset {m.opset} ({m.exporter}), {m.precision}, {m.num_classes} classes; onnx.checker passed"
+            f" opset {m.opset} ({m.exporter}), {m.precision}, {m.num_classes} classes,"
+            f" weights {m.weights}; onnx.checker passed"
         )
 
 
@@ -60,7 +61,7 @@ def resolve_upsampling(upsample_to, input_size, dynamic: bool, cfg):
 
 def export_from_recipe(
     config_file: str,
-    checkpoint: str,
+    checkpoint: str | None,
     output: str,
     *,
     overrides=(),
@@ -72,12 +73,14 @@ def export_from_recipe(
     upsample_to=None,
     exporter: str = "torchscript",
 ) -> ExportReport:
-    """Build the recipe's model, load ``checkpoint`` strictly, export it to ``output``."""
+    """Build the recipe's model, load ``checkpoint`` strictly (None: keep the untrained
+    initialisation, recorded as such in the metadata), export it to ``output``."""
     start = time.perf_counter()
     cfg = load_recipe(config_file, overrides)
     model = build_model(cfg, checkpoint, config_name=config_file)
     check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"])
     meta = recipe_metadata(cfg, model, model_name=os.path.splitext(os.path.basename(config_file))[0])
+    meta.weights = os.path.basename(checkpoint) if checkpoint else UNTRAINED
     size = input_size or default_input_size(cfg)
     if size is None:
         if not dynamic:

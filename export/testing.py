@@ -59,6 +59,27 @@ def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, steps: int = 2) 
     return model.eval()
 
 
+PAPER_MODELS = "projects/SoftLabelSeg/configs/common/models"  # hrnet_w48.py, deeplabv3plus_r101.py, ...
+
+
+def paper_model(name: str, repo_root, size=(64, 128), num_classes: int = 19, seed: int = 0):
+    """(cfg, model): the paper model ``name`` (a file of ``configs/common/models``) with random weights
+    (``seed``) and BatchNorm calibrated on two random uint8 images of ``size``, in eval mode."""
+    from pathlib import Path
+
+    import numpy as np
+    from softlabelseg.config import instantiate
+
+    from .recipe import load_recipe
+
+    recipe = Path(repo_root) / PAPER_MODELS / f"{name}.py"
+    cfg = load_recipe(str(recipe), [f"model.num_classes={num_classes}"])
+    torch.manual_seed(seed)
+    model = instantiate(cfg.model)
+    images = np.random.default_rng(seed).integers(0, 256, (2, 3, *size), dtype=np.uint8)
+    return cfg, calibrate_batchnorm(model, torch.from_numpy(images))
+
+
 TOYCITY_RECIPE = "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"
 
 

@@ -8,13 +8,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from softlabelseg.config import instantiate
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg_export import export_onnx as export_cli
 from softlabelseg_export import verify as verify_cli
-from softlabelseg_export.metadata import read_metadata
-from softlabelseg_export.recipe import load_recipe
-from softlabelseg_export.testing import calibrate_batchnorm, toycity_setup
+from softlabelseg_export.metadata import UNTRAINED, read_metadata
+from softlabelseg_export.testing import paper_model, toycity_setup
 from softlabelseg_export.verification import verify, wrapper_from_metadata
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +48,7 @@ def test_toycity_model_export_and_verify_cli(toycity, capsys):
     assert (meta.resolution_factor, meta.input_size, meta.output_size) == (0.125, [32, 64], [256, 512])
     assert (meta.image_resize, meta.output_kind, meta.ignore_value) == ("torch:bilinear", "labels", 255)
     assert meta.pixel_mean == pytest.approx([123.675, 116.28, 103.53])
+    assert meta.weights == "tiny_toycity.pth"
     rc = verify_cli.main(["--model", str(out), *common, "--dataset", toycity["dataset"], "--num-images", "4"])
     printed = capsys.readouterr().out
     assert rc == 0 and printed.startswith("PASS: 4 image(s), 524288 pixels")
@@ -57,6 +56,22 @@ def test_toycity_model_export_and_verify_cli(toycity, capsys):
     rc = verify_cli.main(["--model", str(out), *common, "--dataset", toycity["dataset"], "--num-images", "1",
                           "--max-diff", "0", "--min-agreement", "1.01"])  # fmt: skip
     assert rc == 1 and capsys.readouterr().out.startswith("FAIL")
+
+
+def test_random_init_export_warns_and_says_so(toycity, tmp_path, capsys):
+    out = tmp_path / "untrained.onnx"
+    args = ["--config-file", toycity["config_file"], "--random-init", "--output", str(out)]
+    assert export_cli.main(args) == 0
+    printed = capsys.readouterr()
+    assert "warning: --random-init" in printed.err and "untrained" in printed.err
+    assert "weights untrained (random init)" in printed.out
+    assert read_metadata(out).weights == UNTRAINED
+    with pytest.raises(SystemExit):  # weights from a file or explicitly none, never both
+        export_cli.main(["--config-file", toycity["config_file"], "--random-init", "--checkpoint",
+                         toycity["checkpoint"], "--output", str(out)])  # fmt: skip
+    with pytest.raises(SystemExit):  # and never silently untrained
+        export_cli.main(["--config-file", toycity["config_file"], "--output", str(out)])
+    assert "one of the arguments --checkpoint --random-init is required" in capsys.readouterr().err
 
 
 def test_cli_errors(toycity, tmp_path, capsys):
@@ -73,11 +88,7 @@ def test_cli_errors(toycity, tmp_path, capsys):
 
 
 def _paper_model(name):
-    cfg = load_recipe(str(MODELS / f"{name}.py"), ["model.num_classes=19"])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, *SMALL), dtype=np.uint8))
-    return calibrate_batchnorm(model, images)
+    return paper_model(name, REPO, SMALL)[1]
 
 
 @pytest.mark.parametrize(

@@ -186,3 +186,25 @@ def test_fp16_export(model, tmp_path):
     assert _session(path).run(None, {"image": _images(1, SIZE).numpy()})[0].dtype == np.uint8
     result = verify(wrapper_from_metadata(model, meta), path, [_images(1, SIZE)[0].numpy()])
     assert result.passed and result.max_diff_limit == 5e-2 and 0 < result.max_abs_diff
+
+
+def _declared(path):
+    return [[d.dim_value if d.HasField("dim_value") else d.dim_param for d in o.type.tensor_type.shape.dim]
+            for o in onnx.load(path).graph.output]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kw, shape",
+    [
+        (dict(output_kind="logits"), [1, 5, *SIZE]),
+        (dict(output_kind="probs", upsample_to=(96, 160)), [1, 5, 96, 160]),
+        (dict(output_kind="labels", upsample_to=(96, 160)), [1, 96, 160]),
+        (dict(output_kind="labels", fp16=True), [1, *SIZE]),
+    ],
+)
+def test_static_exports_declare_static_output_shapes(model, tmp_path, kw, shape):
+    _, session = _export(model, tmp_path / "m.onnx", **kw)
+    assert _declared(tmp_path / "m.onnx") == [shape]  # no symbolic dimension left
+    assert list(session.run(None, {"image": _images(1, SIZE).numpy()})[0].shape) == shape
+    _export(model, tmp_path / "d.onnx", dynamic=True, **{k: v for k, v in kw.items() if k != "upsample_to"})
+    assert all(isinstance(d, str) for d in _declared(tmp_path / "d.onnx")[0][-2:])  # dynamic stays dynamic

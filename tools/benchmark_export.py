@@ -28,26 +28,18 @@ import time
 import numpy as np
 import onnxruntime as ort
 import torch
-from softlabelseg.config import instantiate
 from softlabelseg_export.exporter import export_onnx
-from softlabelseg_export.recipe import load_recipe, recipe_metadata
-from softlabelseg_export.testing import calibrate_batchnorm
+from softlabelseg_export.recipe import recipe_metadata
+from softlabelseg_export.testing import paper_model
 from softlabelseg_export.wrapper import ExportWrapper
 from tabulate import tabulate
 
-MODELS_DIR = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "projects/SoftLabelSeg/configs/common/models"
-)
 FULL = (1024, 2048)
 DEFAULT_SIZES = ["128x256", "256x512", "512x1024"]  # 1/8, 1/4, 1/2 of Cityscapes
 
 
 def build(name: str):
-    cfg = load_recipe(os.path.join(MODELS_DIR, f"{name}.py"), ["model.num_classes=19"])
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    calibrate_batchnorm(model, torch.randint(0, 256, (2, 3, 64, 128), dtype=torch.uint8))
-    return cfg, model.eval()
+    return paper_model(name, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
 def time_once(fn) -> float:

@@ -1,0 +1,84 @@
+#include "model_info.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace softlabelseg {
+namespace {
+const std::string kPrefix = "softlabelseg.";
+}
+
+std::vector<double> json_numbers(const std::string& json) {
+  std::vector<double> out;
+  const char* p = json.c_str();
+  bool in_string = false;
+  while (*p) {
+    if (*p == '"') {
+      in_string = !in_string;
+      ++p;
+    } else if (!in_string && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '.')) {
+      char* end = nullptr;
+      double v = std::strtod(p, &end);
+      if (end == p) { ++p; continue; }
+      out.push_back(v);
+      p = end;
+    } else {
+      ++p;
+    }
+  }
+  return out;
+}
+
+std::string json_string(const std::string& json) {
+  auto first = json.find('"');
+  auto last = json.rfind('"');
+  if (first == std::string::npos || last == first) return "";
+  return json.substr(first + 1, last - first - 1);
+}
+
+ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
+  auto find = [&](const std::string& key) -> const std::string* {
+    auto it = props.find(kPrefix + key);
+    return it == props.end() ? nullptr : &it->second;
+  };
+  for (const char* key : {"class_names", "class_colors"})
+    if (!find(key))
+      throw std::runtime_error("ONNX metadata lacks '" + kPrefix + key +
+                               "': the file was not written by softlabelseg_export (re-export it with "
+                               "export/export_onnx.py)");
+  ModelInfo info;
+  auto colors = json_numbers(*find("class_colors"));
+  if (colors.empty() || colors.size() % 3)
+    throw std::runtime_error("metadata 'softlabelseg.class_colors' is not a list of RGB triples");
+  for (size_t i = 0; i < colors.size(); i += 3)
+    info.colors.push_back({int(colors[i]), int(colors[i + 1]), int(colors[i + 2])});
+  if (auto v = find("resolution_factor")) {
+    auto n = json_numbers(*v);
+    if (n.size() != 1 || !(n[0] > 0))
+      throw std::runtime_error("metadata 'softlabelseg.resolution_factor' must be a number > 0, got " + *v);
+    info.resolution_factor = n[0];
+  }
+  auto pair = [&](const char* key, int& h, int& w) {
+    if (auto v = find(key)) {
+      auto n = json_numbers(*v);
+      if (n.size() == 2) h = int(n[0]), w = int(n[1]);
+      else if (!n.empty()) throw std::runtime_error(std::string("metadata 'softlabelseg.") + key + "' is not [h, w]");
+    }
+  };
+  pair("input_size", info.input_h, info.input_w);
+  pair("output_size", info.output_h, info.output_w);
+  if (auto v = find("output_kind")) info.output_kind = json_string(*v);
+  if (info.output_kind != "logits" && info.output_kind != "probs" && info.output_kind != "labels")
+    throw std::runtime_error("metadata 'softlabelseg.output_kind' must be logits, probs or labels, got '" +
+                             info.output_kind + "'");
+  if (auto v = find("image_resize")) info.image_resize = json_string(*v);
+  if (auto v = find("image_antialias")) info.image_antialias = v->find("true") != std::string::npos;
+  if (auto v = find("align_corners")) info.align_corners = v->find("true") != std::string::npos;
+  if (auto v = find("ignore_value")) {
+    auto n = json_numbers(*v);
+    if (n.size() == 1) info.ignore_value = int(n[0]);
+  }
+  return info;
+}
+
+}  // namespace softlabelseg
