@@ -9,6 +9,7 @@ Modules (importing the package imports nothing else, so the runtime path stays f
   the steps behind the command lines.
 - ``verification``: PyTorch vs ONNX Runtime (max logit difference, argmax agreement).
 - ``runtime``: the serving pipeline with onnxruntime, numpy and cv2 only.
-- ``testing``: a stand-in segmentor, BatchNorm calibration, a small ToyCity setup for tests.
+- ``random_models``: paper models with random weights and calibrated BatchNorm (deployability checks,
+  serving benchmarks).
 - Command lines: ``export_onnx.py``, ``verify.py``, ``infer_onnx.py``; C++ runner in ``cpp/``.
 """

@@ -16,11 +16,12 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from export_helpers import toycity_setup
 from softlabelseg_export.exporter import export_onnx
 from softlabelseg_export.pipeline import export_from_recipe
+from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
-from softlabelseg_export.testing import paper_model, toycity_setup
 from softlabelseg_export.wrapper import ExportWrapper
 
 REPO = Path(__file__).resolve().parents[1]

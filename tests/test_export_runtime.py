@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from export_helpers import toycity_setup
 from softlabelseg_export import infer_onnx
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import (
@@ -19,7 +20,6 @@ from softlabelseg_export.runtime import (
     resize_image,
     upsample_scores,
 )
-from softlabelseg_export.testing import toycity_setup
 
 import softlabel_ops
 

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from export_helpers import toycity_setup
 from softlabelseg_export import infer_onnx, verify
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import OnnxSegmenter, labels_from_scores, upsample_scores
-from softlabelseg_export.testing import toycity_setup
 from softlabelseg_export.verification import ResolutionMismatchError
 
 REPO = Path(__file__).resolve().parents[1]

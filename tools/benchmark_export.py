@@ -29,8 +29,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from softlabelseg_export.exporter import export_onnx
+from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
-from softlabelseg_export.testing import paper_model
 from softlabelseg_export.wrapper import ExportWrapper
 from tabulate import tabulate
 

@@ -35,6 +35,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from softlabelseg_export.exporter import export_onnx
+from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import (
     OnnxSegmenter,
@@ -46,7 +47,6 @@ from softlabelseg_export.runtime import (
     resize_image,
     segment_files,
 )
-from softlabelseg_export.testing import paper_model
 from softlabelseg_export.wrapper import ExportWrapper
 from tabulate import tabulate
 

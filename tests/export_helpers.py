@@ -1,12 +1,13 @@
-"""Helpers for tests and benchmarks: a tiny stand-in segmentor and BatchNorm calibration."""
+"""Helpers for the export tests: a tiny stand-in segmentor and its metadata, and a small ToyCity model
+with its checkpoint (no tests here)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from softlabelseg_export.metadata import ExportMetadata
+from softlabelseg_export.random_models import calibrate_batchnorm
 from torch import nn
-
-from .metadata import ExportMetadata
 
 
 class StandInSegmentor(nn.Module):
@@ -44,42 +45,6 @@ def stand_in_metadata(num_classes: int = 5, factor: float = 0.25) -> ExportMetad
     )
 
 
-@torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, steps: int = 2) -> nn.Module:
-    """Set BatchNorm running statistics from ``images`` (uint8 (N, 3, H, W)) so a randomly initialised
-    model has trained-like activations (no exploding logits) for numerical comparisons; eval mode after.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average
-    model.train()
-    for _ in range(steps):
-        model.forward_logits(images) if hasattr(model, "forward_logits") else model(images.float())
-    return model.eval()
-
-
-PAPER_MODELS = "projects/SoftLabelSeg/configs/common/models"  # hrnet_w48.py, deeplabv3plus_r101.py, ...
-
-
-def paper_model(name: str, repo_root, size=(64, 128), num_classes: int = 19, seed: int = 0):
-    """(cfg, model): the paper model ``name`` (a file of ``configs/common/models``) with random weights
-    (``seed``) and BatchNorm calibrated on two random uint8 images of ``size``, in eval mode."""
-    from pathlib import Path
-
-    import numpy as np
-    from softlabelseg.config import instantiate
-
-    from .recipe import load_recipe
-
-    recipe = Path(repo_root) / PAPER_MODELS / f"{name}.py"
-    cfg = load_recipe(str(recipe), [f"model.num_classes={num_classes}"])
-    torch.manual_seed(seed)
-    model = instantiate(cfg.model)
-    images = np.random.default_rng(seed).integers(0, 256, (2, 3, *size), dtype=np.uint8)
-    return cfg, calibrate_batchnorm(model, torch.from_numpy(images))
-
-
 TOYCITY_RECIPE = "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"
 
 
@@ -91,8 +56,7 @@ def toycity_setup(root, repo_root, num_val: int = 4, seed: int = 0) -> dict:
     from softlabelseg.config import instantiate
     from softlabelseg.data import ToyCityParams
     from softlabelseg.data.datasets import load_toycity_semantic
-
-    from .recipe import build_model, load_recipe
+    from softlabelseg_export.recipe import build_model, load_recipe
 
     root, config_file = Path(root), str(Path(repo_root) / TOYCITY_RECIPE)
     records = load_toycity_semantic(root, "val", ToyCityParams(num_train=1, num_val=num_val))
