@@ -9,6 +9,7 @@ from softlabelseg.analysis.ablation import (
     RESULT_FILE,
     GridPoint,
     OverrideKeys,
+    calibration_table,
     collect,
     make_grid,
     markdown_tables,
@@ -146,3 +147,15 @@ def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
     text = (root / "ablation.md").read_text()
     assert "| soft | 1/8 | 1 |" in text and "torch:bilinear" in text
     assert "| soft | 1/8 | 72.00 | 50.00 | 22.00 |" in text
+
+
+def test_calibration_table_reads_prior_matching_results(tmp_path):
+    grid = make_grid(["nearest", "soft"], [Fraction(1, 8)], [0, 1])
+    os.makedirs(tmp_path / "calibration")
+    for p in grid:
+        val = {"argmax": {"mIoU": 40.0, "thin": 9.0, "stuff": 59.0},
+               "prior-matched": {"mIoU": 43.0 + p.seed, "thin": 15.0, "stuff": 60.0}}
+        (tmp_path / "calibration" / f"{p.name}.json").write_text(json.dumps({"val": val}))
+    md = calibration_table(grid, str(tmp_path))
+    assert "| soft | 1/8 | 2 | 40.00 -> 43.50 (+3.50) | 9.00 -> 15.00 (+6.00) |" in md
+    assert calibration_table(grid, str(tmp_path / "none")) == ""

@@ -27,6 +27,7 @@ from fractions import Fraction
 from softlabelseg.analysis.ablation import (
     VARIANTS,
     OverrideKeys,
+    calibration_table,
     collect,
     make_grid,
     markdown_tables,
@@ -115,6 +116,8 @@ def main(argv=None) -> int:
     cfg = LazyConfig.load(args.config_file)
     class_names = list(MetadataCatalog.get(cfg.dataloader.test.dataset).stuff_classes)
     table = markdown_tables(results, class_names, ceilings)
+    calibrated = calibration_table(grid, args.output)
+    table += f"\n{calibrated}" if calibrated else ""
     header = (f"Recipe: `{args.config_file}` (soft labels use its image filter, "
               f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
               f"{len(results)}/{len(grid)} runs finished.\n\n")

@@ -23,8 +23,9 @@ import numpy as np
 
 from .retention import THIN_CLASSES
 
-__all__ = ["BASELINE", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant", "collect",
-           "make_grid", "markdown_tables", "parse_factor", "plot_miou", "run_point"]
+__all__ = ["BASELINE", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
+           "calibration_table", "collect", "make_grid", "markdown_tables", "parse_factor", "plot_miou",
+           "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
 TIME_FILE = "ablation_time.json"
@@ -313,6 +314,31 @@ def _decomposition_row(f, what: str, means: dict[str, float]) -> str:
     soft = means["soft"] - means["nearest"]
     total = means["soft"] - means["nearest_topleft"]
     return f"| {f} | {what} | {align:+.2f} | {soft:+.2f} | {total:+.2f} |".replace("nan", "-")
+
+
+def calibration_table(points: list[GridPoint], root: str) -> str:
+    """Markdown: val mIoU / thin / stuff with plain argmax and with prior-matching offsets
+    (``tools/calibrate_prior.py --output <root>/calibration/<point>.json``), mean over the seeds that have
+    them; empty when none does."""
+    cells: dict[tuple[str, Fraction], list[dict]] = {}
+    for p in points:
+        res = _read_json(os.path.join(root, "calibration", f"{p.name}.json"))
+        if res is not None:
+            cells.setdefault((p.variant, p.factor), []).append(res["val"])
+    if not cells:
+        return ""
+    lines = ["### Thin classes at argmax: prior-matching offsets fitted on training images (val)", "",
+             "| labels | factor | seeds | mIoU argmax -> offsets | thin | stuff |",
+             "|---|---|---|---|---|---|"]
+    for (v, f) in sorted(cells, key=lambda k: (k[1], list(VARIANTS).index(k[0]))):
+        runs = cells[(v, f)]
+        cols = []
+        for k in ("mIoU", "thin", "stuff"):
+            a = _mean_std([r["argmax"][k] for r in runs])[0]
+            b = _mean_std([r["prior-matched"][k] for r in runs])[0]
+            cols.append(f"{a:.2f} -> {b:.2f} ({b - a:+.2f})")
+        lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_miou(results: dict[GridPoint, dict], path: str, title: str = "") -> None:
