@@ -78,7 +78,8 @@ def export_from_recipe(
     start = time.perf_counter()
     cfg = load_recipe(config_file, overrides)
     model = build_model(cfg, checkpoint, config_name=config_file)
-    check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"])
+    if checkpoint:  # untrained weights have no training factor to cross-check
+        check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"])
     meta = recipe_metadata(cfg, model, model_name=os.path.splitext(os.path.basename(config_file))[0])
     meta.weights = os.path.basename(checkpoint) if checkpoint else UNTRAINED
     size = input_size or default_input_size(cfg)
