@@ -1,6 +1,13 @@
 """Suite-wide settings."""
+import os
+
 import pytest
 import torch
+
+# Command lines the tests start in subprocesses (training, export, detectron2's tool) use one thread too:
+# results are compared bit for bit with in-process runs, and float sums depend on the thread count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")
