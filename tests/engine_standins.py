@@ -86,7 +86,7 @@ class ToyLoader:
             self.load_state_dict = None
 
     def __iter__(self):
-        from softlabelseg.engine import comm
+        from softlabelseg.utils import comm
 
         i = self._pos
         while True:
