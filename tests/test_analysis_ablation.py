@@ -115,7 +115,7 @@ def test_tables_pair_seeds_and_decompose_the_gain(tmp_path):
     # paired: soft - nearest = +1, +3 -> 2.00 ± 1.41; top-left - nearest = -10, -10 -> ± 0
     assert "| soft | 1/8 | 2 | +2.00 ± 1.41 |" in md
     assert "| nearest, top-left grid | 1/8 | 2 | -10.00 ± 0.00 |" in md
-    assert "| 1/8 | trained model | +10.00 | +2.00 | +12.00 |" in md
+    assert "| 1/8 | trained model (2 seeds) | +10.00 | +2.00 | +12.00 |" in md
     assert "| 1/8 | label ceiling | +10.00 | +2.00 | +12.00 |" in md
     assert "| soft | 1/8 | 72.00 | 44.00 | 28.00 |" in md  # ceiling vs trained
     assert "15.0" in md  # pole IoU over the two seeds (thin group and per-class table)
