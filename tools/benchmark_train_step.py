@@ -86,7 +86,7 @@ def make_batches(args) -> tuple[dict[str, list[dict]], dict[str, float]]:
         for v in VARIANTS:
             t0 = time.perf_counter()
             if v == "nearest":
-                target = softlabel_ops.hard_resize(label, (h, w), mode=args.mode.split(":")[0] + ":nearest")
+                target = softlabel_ops.hard_resize(label, (h, w), mode=args.mode)  # centred nearest
             else:
                 target = softlabel_ops.soft_resize(
                     label,
