@@ -312,10 +312,9 @@ def _fmt(x: float) -> str:
 
 
 def _decomposition_row(f, what: str, means: dict[str, float]) -> str:
-    align = means["nearest"] - means["nearest_topleft"]
-    soft = means["soft"] - means["nearest"]
-    total = means["soft"] - means["nearest_topleft"]
-    return f"| {f} | {what} | {align:+.2f} | {soft:+.2f} | {total:+.2f} |".replace("nan", "-")
+    parts = (means["nearest"] - means["nearest_topleft"], means["soft"] - means["nearest"],
+             means["soft"] - means["nearest_topleft"])  # alignment, soft labelling, total
+    return f"| {f} | {what} | " + " | ".join("-" if math.isnan(x) else f"{x:+.2f}" for x in parts) + " |"
 
 
 def calibration_table(points: list[GridPoint], root: str) -> str:
