@@ -3,11 +3,19 @@ with its checkpoint (no tests here)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from softlabelseg_export.metadata import ExportMetadata
 from softlabelseg_export.random_models import calibrate_batchnorm
 from torch import nn
+
+# The three paper models of the export tests: SegFormer-B2 by default, the two heavy ones with -m slow.
+PAPER_MODELS = [
+    "segformer_b2",
+    pytest.param("hrnet_w48", marks=pytest.mark.slow),
+    pytest.param("deeplabv3plus_r101", marks=pytest.mark.slow),
+]
 
 
 class StandInSegmentor(nn.Module):

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from export_helpers import toycity_setup
+from export_helpers import PAPER_MODELS, toycity_setup
 from softlabelseg_export.exporter import export_onnx
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.random_models import paper_model
@@ -233,14 +233,7 @@ def _torch_scores(wrapper, segmenter, image):
         return F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)[0].numpy()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "segformer_b2",
-        pytest.param("hrnet_w48", marks=pytest.mark.slow),
-        pytest.param("deeplabv3plus_r101", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_cpp_serves_paper_models(runner, name, tmp_path):
     wrapper, paths = _paper_exports(name, tmp_path)
     static = onnx.load(paths[False])

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_helpers import toycity_setup
+from export_helpers import PAPER_MODELS, toycity_setup
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg_export import export_onnx as export_cli
 from softlabelseg_export import verify as verify_cli
@@ -92,14 +92,7 @@ def _paper_model(name):
     return paper_model(name, REPO, SMALL)[1]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "segformer_b2",
-        pytest.param("hrnet_w48", marks=pytest.mark.slow),
-        pytest.param("deeplabv3plus_r101", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_paper_model_export(name, tmp_path, capsys):
     model = _paper_model(name)
     checkpoint = tmp_path / f"{name}.pth"
