@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the evidence grid (label variant x factor x seed) for one recipe and tabulate it.
 
-    python tools/run_ablation.py --config-file projects/SoftLabelSeg/configs/toycity/evidence_hrnet.py \
+    python tools/run_ablation.py --config-file projects/SoftLabelSeg/configs/toycity/evidence_hrnet_w18s.py \
         --variants nearest_topleft nearest soft soft_area full_res --factors 1/8 1/4 1/2 \
         --seeds 0 1 2 --seeds-at 1/2=0 --output output/evidence
 
