@@ -119,6 +119,9 @@ def test_tables_pair_seeds_and_decompose_the_gain(tmp_path):
     assert "| 1/8 | label ceiling | +10.00 | +2.00 | +12.00 |" in md
     assert "| soft | 1/8 | 72.00 | 44.00 | 28.00 |" in md  # ceiling vs trained
     assert "15.0" in md  # pole IoU over the two seeds (thin group and per-class table)
+    assert "| labels | factor | " + " | ".join(CLASSES) + " | mIoU | seeds |" in md  # names in full
+    one_seed = collect([p for p in grid if p.seed == 0], str(tmp_path))
+    assert "| 1/8 | trained model (1 seed) | +10.00 | +1.00 | +11.00 |" in markdown_tables(one_seed, CLASSES)
     plot_miou(results, str(tmp_path / "m.png"))
     assert (tmp_path / "m.png").stat().st_size > 1000
 

@@ -274,7 +274,8 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
         shared = set(trio[0]) & set(trio[1]) & set(trio[2])  # seeds all three have: a paired estimate
         means = {v: _mean_std([runs[s]["mIoU"] for s in shared])[0]
                  for v, runs in zip(("nearest_topleft", "nearest", "soft"), trio, strict=True)}
-        lines.append(_decomposition_row(f, f"trained model ({len(shared)} seeds)", means))
+        seeds = f"{len(shared)} seed" + ("" if len(shared) == 1 else "s")
+        lines.append(_decomposition_row(f, f"trained model ({seeds})", means))
         if ceilings:
             lines.append(_decomposition_row(f, "label ceiling", {v: ceilings.get((v, f), math.nan)
                                                                    for v in means}))
@@ -288,10 +289,9 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
                 if math.isnan(c) or math.isnan(t):
                     continue
                 lines.append(f"| {VARIANTS[v].title} | {f} | {c:.2f} | {t:.2f} | {c - t:.2f} |")
-    short = [n[:6] for n in class_names]
     lines += ["", "### Per-class IoU (shape of the paper's Table 1), mean over seeds", "",
-              "| labels | factor | " + " | ".join(short) + " | mIoU | seeds |",
-              "|---|---|" + "---|" * len(short) + "---|---|"]
+              "| labels | factor | " + " | ".join(class_names) + " | mIoU | seeds |",
+              "|---|---|" + "---|" * len(class_names) + "---|---|"]
     for f in factors:
         for v in variants:
             runs = list(by_cell.get((v, f), {}).values())
