@@ -270,10 +270,9 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
               "trained models: means over the seeds all three variants finished.", "",
               "| factor | what | alignment | soft labelling | total |", "|---|---|---|---|---|"]
     for f in factors:
-        trio = [by_cell.get((v, f), {}) for v in ("nearest_topleft", "nearest", "soft")]
-        shared = set(trio[0]) & set(trio[1]) & set(trio[2])  # seeds all three have: a paired estimate
-        means = {v: _mean_std([runs[s]["mIoU"] for s in shared])[0]
-                 for v, runs in zip(("nearest_topleft", "nearest", "soft"), trio, strict=True)}
+        trio = {v: by_cell.get((v, f), {}) for v in ("nearest_topleft", "nearest", "soft")}
+        shared = set.intersection(*map(set, trio.values()))  # seeds all three have: a paired estimate
+        means = {v: _mean_std([runs[s]["mIoU"] for s in shared])[0] for v, runs in trio.items()}
         seeds = f"{len(shared)} seed" + ("" if len(shared) == 1 else "s")
         lines.append(_decomposition_row(f, f"trained model ({seeds})", means))
         if ceilings:
