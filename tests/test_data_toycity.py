@@ -17,7 +17,7 @@ from softlabelseg.data import (
 from softlabelseg.data.datasets import load_toycity_semantic
 from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
 from softlabelseg.data.toycity.generator import GENERATOR_VERSION, MARKER, TOYCITY_SIZES
-from softlabelseg.data.toycity.scene import render_scene
+from softlabelseg.data.toycity.scene import SCENE_STYLES, _annotation_error, render_scene
 
 SMALL = ToyCityParams(height=64, width=128, num_train=4, num_val=2, seed=3, supersample=2)
 
@@ -110,3 +110,46 @@ def test_larger_sizes_render_the_same_scenes_and_register():
     assert ToyCityParams(height=1024, width=2048).supersample == 2
     with pytest.raises(ValueError, match="at least"):
         ToyCityParams(height=32, width=64)
+
+
+def test_cluttered_scenes_are_denser_and_registered(tmp_path):
+    """More thin-class pixels and more 4 x 4 cells holding several classes than the clean scenes of the same
+    seeds; own folder, marker and dataset names."""
+    thin = [4, 5, 6, 7, 11, 18]  # fence, pole, traffic light, traffic sign, person, bicycle
+    share, mixed = {}, {}
+    for style in SCENE_STYLES:
+        labels = np.stack([render_scene(np.random.default_rng([11, i]), 128, 256, 4, style)[1]
+                           for i in range(6)])
+        share[style] = np.isin(labels, thin).mean()
+        cells = labels.reshape(6, 32, 4, 64, 4).transpose(0, 1, 3, 2, 4).reshape(6, 32, 64, 16)
+        mixed[style] = (cells != cells[..., :1]).any(-1).mean()
+    assert share["cluttered"] > 1.05 * share["clean"] and mixed["cluttered"] > 1.1 * mixed["clean"]
+    cluttered = ToyCityParams(**{**SMALL.__dict__, "scene": "cluttered"})
+    out = generate_toycity(tmp_path / cluttered.folder, cluttered)
+    assert cluttered.folder == "toycity_64x128_cluttered"
+    assert json.loads((out / MARKER).read_text())["params"]["scene"] == "cluttered"
+    clean = generate_toycity(tmp_path / "clean", SMALL)  # clean markers keep the fields they always had
+    assert "scene" not in json.loads((clean / MARKER).read_text())["params"]
+    assert ToyCityParams(scene="cluttered").folder == "toycity_cluttered"
+    for h, w in TOYCITY_SIZES:
+        size = "" if (h, w) == (256, 512) else f"_{h}x{w}"
+        name = f"toycity{size}_cluttered_sem_seg_val"
+        assert tuple(MetadataCatalog.get(name).evaluation_resolution) == (h, w)
+    with pytest.raises(ValueError, match="cluttered"):
+        ToyCityParams(scene="busy")
+    with pytest.raises(ValueError, match="clean"):
+        render_scene(np.random.default_rng(0), 64, 128, 2, "busy")
+
+
+def test_annotation_error_moves_boundaries_smoothly_by_its_rms():
+    """A vertical class edge, displaced: per-row offsets have the requested RMS, vary smoothly along the
+    edge, and no class value is invented."""
+    label = np.zeros((2048, 512), np.uint8)
+    label[:, 256:] = 7
+    moved = _annotation_error(label, np.random.default_rng(0), rms=3.0, correlation=64.0)
+    assert set(np.unique(moved).tolist()) == {0, 7}
+    offsets = np.argmax(moved == 7, axis=1).astype(float) - 256
+    assert 2.0 < np.sqrt(np.mean(offsets ** 2)) < 4.0
+    assert np.corrcoef(offsets[:-8], offsets[8:])[0, 1] > 0.7  # neighbours 8 rows apart move together
+    still = _annotation_error(label, np.random.default_rng(0), rms=0.0, correlation=64.0)
+    np.testing.assert_array_equal(still, label)

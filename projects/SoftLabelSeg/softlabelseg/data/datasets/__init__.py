@@ -2,9 +2,13 @@
 
 Folders under the datasets root (``$SOFTLABELSEG_DATASETS``, default ``./datasets``):
 ``cityscapes/``, ``ADEChallengeData2016/``, ``mapillary_vistas/``, ``toycity/`` (generated on first use; the
-larger renderings ``toycity_512x1024_sem_seg_*`` and ``toycity_1024x2048_sem_seg_*`` in ``toycity_<H>x<W>/``).
+larger renderings ``toycity_512x1024_sem_seg_*`` and ``toycity_1024x2048_sem_seg_*`` in ``toycity_<H>x<W>/``,
+and the cluttered scenes of every size, ``toycity[_<H>x<W>]_cluttered_sem_seg_*``, in
+``toycity[_<H>x<W>]_cluttered/``).
 """
 from __future__ import annotations
+
+import itertools
 
 from ..catalog import DatasetCatalog, MetadataCatalog, dataset_root
 from .ade20k import load_ade20k_semantic
@@ -13,7 +17,7 @@ from .builtin_meta import ADE20K_CLASSES, ADE20K_COLORS, ADE20K_LUT, CITYSCAPES_
 from .cityscapes import load_cityscapes_semantic
 from .mapillary import load_mapillary_semantic, mapillary_classes
 from .toycity import load_toycity_semantic
-from ..toycity import TOYCITY_SIZES, ToyCityParams
+from ..toycity import SCENE_STYLES, TOYCITY_SIZES, ToyCityParams
 
 __all__ = ["load_ade20k_semantic", "load_cityscapes_semantic", "load_mapillary_semantic", "load_toycity_semantic",
            "register_all"]
@@ -43,10 +47,9 @@ def register_all() -> None:
              dict(num_classes=65, evaluation_resolution=None,
                   label_mapping="raw v1.2 ids of evaluated classes -> 0..64, others -> 255")),
         ]
-        for h, w in TOYCITY_SIZES:
-            params = ToyCityParams(height=h, width=w)
-            name = "toycity" if params.folder == "toycity" else f"toycity_{h}x{w}"
-            specs.append((f"{name}_sem_seg_{split}",
+        for (h, w), scene in itertools.product(TOYCITY_SIZES, SCENE_STYLES):
+            params = ToyCityParams(height=h, width=w, scene=scene)
+            specs.append((f"{params.folder}_sem_seg_{split}",
                           lambda s=split, p=params: load_toycity_semantic(dataset_root(), s, p),
                           dict(stuff_classes=CITYSCAPES_CLASSES, stuff_colors=CITYSCAPES_COLORS, num_classes=19,
                                evaluation_resolution=(h, w), label_lut=None, label_mapping="train ids as is")))

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
-from .scene import render_scene
+from .scene import SCENE_STYLES, render_scene
 
 __all__ = ["GENERATOR_VERSION", "TOYCITY_SIZES", "ToyCityParams", "ensure_toycity", "generate_toycity",
            "label_to_color"]
@@ -42,9 +42,10 @@ TOYCITY_SIZES = ((256, 512), (512, 1024), (1024, 2048))
 
 @dataclasses.dataclass(frozen=True)
 class ToyCityParams:
-    """Size of the generated set. Defaults: 240 train + 48 val scenes at 256 x 512.
+    """Size and style of the generated set. Defaults: 240 train + 48 val clean scenes at 256 x 512.
 
     ``supersample`` None: 4 below 512 rows, else 2 (the canvas is then at least 1024 rows either way).
+    ``scene``: ``clean`` or ``cluttered`` (denser objects, ragged canopies, annotation error; ``scene.py``).
     """
 
     height: int = 256
@@ -53,23 +54,26 @@ class ToyCityParams:
     num_val: int = 48
     seed: int = 0
     supersample: int | None = None
+    scene: str = "clean"
 
     def __post_init__(self):
         if self.supersample is None:
             object.__setattr__(self, "supersample", 4 if self.height < 512 else 2)
         if self.height < 64 or self.width < 128:
             raise ValueError(f"ToyCity needs at least 64 x 128 pixels, got {self.height} x {self.width}")
+        if self.scene not in SCENE_STYLES:
+            raise ValueError(f"unknown ToyCity scene {self.scene!r}; choose one of {sorted(SCENE_STYLES)}")
 
     def counts(self) -> dict[str, int]:
         return {"train": self.num_train, "val": self.num_val}
 
     @property
     def folder(self) -> str:
-        """Folder name under the datasets root: ``toycity`` at the default size, else ``toycity_<H>x<W>``."""
-        default = ToyCityParams()
-        if (self.height, self.width) == (default.height, default.width):
-            return "toycity"
-        return f"toycity_{self.height}x{self.width}"
+        """Folder name under the datasets root: ``toycity``, plus ``_<H>x<W>`` off the default size and
+        ``_cluttered`` for cluttered scenes (``toycity_512x1024_cluttered``)."""
+        at_default = (self.height, self.width) == (ToyCityParams.height, ToyCityParams.width)
+        size = "" if at_default else f"_{self.height}x{self.width}"
+        return f"toycity{size}" + ("" if self.scene == "clean" else f"_{self.scene}")
 
 
 def label_to_color(label: np.ndarray) -> np.ndarray:
@@ -80,7 +84,10 @@ def label_to_color(label: np.ndarray) -> np.ndarray:
 
 
 def _marker(params: ToyCityParams) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "params": dataclasses.asdict(params),
+    fields = dataclasses.asdict(params)
+    if fields["scene"] == "clean":  # clean sets keep the marker they had before styles existed
+        del fields["scene"]
+    return {"generator_version": GENERATOR_VERSION, "params": fields,
             "classes": CITYSCAPES_CLASSES, "colors": [list(c) for c in CITYSCAPES_COLORS],
             "ignore_label": 255}
 
@@ -102,7 +109,7 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams()) -> Path:
             city = cities[i % len(cities)]
             stem = f"{city}_{i // len(cities):06d}_000019"
             rng = np.random.default_rng([params.seed, split_idx, i, GENERATOR_VERSION])
-            image, label = render_scene(rng, params.height, params.width, params.supersample)
+            image, label = render_scene(rng, params.height, params.width, params.supersample, params.scene)
             img_dir, gt_dir = out_dir / "leftImg8bit" / split / city, out_dir / "gtFine" / split / city
             img_dir.mkdir(parents=True, exist_ok=True)
             gt_dir.mkdir(parents=True, exist_ok=True)

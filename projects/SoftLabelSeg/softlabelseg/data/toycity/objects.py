@@ -142,15 +142,17 @@ def draw_sign(cv, cam, rng, X, Z, height):
         s.disc((0, y), 0.31, SIGN, jitter(rng, (120, 122, 125), 10))
 
 
-def draw_tree(cv, cam, rng, X, Z):
-    """Trunk + clustered canopy (all vegetation, as Cityscapes labels trees)."""
+def draw_tree(cv, cam, rng, X, Z, clumps: int = 1):
+    """Trunk + clustered canopy (all vegetation, as Cityscapes labels trees); ``clumps`` > 1 splits the
+    canopy into that many times more clumps, each 1/sqrt(clumps) the size: a more ragged outline."""
     s = Sprite(cv, cam, X, Z)
     h, green = rng.uniform(2.0, 3.5), jitter(rng, (70, 110, 40), 18)
     s.bar((0, 0), (0, h + 0.5), rng.uniform(0.18, 0.35), VEG, jitter(rng, (80, 65, 50), 10))
     r = rng.uniform(1.4, 2.8)
-    for _ in range(rng.integers(4, 8)):
+    size = r / np.sqrt(clumps)
+    for _ in range(rng.integers(4, 8) * clumps):
         c = (rng.normal(0, r * 0.45), h + r + rng.normal(0, r * 0.35))
-        rx, ry = r * rng.uniform(0.45, 0.8), r * rng.uniform(0.4, 0.75)
+        rx, ry = size * rng.uniform(0.45, 0.8), size * rng.uniform(0.4, 0.75)
         s.disc(c, rx, VEG, green * rng.uniform(0.75, 1.2), ry=ry)
 
 

@@ -3,15 +3,23 @@
 ``render_scene(rng, height, width)`` -> (RGB uint8 (H, W, 3), Cityscapes train ids uint8 (H, W)).
 The layout varies per scene (camera height / focal length / horizon, street widths, which side has
 buildings, object counts, positions and colours), so a model has to generalise across scenes.
+
+Two scene styles (``SCENE_STYLES``): ``clean`` and ``cluttered``. A cluttered scene has the camera and
+street layout of the clean scene of the same seed and is harder in three ways: twice the street furniture,
+people and two-wheelers (more classes per cell), tree canopies of four times as many, smaller leaf clumps
+(ragged, mixed boundaries), and a label displaced from the image by a smooth field of 1 output pixel RMS per
+axis (annotation error, as when polygons are drawn by hand). The clean style draws exactly the random
+numbers it always drew.
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import cv2
 import numpy as np
 
-from .canvas import IGNORE, Camera, Canvas
+from .canvas import IGNORE, Camera, Canvas, block_majority
 from .objects import (
     BUILDING,
     FENCE,
@@ -33,7 +41,22 @@ from .objects import (
     jitter,
 )
 
-__all__ = ["render_scene"]
+__all__ = ["SCENE_STYLES", "SceneStyle", "render_scene"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneStyle:
+    """How hard a scene is. ``density``: multiplier on street-item counts; ``leaf_clumps``: canopy clumps
+    per clean clump (each smaller, same total area); ``label_shift_px``: RMS per axis of the smooth
+    displacement between label and image, in output pixels (0: the label matches the image exactly)."""
+
+    density: float = 1.0
+    leaf_clumps: int = 1
+    label_shift_px: float = 0.0
+
+
+SCENE_STYLES = {"clean": SceneStyle(),
+                "cluttered": SceneStyle(density=2.0, leaf_clumps=4, label_shift_px=1.0)}
 
 FAR = 400.0
 # per-class texture: (fine grain amplitude in grey levels, low-frequency relative shading)
@@ -168,11 +191,12 @@ def _side(cv, cam, st, side, rng):
         z += L + rng.uniform(2, 20)
 
 
-def _street_items(cam, st, rng):
+def _street_items(cam, st, rng, style: SceneStyle):
     """(depth, draw(canvas)) for poles, lights, signs, trees, people, riders, two-wheelers and vehicles.
 
     Placement is sampled here; each draw samples its own look when called (in depth order).
     """
+    d = style.density
     items = []
 
     def add(z, fn, **kw):
@@ -181,18 +205,18 @@ def _street_items(cam, st, rng):
     grey = jitter(rng, (125, 127, 130), 15)
     for side in (-1, 1):
         edge, sw, tw = st["edge"][side], st["sidewalk"][side], st["terrain"][side]
-        spacing = rng.uniform(12, 30)
+        spacing = rng.uniform(12, 30) / d
         for z in np.arange(rng.uniform(3, spacing), 150, spacing):  # street lamps with an arm over the road
             add(z, _lamp, X=edge + side * 0.5, color=grey, arm=-side * rng.uniform(0, 1.8))
-        for z in rng.uniform(4, 45, rng.integers(1, 5)):
+        for z in rng.uniform(4, 45, rng.integers(1, 1 + round(4 * d))):
             add(z, draw_sign, X=edge + side * rng.uniform(0.3, 0.8), height=rng.uniform(2.2, 3.2))
         if tw > 0 or rng.random() < 0.5:
             x = edge + side * (sw + tw / 2 if tw else sw - 0.8)
-            for z in np.arange(rng.uniform(4, 12), 100, rng.uniform(8, 20)):
-                add(z, draw_tree, X=x)
-        for z in rng.uniform(4, 35, rng.poisson(7)):
+            for z in np.arange(rng.uniform(4, 12), 100, rng.uniform(8, 20) / d):
+                add(z, draw_tree, X=x, clumps=style.leaf_clumps)
+        for z in rng.uniform(4, 35, rng.poisson(7 * d)):
             add(z, draw_person, X=edge + side * rng.uniform(0.4, sw))
-        for z in rng.uniform(4, 25, rng.poisson(2.0)):  # parked two-wheelers
+        for z in rng.uniform(4, 25, rng.poisson(2.0 * d)):  # parked two-wheelers
             fn = draw_motorcycle if rng.random() < 0.25 else draw_bicycle
             add(z, fn, X=edge + side * rng.uniform(0.3, sw), sx=rng.uniform(0.4, 1.0))
     if rng.random() < 0.85:  # traffic lights at a junction
@@ -201,7 +225,7 @@ def _street_items(cam, st, rng):
             arm = -side * rng.uniform(0, 4) if rng.random() < 0.5 else 0.0
             X = st["edge"][side] + side * 0.4
             add(zj, _signal, X=X, color=grey, arm=arm, height=rng.uniform(3.5, 5.5))
-    for _ in range(rng.poisson(2.5)):  # riders on the road
+    for _ in range(rng.poisson(2.5 * d)):  # riders on the road
         z, side = rng.uniform(5, 30), rng.choice([-1, 1])
         add(z, draw_rider, X=st["edge"][side] - side * rng.uniform(0.6, 1.5), motor=rng.random() < 0.35)
     for side in (-1, 1):  # parked cars along the curb
@@ -250,8 +274,28 @@ def _camera_effects(image, label, rng):
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_scene(rng: np.random.Generator, height: int = 256, width: int = 512, ss: int = 4):
-    """One street scene -> (image uint8 (H, W, 3) RGB, label uint8 (H, W) train ids / 255)."""
+def _annotation_error(label: np.ndarray, rng, rms: float, correlation: float) -> np.ndarray:
+    """``label`` resampled (nearest) through a smooth random displacement of ``rms`` pixels per axis whose
+    features are about ``correlation`` pixels apart: boundaries move, thin objects bend, none appear."""
+    H, W = label.shape
+    grid = (int(H // correlation) + 2, int(W // correlation) + 2)
+    shift = []
+    for _ in range(2):
+        f = cv2.resize(rng.standard_normal(grid, dtype=np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+        shift.append(f * np.float32(rms / max(float(f.std()), 1e-6)))
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    return cv2.remap(label, xs + shift[0], ys + shift[1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+
+def render_scene(rng: np.random.Generator, height: int = 256, width: int = 512, ss: int = 4,
+                 style: str = "clean"):
+    """One street scene -> (image uint8 (H, W, 3) RGB, label uint8 (H, W) train ids / 255).
+
+    ``style`` names an entry of ``SCENE_STYLES``; for one ``rng`` seed both share camera and street layout.
+    """
+    if style not in SCENE_STYLES:
+        raise ValueError(f"unknown ToyCity scene style {style!r}; choose one of {sorted(SCENE_STYLES)}")
+    look = SCENE_STYLES[style]
     f = width * rng.uniform(1.6, 2.2)  # a longish lens: street objects large, poles still thin
     cam = Camera(f, cx=width * rng.uniform(0.4, 0.6), horizon=height * rng.uniform(0.36, 0.5),
                  h=rng.uniform(1.3, 1.8))
@@ -265,11 +309,14 @@ def render_scene(rng: np.random.Generator, height: int = 256, width: int = 512, 
     _ground(cv, cam, st, rng)
     for side in (-1, 1):
         _side(cv, cam, st, side, rng)
-    for _, draw in sorted(_street_items(cam, st, rng), key=lambda t: -t[0]):
+    for _, draw in sorted(_street_items(cam, st, rng, look), key=lambda t: -t[0]):
         draw(cv)
     if rng.random() < 0.5:  # ego-vehicle hood: ignore, as in Cityscapes
         hh = rng.uniform(0.04, 0.1) * height
         cv.ellipse((width / 2, height + height * 0.3), (width * 0.8, height * 0.3 + hh), IGNORE,
                    jitter(rng, (40, 42, 48), 10))
     image, label = cv.finish()
-    return _camera_effects(image, label, rng), label
+    image = _camera_effects(image, label, rng)  # textures follow the true classes, not the annotation
+    if look.label_shift_px > 0:
+        label = block_majority(_annotation_error(cv.label, rng, look.label_shift_px * ss, 16.0 * ss), ss)
+    return image, label
