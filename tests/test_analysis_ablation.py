@@ -93,6 +93,31 @@ def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):
     assert "--resume" in json.load(open(os.path.join(root, q.name, "argv.json")))
 
 
+def test_run_point_keeps_the_wall_time_on_disk_while_the_run_goes_on(tmp_path):
+    """The time file is rewritten during the run (a killed runner loses at most one heartbeat of it), and
+    a later invocation adds its time to the earlier ones, the killed ones included."""
+    script = tmp_path / "slow_train.py"
+    script.write_text(
+        "import json, os, shutil, sys, time\n"
+        "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('train.output_dir=')][0]\n"
+        "time.sleep(1.0)\n"
+        "shutil.copy(os.path.join(out, 'ablation_time.json'), os.path.join(out, 'seen_while_running.json'))\n"
+        "os.makedirs(os.path.join(out, 'inference'))\n"
+        "res = os.path.join(out, 'inference', 'sem_seg_evaluation.json')\n"
+        "json.dump({'metrics': {'mIoU': 50.0}}, open(res, 'w'))\n"
+    )
+    p = GridPoint("soft", Fraction(1, 8), 0)
+    run_dir = tmp_path / p.name
+    run_dir.mkdir()
+    (run_dir / "ablation_time.json").write_text(json.dumps({"seconds": 100.0, "invocations": 1}))  # killed
+    seconds = run_point(p, "cfg.py", str(tmp_path), [], OverrideKeys(), str(script), log=lambda s: None,
+                        heartbeat_s=0.05)
+    seen = json.loads((run_dir / "seen_while_running.json").read_text())
+    assert seen["invocations"] == 2 and 100.0 < seen["seconds"] < 100.0 + seconds
+    final = json.loads((run_dir / "ablation_time.json").read_text())
+    assert final == {"seconds": pytest.approx(100.0 + seconds), "invocations": 2}
+
+
 def test_run_point_failure_names_the_log(tmp_path):
     script = tmp_path / "boom.py"
     script.write_text("import sys\nprint('bad config key')\nsys.exit(3)\n")

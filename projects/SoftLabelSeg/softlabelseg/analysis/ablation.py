@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..utils.fileio import atomic_write
 from .retention import THIN_CLASSES
 
 __all__ = ["BASELINE", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
@@ -121,11 +122,12 @@ def is_finished(run_dir: str) -> bool:
 
 
 def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], keys: OverrideKeys,
-              train_script: str, log=print) -> float:
+              train_script: str, log=print, heartbeat_s: float = 30.0) -> float:
     """Train and evaluate one point unless finished; returns the seconds spent (0 when skipped).
 
     The run's console output goes to ``<run_dir>/ablation_run.log``, its wall time (summed over
-    resumptions) to ``<run_dir>/ablation_time.json``; a failed run raises with the log's tail.
+    resumptions) to ``<run_dir>/ablation_time.json``, rewritten every ``heartbeat_s`` while the run goes on,
+    so a runner that is killed loses at most that much of the time; a failed run raises with the log's tail.
     """
     run_dir = os.path.join(root, point.name)
     if is_finished(run_dir):
@@ -138,14 +140,19 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     cmd += point.overrides(keys, run_dir) + list(extra)
     os.makedirs(run_dir, exist_ok=True)
     log(f"[run] {point.name}{' (resuming)' if resume else ''}")
+    earlier = _read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
     start = time.perf_counter()
     with open(os.path.join(run_dir, "ablation_run.log"), "a") as logf:
-        proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        while True:
+            _write_timing(run_dir, earlier, time.perf_counter() - start)
+            try:
+                proc.wait(timeout=heartbeat_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     seconds = time.perf_counter() - start
-    timing = _read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
-    timing = {"seconds": timing["seconds"] + seconds, "invocations": timing["invocations"] + 1}
-    with open(os.path.join(run_dir, TIME_FILE), "w") as f:
-        json.dump(timing, f)
+    _write_timing(run_dir, earlier, seconds)
     if proc.returncode != 0 or not is_finished(run_dir):
         with open(os.path.join(run_dir, "ablation_run.log")) as f:
             tail = "".join(f.readlines()[-20:])
@@ -154,6 +161,12 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
         )
     log(f"[done] {point.name} in {seconds:.0f} s")
     return seconds
+
+
+def _write_timing(run_dir: str, earlier: dict, seconds: float) -> None:
+    """Wall time of the earlier invocations plus this one's ``seconds`` so far (this one counted)."""
+    timing = {"seconds": earlier["seconds"] + seconds, "invocations": earlier["invocations"] + 1}
+    atomic_write(os.path.join(run_dir, TIME_FILE), lambda f: f.write(json.dumps(timing).encode()))
 
 
 def _read_json(path: str):
