@@ -61,6 +61,13 @@ def test_overrides_set_every_grid_key():
         "nearest_topleft", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
     assert "dataloader.train.mapper.label_mode=full_res" in GridPoint(
         "full_res", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
+    label_only = GridPoint("soft_area_label", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
+    assert "dataloader.train.mapper.label_filter=torch:area" in label_only
+    assert not any("image_mode" in o for o in label_only)
+    image_only = GridPoint("nearest_area_image", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
+    assert "dataloader.train.mapper.label_mode=nearest" in image_only
+    assert "dataloader.train.mapper.image_mode=torch:area" in image_only
+    assert not any("label_filter" in o for o in image_only)
 
 
 def test_run_point_skips_finished_and_resumes_interrupted(tmp_path):

@@ -117,6 +117,21 @@ def test_nearest_baseline_is_the_mode_of_soft_labels_on_the_image_grid(sample):
     assert (centred[mixed] == arg[mixed]).float().mean() > (topleft[mixed] == arg[mixed]).float().mean()
 
 
+def test_label_filter_changes_the_label_only(sample):
+    """label_filter: the soft label is the one-hot label resampled with that filter on the same window,
+    while the image keeps the image filter (the area-label diagnostic of the evidence grid)."""
+    rec, label = sample
+    plain, area_label = _mapper(), _mapper(label_filter="torch:area")
+    for seed in range(4):
+        geo = _geometry(plain, seed)
+        ref, out = plain(rec, np.random.default_rng(seed)), area_label(rec, np.random.default_rng(seed))
+        assert torch.equal(out["image"], ref["image"])
+        exp = softlabel_ops.soft_resize(label, 19, size=geo.size, mode="torch:area", crop=geo.window)
+        exp = exp.hflip() if geo.flip else exp
+        assert torch.equal(out["sem_seg"].probs, exp.probs) and torch.equal(out["sem_seg"].valid, exp.valid)
+        assert not torch.equal(out["sem_seg"].probs, ref["sem_seg"].probs)
+
+
 def test_full_res_label_is_the_original_grid(sample):
     rec, label = sample
     out = _mapper(label_mode="full_res", crop_size=None, scale_range=(1.0, 1.0), flip_prob=0.0)(rec)
@@ -181,3 +196,7 @@ def test_bad_arguments():
         SoftLabelDatasetMapper(num_classes=19, label_mode="hard")
     with pytest.raises(ValueError, match="mode"):
         SoftLabelDatasetMapper(num_classes=19, image_mode="cv2:bilinear")
+    with pytest.raises(ValueError, match="label_filter.*soft labels only"):
+        SoftLabelDatasetMapper(num_classes=19, label_mode="nearest", label_filter="torch:area")
+    with pytest.raises(ValueError, match="mode"):
+        SoftLabelDatasetMapper(num_classes=19, label_filter="torch:boxy")

@@ -8,7 +8,9 @@
 Variants (``softlabelseg.analysis.ablation.VARIANTS``): ``nearest`` (cell-centred nearest, the fair
 baseline), ``nearest_topleft`` (top-left nearest, torch 'nearest' / OpenCV INTER_NEAREST), ``soft`` (soft
 labels with the recipe's image filter), ``soft_mc_off``, ``soft_sparse``, ``soft_area`` (image and label
-both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label).
+both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label), and two
+that take soft_area apart: ``soft_area_label`` (area label, the recipe's image) and ``nearest_area_image``
+(centred nearest label, area image).
 
 Every point is a normal training run in ``<output>/<point>/``; finished points are skipped and interrupted
 ones resume, so re-running the command continues the grid. ``--lane i/n`` runs every n-th point only, so n

@@ -42,6 +42,7 @@ class Variant:
     label_mode: str
     multi_class: bool = True
     image_mode: str | None = None  # None: the recipe's image filter (the label follows it)
+    label_filter: str | None = None  # soft labels only: a filter other than the image's (a diagnostic)
 
 
 VARIANTS = {
@@ -51,6 +52,9 @@ VARIANTS = {
     "soft_mc_off": Variant("soft, MC off", "soft", multi_class=False),
     "soft_sparse": Variant("soft, sparse top-K", "soft_sparse"),
     "soft_area": Variant("soft, area (image too)", "soft", image_mode="torch:area"),
+    # soft_area changes two things at once; these two change one each
+    "soft_area_label": Variant("soft, area label only", "soft", label_filter="torch:area"),
+    "nearest_area_image": Variant("nearest, centred grid, area image", "nearest", image_mode="torch:area"),
     "full_res": Variant("full-resolution labels", "full_res"),
 }
 BASELINE = "nearest"  # every paired difference is taken against this variant
@@ -62,6 +66,7 @@ class OverrideKeys:
 
     label_mode: str = "dataloader.train.mapper.label_mode"
     image_mode: str = "dataloader.train.mapper.image_mode"
+    label_filter: str = "dataloader.train.mapper.label_filter"
     factor: str = "dataloader.train.mapper.factor"
     multi_class: str = "model.multi_class"
     seeds: tuple[str, ...] = ("train.seed", "dataloader.train.seed")
@@ -88,6 +93,8 @@ class GridPoint:
         ]
         if v.image_mode is not None:
             out.append(f"{keys.image_mode}={v.image_mode}")
+        if v.label_filter is not None:
+            out.append(f"{keys.label_filter}={v.label_filter}")
         return out + [f"{k}={self.seed}" for k in keys.seeds]
 
 

@@ -49,6 +49,9 @@ class SoftLabelDatasetMapper:
         flip_prob: horizontal flip probability.
         image_mode, align_corners, antialias: the resampling filter (``softlabel_ops`` mode string);
             the label uses the same one.
+        label_filter: soft label modes only: resample the one-hot label with this mode string instead of
+            ``image_mode`` (same corner and antialias settings). An ablation that departs from the
+            method's same-filter rule, e.g. area labels under a bilinear image; None (default) keeps it.
         label_mode: "soft" (DenseSoftLabel), "soft_sparse" (SparseSoftLabel, ``top_k`` caps K),
             "nearest" (int64 labels, the image library's nearest neighbour on the image's cell centres),
             "nearest_topleft" (the same library's top-left nearest) or "full_res" (int64 labels at
@@ -67,10 +70,15 @@ class SoftLabelDatasetMapper:
                  align_corners: bool = False, antialias: bool = False, label_mode: str = "soft",
                  top_k: int | None = None, clamp: bool = False, photometric: bool = True, pad_value=0,
                  ignore_value: int = 255, test_factor: float | None = None, convert_to_rgb: bool = False,
-                 seed: int | None = None):
+                 seed: int | None = None, label_filter: str | None = None):
         if label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
         softlabel_ops.modes.parse_mode(image_mode, align_corners, antialias)  # fail early on a bad mode
+        if label_filter is not None:
+            if label_mode not in ("soft", "soft_sparse"):
+                raise ValueError(f"label_filter={label_filter!r} applies to soft labels only, but label_mode "
+                                 f"is {label_mode!r}; unset label_filter or use label_mode='soft'")
+            softlabel_ops.modes.parse_mode(label_filter, align_corners, antialias)
         if not 0 < float(factor) <= 8:
             raise ValueError(f"factor must be in (0, 8], got {factor}")
         self.is_train, self.num_classes, self.factor = is_train, int(num_classes), float(factor)
@@ -81,6 +89,7 @@ class SoftLabelDatasetMapper:
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.cat_max_ratio, self.flip_prob = float(cat_max_ratio), float(flip_prob)
         self.mode_kw = dict(mode=image_mode, align_corners=align_corners, antialias=antialias)
+        self.label_filter = label_filter
         self.label_mode, self.top_k, self.clamp = label_mode, top_k, clamp
         # full_res: the target grid is this integer multiple of the training grid
         self.full_res_ratio = max(1, int(round(1.0 / self.factor)))
@@ -118,7 +127,8 @@ class SoftLabelDatasetMapper:
             return softlabel_ops.hard_resize(label, size, self.mode_kw["mode"], crop=window,
                                              grid=HARD_LABEL_GRIDS[self.label_mode],
                                              ignore_value=self.ignore_value)
-        return softlabel_ops.soft_resize(label, self.num_classes, size=size, **self.mode_kw,
+        kw = dict(self.mode_kw, mode=self.label_filter or self.mode_kw["mode"])
+        return softlabel_ops.soft_resize(label, self.num_classes, size=size, **kw,
                                          ignore_value=self.ignore_value, crop=window,
                                          sparse=self.label_mode == "soft_sparse", top_k=self.top_k,
                                          clamp=self.clamp)

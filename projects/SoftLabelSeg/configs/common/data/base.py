@@ -30,6 +30,7 @@ dataloader.train = L(build_train_loader)(
         image_mode="torch:bilinear",
         antialias=False,
         label_mode="soft",
+        label_filter=None,  # soft labels with the image's filter (the method); see the mapper
         photometric=True,
         convert_to_rgb=False,
     ),
