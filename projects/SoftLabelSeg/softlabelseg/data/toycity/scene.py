@@ -6,10 +6,10 @@ buildings, object counts, positions and colours), so a model has to generalise a
 
 Two scene styles (``SCENE_STYLES``): ``clean`` and ``cluttered``. A cluttered scene has the camera and
 street layout of the clean scene of the same seed and is harder in three ways: twice the street furniture,
-people and two-wheelers (more classes per cell), tree canopies of four times as many, smaller leaf clumps
-(ragged, mixed boundaries), and a label displaced from the image by a smooth field of 1 output pixel RMS per
-axis (annotation error, as when polygons are drawn by hand). The clean style draws exactly the random
-numbers it always drew.
+trees, people, riders and two-wheelers (more classes per cell), tree canopies of four times as many, smaller
+leaf clumps (ragged, mixed boundaries), and a label displaced from the image by a smooth field of 1 output
+pixel RMS per axis (annotation error, as when polygons are drawn by hand). The clean style draws exactly
+the random numbers it always drew.
 """
 from __future__ import annotations
 
