@@ -89,7 +89,8 @@ class SoftLabelDatasetMapper:
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.cat_max_ratio, self.flip_prob = float(cat_max_ratio), float(flip_prob)
         self.mode_kw = dict(mode=image_mode, align_corners=align_corners, antialias=antialias)
-        self.label_filter = label_filter
+        # soft labels: the image's filter unless label_filter names another (built once, used every sample)
+        self.label_kw = dict(self.mode_kw, mode=label_filter or image_mode)
         self.label_mode, self.top_k, self.clamp = label_mode, top_k, clamp
         # full_res: the target grid is this integer multiple of the training grid
         self.full_res_ratio = max(1, int(round(1.0 / self.factor)))
@@ -127,8 +128,7 @@ class SoftLabelDatasetMapper:
             return softlabel_ops.hard_resize(label, size, self.mode_kw["mode"], crop=window,
                                              grid=HARD_LABEL_GRIDS[self.label_mode],
                                              ignore_value=self.ignore_value)
-        kw = dict(self.mode_kw, mode=self.label_filter or self.mode_kw["mode"])
-        return softlabel_ops.soft_resize(label, self.num_classes, size=size, **kw,
+        return softlabel_ops.soft_resize(label, self.num_classes, size=size, **self.label_kw,
                                          ignore_value=self.ignore_value, crop=window,
                                          sparse=self.label_mode == "soft_sparse", top_k=self.top_k,
                                          clamp=self.clamp)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
-from .scene import SCENE_STYLES, render_scene
+from .scene import render_scene, scene_style
 
 __all__ = ["GENERATOR_VERSION", "TOYCITY_SIZES", "ToyCityParams", "ensure_toycity", "generate_toycity",
            "label_to_color"]
@@ -61,8 +61,7 @@ class ToyCityParams:
             object.__setattr__(self, "supersample", 4 if self.height < 512 else 2)
         if self.height < 64 or self.width < 128:
             raise ValueError(f"ToyCity needs at least 64 x 128 pixels, got {self.height} x {self.width}")
-        if self.scene not in SCENE_STYLES:
-            raise ValueError(f"unknown ToyCity scene {self.scene!r}; choose one of {sorted(SCENE_STYLES)}")
+        scene_style(self.scene)  # fail early on an unknown style
 
     def counts(self) -> dict[str, int]:
         return {"train": self.num_train, "val": self.num_val}

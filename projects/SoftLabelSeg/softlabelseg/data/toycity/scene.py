@@ -41,7 +41,7 @@ from .objects import (
     jitter,
 )
 
-__all__ = ["SCENE_STYLES", "SceneStyle", "render_scene"]
+__all__ = ["SCENE_STYLES", "SceneStyle", "render_scene", "scene_style"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,13 @@ class SceneStyle:
 
 SCENE_STYLES = {"clean": SceneStyle(),
                 "cluttered": SceneStyle(density=2.0, leaf_clumps=4, label_shift_px=1.0)}
+
+
+def scene_style(name: str) -> SceneStyle:
+    """The entry of ``SCENE_STYLES`` called ``name``; an unknown name raises, listing the known ones."""
+    if name not in SCENE_STYLES:
+        raise ValueError(f"unknown ToyCity scene style {name!r}; choose one of {sorted(SCENE_STYLES)}")
+    return SCENE_STYLES[name]
 
 FAR = 400.0
 # per-class texture: (fine grain amplitude in grey levels, low-frequency relative shading)
@@ -293,9 +300,7 @@ def render_scene(rng: np.random.Generator, height: int = 256, width: int = 512, 
 
     ``style`` names an entry of ``SCENE_STYLES``; for one ``rng`` seed both share camera and street layout.
     """
-    if style not in SCENE_STYLES:
-        raise ValueError(f"unknown ToyCity scene style {style!r}; choose one of {sorted(SCENE_STYLES)}")
-    look = SCENE_STYLES[style]
+    look = scene_style(style)
     f = width * rng.uniform(1.6, 2.2)  # a longish lens: street objects large, poles still thin
     cam = Camera(f, cx=width * rng.uniform(0.4, 0.6), horizon=height * rng.uniform(0.36, 0.5),
                  h=rng.uniform(1.3, 1.8))
