@@ -65,6 +65,7 @@ def scene_style(name: str) -> SceneStyle:
         raise ValueError(f"unknown ToyCity scene style {name!r}; choose one of {sorted(SCENE_STYLES)}")
     return SCENE_STYLES[name]
 
+
 FAR = 400.0
 # per-class texture: (fine grain amplitude in grey levels, low-frequency relative shading)
 _TEXTURE = np.array(
