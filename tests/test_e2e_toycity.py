@@ -3,6 +3,7 @@ modes train, checkpoint, evaluate at full resolution; an interrupted run resumed
 the same weights as an uninterrupted one; --eval-only reproduces the final evaluation. The slow test
 runs the same recipe with two gloo processes (--num-gpus 2)."""
 
+import importlib.util
 import json
 import os
 
@@ -16,6 +17,7 @@ from softlabelseg.engine.cli import main
 RECIPE = os.path.join(
     os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "toycity", "tiny_soft.py"
 )
+CALIBRATE_TOOL = os.path.join(os.path.dirname(__file__), "..", "tools", "calibrate_prior.py")
 READER = "softlabelseg.data.datasets.load_cityscapes_semantic"
 
 
@@ -111,6 +113,24 @@ def test_interrupt_resume_and_eval_only(toycity, tmp_path, monkeypatch):
     )
     assert final_eval(ev)["confusion_matrix"] == final_eval(ref)["confusion_matrix"]
     assert not (ev / "model_final.pth").exists()
+
+
+def test_calibrate_prior_tool_scores_like_the_evaluator(toycity, tmp_path):
+    """tools/calibrate_prior.py on a trained run: its argmax row is the run's own final evaluation, and its
+    JSON lands in a folder that did not exist yet."""
+    run = tmp_path / "run"
+    main(["--config-file", RECIPE, *overrides(toycity, run)])
+    spec = importlib.util.spec_from_file_location("calibrate_prior", CALIBRATE_TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "calibration" / "run.json"
+    assert tool.main(["--config-file", str(run / "config.yaml"), "--checkpoint", str(run / "model_final.pth"),
+                      "--fit-images", "4", "--iters", "3", "--output", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["fit_images"] == 4 and len(res["history"]) == 3 and len(res["offsets"]) == 19
+    assert res["val"]["argmax"]["mIoU"] == pytest.approx(final_eval(run)["metrics"]["mIoU"], abs=1e-6)
+    assert set(res["val"]) == {"argmax", "prior-matched"}
+    assert not [p for p in os.listdir(out.parent) if p.startswith(".tmp_")]
 
 
 @pytest.mark.slow

@@ -12,8 +12,7 @@ classes win the argmax where soft labels taught the model a minority share per c
 ``dataloader.train.dataset`` through the evaluation mapper (full-resolution labels), never on val.
 """
 import argparse
-import json
-import math
+import os
 import sys
 
 import torch
@@ -29,20 +28,23 @@ def main(argv=None) -> int:
     ap.add_argument("--output", help="write offsets and both scores as JSON here")
     ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value config overrides")
     args = ap.parse_args(argv)
+    if args.output:  # fail before the minutes of inference, not after
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
 
     from softlabelseg.analysis import THIN_CLASSES
     from softlabelseg.analysis.ablation import STUFF_CLASSES, group_miou
     from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.data import MetadataCatalog
-    from softlabelseg.evaluation import metrics_from_confusion
+    from softlabelseg.evaluation import metrics_from_confusion, write_json_atomic
     from softlabelseg.modeling.backbone import load_state_dict_file
 
     torch.set_num_threads(1)
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
     model = instantiate(cfg.model)
     model.load_state_dict(load_state_dict_file(args.checkpoint), strict=True)
-    names = list(MetadataCatalog.get(cfg.dataloader.test.dataset).stuff_classes)
+    # the evaluator's dataset names the classes (the test set may be a reader call, not a registered name)
+    names = list(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name).stuff_classes)
 
     fit_cfg = cfg.dataloader.test.copy()
     fit_cfg.dataset = cfg.dataloader.train.dataset
@@ -62,11 +64,8 @@ def main(argv=None) -> int:
     for tag, r in rows.items():
         print(f"{tag:15s} {r['mIoU']:6.2f} {r['thin']:6.2f} {r['stuff']:6.2f}")
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump({"offsets": dict(zip(names, bias.tolist(), strict=True)), "fit_images": len(fit.logits),
-                       "history": history,
-                       "val": {k: {kk: (None if isinstance(vv, float) and math.isnan(vv) else vv)
-                                   for kk, vv in v.items()} for k, v in rows.items()}}, f, indent=1)
+        write_json_atomic(args.output, {"offsets": dict(zip(names, bias.tolist(), strict=True)),
+                                        "fit_images": len(fit.logits), "history": history, "val": rows})
     return 0
 
 
