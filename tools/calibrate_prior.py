@@ -35,16 +35,14 @@ def main(argv=None) -> int:
     from softlabelseg.analysis.ablation import STUFF_CLASSES, group_miou
     from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
     from softlabelseg.config import LazyConfig, instantiate
-    from softlabelseg.data import MetadataCatalog
-    from softlabelseg.evaluation import metrics_from_confusion, write_json_atomic
+    from softlabelseg.evaluation import metrics_from_confusion, scored_class_names, write_json_atomic
     from softlabelseg.modeling.backbone import load_state_dict_file
 
     torch.set_num_threads(1)
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
     model = instantiate(cfg.model)
     model.load_state_dict(load_state_dict_file(args.checkpoint), strict=True)
-    # the evaluator's dataset names the classes (the test set may be a reader call, not a registered name)
-    names = list(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name).stuff_classes)
+    names = scored_class_names(cfg)
 
     fit_cfg = cfg.dataloader.test.copy()
     fit_cfg.dataset = cfg.dataloader.train.dataset

@@ -113,10 +113,10 @@ def main(argv=None) -> int:
         print("no finished run to tabulate", file=sys.stderr)
         return 1
     from softlabelseg.config import LazyConfig
-    from softlabelseg.data import MetadataCatalog
+    from softlabelseg.evaluation import scored_class_names
 
     cfg = LazyConfig.load(args.config_file)
-    class_names = list(MetadataCatalog.get(cfg.dataloader.test.dataset).stuff_classes)
+    class_names = scored_class_names(cfg)
     table = markdown_tables(results, class_names, ceilings)
     calibrated = calibration_table(grid, args.output)
     table += f"\n{calibrated}" if calibrated else ""

@@ -15,7 +15,8 @@ from ..utils.fileio import atomic_write
 from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
-__all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "read_label_file"]
+__all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "read_label_file",
+           "scored_class_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ def write_json_atomic(path: str, obj) -> None:
     """Writes ``obj`` as JSON (NaN -> null) to ``path`` atomically."""
     text = json.dumps(nan_to_none(obj), indent=2)
     atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def scored_class_names(cfg) -> list[str]:
+    """The classes a LazyConfig recipe is scored on: its evaluator's dataset's ``stuff_classes`` (the test
+    set itself may be a reader call rather than a registered name)."""
+    from ..data import MetadataCatalog
+
+    return list(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name).stuff_classes)
 
 
 def read_label_file(path: str) -> np.ndarray:
