@@ -1,5 +1,6 @@
 """Evidence grid: grid shape, per-point overrides, skip/resume, paired differences and the tables."""
 import json
+import math
 import os
 import sys
 from fractions import Fraction
@@ -13,6 +14,7 @@ from softlabelseg.analysis.ablation import (
     collect,
     make_grid,
     markdown_tables,
+    paired_p_value,
     parse_factor,
     plot_miou,
     run_point,
@@ -144,9 +146,15 @@ def test_tables_pair_seeds_and_decompose_the_gain(tmp_path):
                 ("soft", Fraction(1, 8)): 72.0}
     md = markdown_tables(results, CLASSES, ceilings)
     assert "| nearest, centred grid | 1/8 | 2 | - | - | 42.00 ± 2.83 |" in md
-    # paired: soft - nearest = +1, +3 -> 2.00 ± 1.41; top-left - nearest = -10, -10 -> ± 0
-    assert "| soft | 1/8 | 2 | +2.00 ± 1.41 |" in md
-    assert "| nearest, top-left grid | 1/8 | 2 | -10.00 ± 0.00 |" in md
+    # paired to centred: soft - nearest = +1, +3 -> 2.00 ± 1.41, t = 2 on 1 degree of freedom, p = 0.295;
+    # top-left - nearest = -10, -10: no spread, so no p-value
+    centred, control = md.split("### Paired difference to nearest, top-left grid")
+    assert "### Paired difference to nearest, centred grid" in centred
+    assert "| soft | 1/8 | 2 | +2.00 ± 1.41 | 0.30 |" in centred
+    assert "| nearest, top-left grid | 1/8 | 2 | -10.00 ± 0.00 | - |" in centred
+    # paired to top-left: soft - top-left = +11, +13 -> t = 12, p = 0.053
+    assert "| soft | 1/8 | 2 | +12.00 ± 1.41 | 0.05 |" in control
+    assert "| nearest, centred grid | 1/8 | 2 | +10.00 ± 0.00 | - |" in control
     assert "| 1/8 | trained model (2 seeds) | +10.00 | +2.00 | +12.00 |" in md
     assert "| 1/8 | label ceiling | +10.00 | +2.00 | +12.00 |" in md
     assert "| soft | 1/8 | 72.00 | 44.00 | 28.00 |" in md  # ceiling vs trained
@@ -156,6 +164,21 @@ def test_tables_pair_seeds_and_decompose_the_gain(tmp_path):
     assert "| 1/8 | trained model (1 seed) | +10.00 | +1.00 | +11.00 |" in markdown_tables(one_seed, CLASSES)
     plot_miou(results, str(tmp_path / "m.png"))
     assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("diffs, expected", [
+    # two-sided tails of the t distribution: 1 - 2 atan(t) / pi (1 df), 1 - t / sqrt(2 + t^2) (2 df)
+    ([1.0, 3.0], 1 - 2 * math.atan(2.0) / math.pi),
+    ([1.0, 2.0, 3.0], 1 - 2 * math.sqrt(3) / math.sqrt(2 + 12)),
+    ([-1.0, -2.0, -3.0], 1 - 2 * math.sqrt(3) / math.sqrt(2 + 12)),
+])
+def test_paired_p_value_matches_the_t_distribution(diffs, expected):
+    assert paired_p_value(diffs) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("diffs", [[], [1.5], [2.0, 2.0, 2.0]])
+def test_paired_p_value_is_undefined_without_spread(diffs):
+    assert math.isnan(paired_p_value(diffs))
 
 
 def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
@@ -188,9 +211,13 @@ def test_calibration_table_reads_prior_matching_results(tmp_path):
     grid = make_grid(["nearest", "soft"], [Fraction(1, 8)], [0, 1])
     os.makedirs(tmp_path / "calibration")
     for p in grid:
+        gain = {"nearest": 0.0, "soft": 1.0 + 2 * p.seed}[p.variant]  # soft - nearest with offsets: +1, +3
         val = {"argmax": {"mIoU": 40.0, "thin": 9.0, "stuff": 59.0},
-               "prior-matched": {"mIoU": 43.0 + p.seed, "thin": 15.0, "stuff": 60.0}}
+               "prior-matched": {"mIoU": 43.0 + p.seed + gain, "thin": 15.0, "stuff": 60.0}}
         (tmp_path / "calibration" / f"{p.name}.json").write_text(json.dumps({"val": val}))
     md = calibration_table(grid, str(tmp_path))
-    assert "| soft | 1/8 | 2 | 40.00 -> 43.50 (+3.50) | 9.00 -> 15.00 (+6.00) |" in md
+    assert "| soft | 1/8 | 2 | 40.00 -> 45.50 (+5.50) | 9.00 -> 15.00 (+6.00) |" in md
+    assert md.rstrip().endswith("| +2.00 ± 1.41 (2) |")
+    assert "| nearest, centred grid | 1/8 | 2 | 40.00 -> 43.50 (+3.50) |" in md
+    assert calibration_table(grid[:1], str(tmp_path)).rstrip().endswith("| - |")  # the baseline alone
     assert calibration_table(grid, str(tmp_path / "none")) == ""

@@ -5,7 +5,8 @@ LazyConfig overrides and its own output folder; a point whose ``sem_seg_evaluati
 finished and never trained again, an interrupted one resumes from its last checkpoint. A variant names how
 the training targets are made (``VARIANTS``): the two nearest-neighbour grids, soft labels with the
 recipe's image filter or with area, with multi-class pixels dropped, or full-resolution labels. Each
-variant is compared with the fair baseline, centred nearest, seed by seed (paired differences).
+variant is compared seed by seed (paired differences) with the fair baseline, centred nearest, and with
+top-left nearest, the labels of the common pipeline.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import numpy as np
 from ..utils.fileio import atomic_write
 from .retention import THIN_CLASSES
 
-__all__ = ["BASELINE", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
-           "calibration_table", "collect", "make_grid", "markdown_tables", "parse_factor", "plot_miou",
-           "run_point"]
+__all__ = ["BASELINE", "CONTROL", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
+           "calibration_table", "collect", "make_grid", "markdown_tables", "paired_p_value", "parse_factor",
+           "plot_miou", "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
 TIME_FILE = "ablation_time.json"
@@ -57,7 +58,8 @@ VARIANTS = {
     "nearest_area_image": Variant("nearest, centred grid, area image", "nearest", image_mode="torch:area"),
     "full_res": Variant("full-resolution labels", "full_res"),
 }
-BASELINE = "nearest"  # every paired difference is taken against this variant
+BASELINE = "nearest"  # the fair baseline: every variant's paired difference is taken against it
+CONTROL = "nearest_topleft"  # the common pipeline's labels: a second reference for the paired differences
 
 
 @dataclass(frozen=True)
@@ -246,9 +248,9 @@ def _scores(metrics: dict, class_names) -> dict[str, float]:
 def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
                     ceilings: dict[tuple[str, Fraction], float] | None = None) -> str:
     """The grid (mean ± sample std over seeds, with thin / stuff class groups), the paired differences to
-    centred nearest, the decomposition of the gain (alignment, soft labelling) for the trained models and,
-    when ``ceilings`` {(variant, factor): recoverable mIoU} is given, for the label ceilings, and the
-    per-class IoU table."""
+    centred and to top-left nearest, the decomposition of the gain (alignment, soft labelling) for the
+    trained models and, when ``ceilings`` {(variant, factor): recoverable mIoU} is given, for the label
+    ceilings, and the per-class IoU table."""
     by_cell: dict[tuple[str, Fraction], dict[int, dict]] = {}
     for p, m in results.items():
         by_cell.setdefault((p.variant, p.factor), {})[p.seed] = m
@@ -271,20 +273,9 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
             lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | {'/'.join(map(str, iters)) or '-'} | "
                          f"{'-' if math.isnan(minutes) else f'{minutes:.1f}'} | "
                          + " | ".join(_cell([s[k] for s in sc]) for k in ("mIoU", "thin", "stuff")) + " |")
-    lines += ["", f"### Paired difference to {VARIANTS[BASELINE].title} (same seed): mean ± std", "",
-              "| labels | factor | pairs | Δ mIoU | Δ thin | Δ stuff |", "|---|---|---|---|---|---|"]
-    for f in factors:
-        base = by_cell.get((BASELINE, f), {})
-        for v in variants:
-            if v == BASELINE:
-                continue
-            pairs = [(by_cell[(v, f)][s], base[s]) for s in sorted(by_cell.get((v, f), {})) if s in base]
-            if not pairs:
-                continue
-            diffs = [_score_diff(_scores(x, class_names), _scores(y, class_names)) for x, y in pairs]
-            lines.append(f"| {VARIANTS[v].title} | {f} | {len(pairs)} | "
-                         + " | ".join(_cell([d[k] for d in diffs], signed=True)
-                                      for k in ("mIoU", "thin", "stuff")) + " |")
+    for reference in (BASELINE, CONTROL):
+        if any(v != reference for v in variants) and any(r == reference for r, _ in by_cell):
+            lines += ["", *_paired_table(by_cell, reference, variants, factors, class_names)]
     lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
               "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest; "
               "trained models: means over the seeds all three variants finished.", "",
@@ -322,6 +313,39 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
     return "\n".join(lines) + "\n"
 
 
+def _paired_table(by_cell, reference: str, variants, factors, class_names) -> list[str]:
+    """Markdown lines: each variant minus ``reference`` at the same seed, mean ± std over the pairs, with the
+    two-sided paired t-test p-value of the mIoU difference (nan below 2 pairs or with no spread)."""
+    lines = [f"### Paired difference to {VARIANTS[reference].title} (same seed): mean ± std", "",
+             "| labels | factor | pairs | Δ mIoU | p (paired t-test) | Δ thin | Δ stuff |",
+             "|---|---|---|---|---|---|---|"]
+    for f in factors:
+        ref = by_cell.get((reference, f), {})
+        for v in variants:
+            if v == reference:
+                continue
+            pairs = [(by_cell[(v, f)][s], ref[s]) for s in sorted(by_cell.get((v, f), {})) if s in ref]
+            if not pairs:
+                continue
+            diffs = [_score_diff(_scores(x, class_names), _scores(y, class_names)) for x, y in pairs]
+            miou = [d["mIoU"] for d in diffs]
+            p = paired_p_value(miou)
+            cells = [_cell(miou, signed=True), "-" if math.isnan(p) else f"{p:.2f}",
+                     *(_cell([d[k] for d in diffs], signed=True) for k in ("thin", "stuff"))]
+            lines.append(f"| {VARIANTS[v].title} | {f} | {len(pairs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paired_p_value(differences) -> float:
+    """Two-sided p-value of a one-sample t-test that the mean paired difference is 0 (nan when undefined)."""
+    d = np.asarray(differences, dtype=np.float64)
+    if d.size < 2 or not np.ptp(d) > 0:
+        return math.nan
+    from scipy.stats import ttest_1samp
+
+    return float(ttest_1samp(d, 0.0).pvalue)
+
+
 def _score_diff(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return {k: a[k] - b[k] for k in a}
 
@@ -339,25 +363,30 @@ def _decomposition_row(f, what: str, means: dict[str, float]) -> str:
 def calibration_table(points: list[GridPoint], root: str) -> str:
     """Markdown: val mIoU / thin / stuff with plain argmax and with prior-matching offsets
     (``tools/calibrate_prior.py --output <root>/calibration/<point>.json``), mean over the seeds that have
-    them; empty when none does."""
-    cells: dict[tuple[str, Fraction], list[dict]] = {}
+    them, and the prior-matched mIoU's paired difference to centred nearest; empty when no point has them."""
+    cells: dict[tuple[str, Fraction], dict[int, dict]] = {}
     for p in points:
         res = _read_json(os.path.join(root, "calibration", f"{p.name}.json"))
         if res is not None:
-            cells.setdefault((p.variant, p.factor), []).append(res["val"])
+            cells.setdefault((p.variant, p.factor), {})[p.seed] = res["val"]
     if not cells:
         return ""
     lines = ["### Thin classes at argmax: prior-matching offsets fitted on training images (val)", "",
-             "| labels | factor | seeds | mIoU argmax -> offsets | thin | stuff |",
-             "|---|---|---|---|---|---|"]
+             "| labels | factor | seeds | mIoU argmax -> offsets | thin | stuff | "
+             f"Δ mIoU with offsets to {VARIANTS[BASELINE].title} (pairs) |",
+             "|---|---|---|---|---|---|---|"]
     for (v, f) in sorted(cells, key=lambda k: (k[1], list(VARIANTS).index(k[0]))):
         runs = cells[(v, f)]
         cols = []
         for k in ("mIoU", "thin", "stuff"):
-            a = _mean_std([r["argmax"][k] for r in runs])[0]
-            b = _mean_std([r["prior-matched"][k] for r in runs])[0]
+            a = _mean_std([r["argmax"][k] for r in runs.values()])[0]
+            b = _mean_std([r["prior-matched"][k] for r in runs.values()])[0]
             cols.append(f"{a:.2f} -> {b:.2f} ({b - a:+.2f})")
-        lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | " + " | ".join(cols) + " |")
+        base = cells.get((BASELINE, f), {})
+        diffs = [runs[s]["prior-matched"]["mIoU"] - base[s]["prior-matched"]["mIoU"]
+                 for s in sorted(runs) if s in base]
+        paired = "-" if v == BASELINE or not diffs else f"{_cell(diffs, signed=True)} ({len(diffs)})"
+        lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | " + " | ".join(cols) + f" | {paired} |")
     return "\n".join(lines) + "\n"
 
 
