@@ -12,6 +12,7 @@ from softlabelseg.analysis.ablation import (
     OverrideKeys,
     calibration_table,
     collect,
+    format_p_value,
     make_grid,
     markdown_tables,
     paired_p_value,
@@ -179,6 +180,12 @@ def test_paired_p_value_matches_the_t_distribution(diffs, expected):
 @pytest.mark.parametrize("diffs", [[], [1.5], [2.0, 2.0, 2.0]])
 def test_paired_p_value_is_undefined_without_spread(diffs):
     assert math.isnan(paired_p_value(diffs))
+
+
+@pytest.mark.parametrize("p, text", [(0.1349, "0.13"), (0.0101, "0.01"), (0.0031, "0.003"),
+                                     (0.0004, "< 0.001"), (math.nan, "-")])
+def test_small_p_values_never_read_as_zero(p, text):
+    assert format_p_value(p) == text
 
 
 def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):

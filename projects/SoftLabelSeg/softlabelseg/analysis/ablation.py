@@ -26,8 +26,8 @@ from ..utils.fileio import atomic_write
 from .retention import THIN_CLASSES
 
 __all__ = ["BASELINE", "CONTROL", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
-           "calibration_table", "collect", "make_grid", "markdown_tables", "paired_p_value", "parse_factor",
-           "plot_miou", "run_point"]
+           "calibration_table", "collect", "format_p_value", "make_grid", "markdown_tables", "paired_p_value",
+           "parse_factor", "plot_miou", "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
 TIME_FILE = "ablation_time.json"
@@ -330,7 +330,7 @@ def _paired_table(by_cell, reference: str, variants, factors, class_names) -> li
             diffs = [_score_diff(_scores(x, class_names), _scores(y, class_names)) for x, y in pairs]
             miou = [d["mIoU"] for d in diffs]
             p = paired_p_value(miou)
-            cells = [_cell(miou, signed=True), "-" if math.isnan(p) else f"{p:.2f}",
+            cells = [_cell(miou, signed=True), format_p_value(p),
                      *(_cell([d[k] for d in diffs], signed=True) for k in ("thin", "stuff"))]
             lines.append(f"| {VARIANTS[v].title} | {f} | {len(pairs)} | " + " | ".join(cells) + " |")
     return lines
@@ -344,6 +344,13 @@ def paired_p_value(differences) -> float:
     from scipy.stats import ttest_1samp
 
     return float(ttest_1samp(d, 0.0).pvalue)
+
+
+def format_p_value(p: float) -> str:
+    """Two decimals, three below 0.01 and "< 0.001" below that, so that no p-value reads as 0; "-" for nan."""
+    if math.isnan(p):
+        return "-"
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
 def _score_diff(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
