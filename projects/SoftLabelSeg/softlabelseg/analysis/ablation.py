@@ -274,7 +274,7 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
                          f"{'-' if math.isnan(minutes) else f'{minutes:.1f}'} | "
                          + " | ".join(_cell([s[k] for s in sc]) for k in ("mIoU", "thin", "stuff")) + " |")
     for reference in (BASELINE, CONTROL):
-        if any(v != reference for v in variants) and any(r == reference for r, _ in by_cell):
+        if reference in variants and len(variants) > 1:
             lines += ["", *_paired_table(by_cell, reference, variants, factors, class_names)]
     lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
               "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest; "
