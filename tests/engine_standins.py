@@ -131,7 +131,9 @@ model = L(ToySegModel)()
 dataloader = dict(
     train=L(ToyLoader)(batch_size=2, delay=0.0),
     test=L(build_toy_test_loader)(n=4),
-    evaluator=L(SemSegEvaluator)(num_classes=3, class_names=["a", "b", "c"]),
+    evaluator=L(SemSegEvaluator)(
+        num_classes=3, class_names=["a", "b", "c"], output_dir="${softlabelseg.run_dir:inference}"
+    ),
 )
 optimizer.lr = 0.05
 train.max_iter = 6

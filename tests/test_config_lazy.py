@@ -93,7 +93,7 @@ def test_round_trip_load_override_save_load(cfg_tree, tmp_path):
                                      "model.num_classes=19", "+train.new_key=abc", "~train.amp"])
     assert cfg.model.conv.out_channels == 19  # interpolation follows the single num_classes key
     out = tmp_path / "out/config.yaml"
-    LazyConfig.save(cfg, str(out))
+    LazyConfig.save(cfg, str(out), resolve=True)
     text = out.read_text()
     # targets as dotted strings, interpolations resolved
     assert "torch.nn.Conv2d" in text and "types.SimpleNamespace" in text and "${" not in text
@@ -106,9 +106,10 @@ def test_round_trip_load_override_save_load(cfg_tree, tmp_path):
     assert LazyConfig.load(str(tmp_path / "again.yaml")) == cfg2
 
 
-def test_save_unresolved_keeps_interpolation(cfg_tree, tmp_path):
+def test_save_keeps_interpolation_by_default(cfg_tree, tmp_path):
     cfg = LazyConfig.load(cfg_tree)
-    LazyConfig.save(cfg, str(tmp_path / "c.yaml"), resolve=False)
+    LazyConfig.save(cfg, str(tmp_path / "c.yaml"))
+    assert "${..num_classes}" in (tmp_path / "c.yaml").read_text()
     cfg2 = LazyConfig.load(str(tmp_path / "c.yaml"))
     LazyConfig.apply_overrides(cfg2, ["model.num_classes=3"])
     assert cfg2.model.conv.out_channels == 3
@@ -210,3 +211,29 @@ def test_instantiate_recursion_and_locate():
     assert locate("torch.nn.functional.relu") is torch.nn.functional.relu
     with pytest.raises(ImportError, match="no attribute"):
         locate("torch.nn.NoSuchLayer")
+
+
+def test_saved_recipe_reloaded_with_overrides_stays_coherent(tmp_path):
+    """A run's config.yaml reloaded with overrides: the evaluation folder follows ``train.output_dir``, the
+    evaluator's dataset follows ``dataloader.test.dataset`` and the test mapper follows the train factor."""
+    import os
+
+    from softlabelseg.engine.defaults import save_config_file
+
+    recipe = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "toycity",
+                          "tiny_soft.py")
+    cfg = LazyConfig.load(recipe)
+    LazyConfig.apply_overrides(cfg, [f"train.output_dir={tmp_path / 'run'}"])
+    save_config_file(cfg, str(tmp_path / "run" / "config.yaml"))
+    again = LazyConfig.load(str(tmp_path / "run" / "config.yaml"))
+    assert again.dataloader.evaluator.output_dir == cfg.dataloader.evaluator.output_dir
+    assert again.dataloader.test.mapper.factor == cfg.dataloader.train.mapper.factor == 0.125
+
+    LazyConfig.apply_overrides(again, [
+        f"train.output_dir={tmp_path / 'other'}",
+        "dataloader.test.dataset=toycity_sem_seg_train",
+        "dataloader.train.mapper.factor=0.25",
+    ])
+    assert again.dataloader.evaluator.output_dir == os.path.join(str(tmp_path / "other"), "inference")
+    assert again.dataloader.evaluator.dataset_name == "toycity_sem_seg_train"
+    assert again.dataloader.test.mapper.factor == 0.25

@@ -40,10 +40,11 @@ def test_train_layout_eval_only_and_resume(tmp_path):
     log = (out / "log.txt").read_text()
     assert "eta:" in log and "| a " in log.replace("|   a", "| a ")  # per-class table in the log
 
+    # the run's own config.yaml, evaluated into another folder: the training run's folder stays untouched
     main(
         [
             "--config-file",
-            cfg,
+            str(out / "config.yaml"),
             "--eval-only",
             f"train.output_dir={tmp_path / 'ev'}",
             f"train.init_checkpoint={out / 'model_final.pth'}",
@@ -51,6 +52,8 @@ def test_train_layout_eval_only_and_resume(tmp_path):
     )
     again = json.loads((tmp_path / "ev" / "inference" / "sem_seg_evaluation.json").read_text())
     assert again["confusion_matrix"] == final["confusion_matrix"]
+    assert (tmp_path / "ev" / "inference" / "config.yaml").is_file()
+    assert sorted(os.listdir(out / "inference")) == ["sem_seg_evaluation.json"]
 
     main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.max_iter=8"])
     ck = torch.load(out / "model_final.pth", weights_only=True)

@@ -21,7 +21,7 @@ A LazyConfig ``.py`` file is Python and runs when loaded: only use recipes you t
 
 Output folder (``train.output_dir``)::
 
-    config.yaml                 the resolved config of this run (reload it with --config-file)
+    config.yaml                 the config of this run, ${...} kept (reload it with --config-file + overrides)
     log.txt                     the console log of rank 0 (log.txt.rank<N> for other ranks)
     metrics.json                JSON lines, one object per logged iteration: losses, lr, time, data_time,
                                 max_mem_mb (CUDA) or max_rss_mb (CPU), evaluation results (sem_seg/mIoU, ...)

@@ -223,8 +223,12 @@ class LazyConfig:
         return LazyConfig.load(os.path.join(os.path.dirname(caller), filename), keys)
 
     @staticmethod
-    def save(cfg, filename: str, resolve: bool = True) -> None:
-        """Writes ``cfg`` to ``filename`` as YAML, interpolations resolved unless ``resolve=False``.
+    def save(cfg, filename: str, resolve: bool = False) -> None:
+        """Writes ``cfg`` to ``filename`` as YAML, interpolations kept as written unless ``resolve=True``.
+
+        Kept, as detectron2 keeps them, so that a saved run config reloaded with overrides stays coherent:
+        ``train.output_dir=...`` moves the evaluation folder, ``dataloader.test.dataset=...`` renames the
+        evaluator's dataset, and ``dataloader.train.mapper.factor=...`` reaches the test mapper.
 
         Callable targets are written as dotted paths. Other values YAML cannot hold (objects, lambdas,
         functions outside ``_target_``) are written as readable strings and their keys are named in a

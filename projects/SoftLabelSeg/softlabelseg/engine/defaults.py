@@ -173,7 +173,7 @@ def default_setup(cfg, args, save_config: bool = True) -> None:
 
 
 def save_config_file(cfg, path: str) -> None:
-    """Writes the resolved config to ``path`` (main rank only)."""
+    """Writes the config to ``path`` with its interpolations (main rank only)."""
     from softlabelseg.config import LazyConfig
 
     if comm.is_main_process():
