@@ -15,7 +15,7 @@ from softlabelseg.data import DatasetCatalog, DatasetNotFoundError, dataset_root
 from softlabelseg.engine import Checkpointer
 from softlabelseg.engine.checkpoint import CheckpointError, atomic_save, nonfinite_tensors
 from softlabelseg.engine.cli import main
-from softlabelseg.engine.preflight import ConfigValueError, OutputDirError, check_datasets
+from softlabelseg.engine.preflight import EVAL_JSON, ConfigValueError, OutputDirError, check_datasets
 
 
 @pytest.fixture
@@ -57,8 +57,9 @@ def test_eval_only_keeps_the_earlier_evaluation_unless_overwrite(trained):
     before = _snapshot(out)
     args = ["--config-file", cfg, "--eval-only", f"train.output_dir={out}",
             f"train.init_checkpoint={out / 'model_final.pth'}"]
-    with pytest.raises(OutputDirError, match="--overwrite"):
+    with pytest.raises(OutputDirError, match="--overwrite") as refused:
         main(args)
+    assert f"{out / 'inference'} holds an earlier evaluation ({EVAL_JSON})" in str(refused.value)
     assert _snapshot(out) == before
     main(args + ["--overwrite"])  # same weights: same numbers; the run's own config.yaml is untouched
     after = _snapshot(out)

@@ -123,17 +123,19 @@ def prepare_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -
     """
     out = OmegaConf.select(cfg, "train.output_dir", default=None)
     if eval_only:
-        target = os.path.join(eval_dir(cfg) or "", EVAL_JSON)
+        holder = eval_dir(cfg) or ""
+        target = os.path.join(holder, EVAL_JSON)
         old = [target] if os.path.isfile(target) else []
         what, advice = "an earlier evaluation", "train.output_dir=<new folder> (results go to its inference/)"
     else:
+        holder = out
         old = [] if resume else run_artefacts(out)
         what, advice = "an earlier run", "--resume to continue it, or train.output_dir=<new folder>"
-    shown = ", ".join(os.path.relpath(p, out or ".") for p in old[:6]) + (" ..." if len(old) > 6 else "")
+    shown = ", ".join(os.path.relpath(p, holder or ".") for p in old[:6]) + (" ..." if len(old) > 6 else "")
     if old and not overwrite:
         raise OutputDirError(
-            f"{out} holds {what} ({shown}) that this command would overwrite. Pass --overwrite to replace "
-            f"it, or {advice}."
+            f"{holder} holds {what} ({shown}) that this command would overwrite. Pass --overwrite to "
+            f"replace it, or {advice}."
         )
     if old and not eval_only and comm.is_main_process():  # a JSON is replaced once the new one is done
         for path in old:
