@@ -212,6 +212,33 @@ def test_test_split_problems_surface_before_training():
     check_datasets(OmegaConf.merge(cfg, {"dataloader": {"evaluator": None}}))  # no evaluation: not read
 
 
+def test_evaluator_named_after_another_dataset_is_refused_before_any_listing():
+    _register("rel_a", lambda: [{"file_name": "a.png"}])
+    _register("rel_b", lambda: pytest.fail("listed before the name check"))
+    cfg = OmegaConf.create({"dataloader": {"test": {"dataset": "rel_b"},
+                                           "evaluator": {"dataset_name": "rel_a"}}})
+    with pytest.raises(ConfigValueError, match=r"evaluator.dataset_name='rel_a'.*test.dataset='rel_b'.*"
+                                               r"dataset_name=rel_b too"):
+        check_datasets(cfg, eval_only=True)
+    cfg.dataloader.evaluator.dataset_name = "${..test.dataset}"  # as the recipes write it
+    cfg.dataloader.test.dataset = "rel_a"
+    check_datasets(cfg, eval_only=True)
+
+
+def test_evaluation_folder_outside_the_run_is_announced(trained, tmp_path, caplog):
+    cfg, out = trained
+    elsewhere = tmp_path / "written_out" / "inference"
+    main(["--config-file", cfg, "--eval-only", f"train.output_dir={tmp_path / 'ev'}",
+          f"train.init_checkpoint={out / 'model_final.pth'}", f"dataloader.evaluator.output_dir={elsewhere}"])
+    assert f"Evaluation results go to {elsewhere}" in caplog.text
+    assert (elsewhere / EVAL_JSON).is_file()
+    caplog.clear()
+    main(["--config-file", cfg, "--eval-only", f"train.output_dir={tmp_path / 'ev2'}",
+          f"train.init_checkpoint={out / 'model_final.pth'}"])
+    assert "Evaluation results go to" not in caplog.text
+    assert (tmp_path / "ev2" / "inference" / EVAL_JSON).is_file()
+
+
 def test_dataset_root_that_is_a_file(tmp_path, monkeypatch):
     f = tmp_path / "datasets"
     f.write_text("")

@@ -204,6 +204,12 @@ def run(args):
         cfg, resume=args.resume, overwrite=getattr(args, "overwrite", False), eval_only=eval_only
     )
     default_setup(cfg, args, save_config=not eval_only)
+    outside = preflight.eval_dir_outside_run(cfg)
+    if outside:
+        logger.warning(
+            f"Evaluation results go to {outside} (dataloader.evaluator.output_dir), outside "
+            f"train.output_dir={cfg.train.output_dir}"
+        )
     device = resolve_device(_get(cfg, "train.device", "auto"))
     if device.type == "cuda":
         torch.cuda.set_device(device)

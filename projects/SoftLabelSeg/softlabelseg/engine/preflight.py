@@ -88,6 +88,15 @@ def check_datasets(cfg, eval_only: bool = False) -> None:
                 hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
                 raise KeyError(f"{key}={name!r} is not a registered dataset; {hint}registered: "
                                f"{', '.join(DatasetCatalog.list())}")
+    test_names = named.get("dataloader.test.dataset") or []
+    ev_name = OmegaConf.select(cfg, "dataloader.evaluator.dataset_name", default=None)
+    if isinstance(ev_name, str) and len(test_names) == 1 and ev_name != test_names[0]:
+        raise ConfigValueError(
+            f"dataloader.evaluator.dataset_name={ev_name!r} but dataloader.test.dataset={test_names[0]!r}: "
+            f"the evaluator would take class names and the ignore value from another dataset. Set "
+            f"dataloader.evaluator.dataset_name={test_names[0]} too (a config with the name written out, "
+            f"not as ${{..test.dataset}}, does not follow an override of the test dataset)."
+        )
     for key, names in named.items():
         if names:
             skip = bool(OmegaConf.select(cfg, f"dataloader.{keys[key]}.skip_bad_samples", default=False))
@@ -102,6 +111,16 @@ def eval_dir(cfg) -> str | None:
         return explicit
     out = OmegaConf.select(cfg, "train.output_dir", default=None)
     return os.path.join(out, "inference") if out else None
+
+
+def eval_dir_outside_run(cfg) -> str | None:
+    """The evaluation folder when it lies outside ``train.output_dir`` (an explicit
+    ``dataloader.evaluator.output_dir``, e.g. one written out in a reused ``config.yaml``), else None."""
+    folder, out = eval_dir(cfg), OmegaConf.select(cfg, "train.output_dir", default=None)
+    if not folder or not out:
+        return None
+    folder, out = os.path.abspath(folder), os.path.abspath(out)
+    return None if os.path.commonpath([folder, out]) == out else folder
 
 
 def run_artefacts(folder: str) -> list[str]:
