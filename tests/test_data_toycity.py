@@ -16,7 +16,14 @@ from softlabelseg.data import (
 )
 from softlabelseg.data.datasets import load_toycity_semantic
 from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
-from softlabelseg.data.toycity.generator import GENERATOR_VERSION, MARKER, TOYCITY_SIZES
+from softlabelseg.data.toycity.generator import (
+    GENERATOR_VERSION,
+    MARKER,
+    PARALLEL_MIN_PIXELS,
+    TOYCITY_SIZES,
+    WORKERS_ENV,
+    generation_workers,
+)
 from softlabelseg.data.toycity.scene import SCENE_STYLES, _annotation_error, render_scene
 
 SMALL = ToyCityParams(height=64, width=128, num_train=4, num_val=2, seed=3, supersample=2)
@@ -54,6 +61,46 @@ def test_deterministic(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)
     c = _arrays(generate_toycity(tmp_path / "c", ToyCityParams(**{**SMALL.__dict__, "seed": 4})))
     assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_worker_processes_write_the_same_files(tmp_path):
+    """Scenes rendered by 3 processes are byte for byte those of one process, marker included."""
+    one = generate_toycity(tmp_path / "one", SMALL, workers=1)
+    three = generate_toycity(tmp_path / "three", SMALL, workers=3)
+    files = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
+    assert len(files) == 19 and files == sorted(p.relative_to(three).as_posix() for p in three.rglob("*")
+                                                 if p.is_file())
+    assert all((one / f).read_bytes() == (three / f).read_bytes() for f in files)
+
+
+def test_generation_workers_rule(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert generation_workers(ToyCityParams()) == 1  # the default set: 38M pixels, one process
+    big = ToyCityParams(height=1024, width=2048)
+    assert big.height * big.width * 288 >= PARALLEL_MIN_PIXELS
+    assert 1 <= generation_workers(big) <= 16
+    assert generation_workers(big, workers=3) == 3
+    monkeypatch.setenv(WORKERS_ENV, "5")
+    assert generation_workers(ToyCityParams()) == 5 and generation_workers(big, workers=2) == 2
+    monkeypatch.setenv(WORKERS_ENV, "many")
+    with pytest.raises(ValueError, match=WORKERS_ENV):
+        generation_workers(big)
+    with pytest.raises(ValueError, match="at least 1 worker"):
+        generation_workers(big, workers=0)
+
+
+def test_worker_error_reaches_the_caller(tmp_path, monkeypatch):
+    """A scene that fails in a worker process fails the generation, and ensure leaves no folder behind."""
+    import softlabelseg.data.toycity.generator as gen
+
+    def broken(rng, *args):
+        raise RuntimeError("scene exploded")
+
+    monkeypatch.setattr(gen, "render_scene", broken)  # forked workers inherit the patch
+    with pytest.raises(RuntimeError, match="scene exploded"):
+        ensure_toycity(tmp_path, SMALL, workers=2)
+    assert not (tmp_path / SMALL.folder).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{SMALL.folder}-tmp-")]
 
 
 def test_ensure_generates_once_and_replaces_stale(tmp_path):

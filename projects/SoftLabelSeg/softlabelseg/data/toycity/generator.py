@@ -5,15 +5,18 @@
     <root>/toycity/toycity.json     marker: generator version + parameters + class table
 
 Scenes come from :func:`scene.render_scene` (rendered at ``supersample`` x the size, box-filtered
-image, majority-class label). Generation is deterministic for a given version and parameters, and atomic:
-files are written to a temporary folder that is renamed into place, under a file lock.
+image, majority-class label). Generation is deterministic for a given version and parameters (each scene
+has its own random stream, so worker processes write the same files as one process), and atomic: files
+are written to a temporary folder that is renamed into place, under a file lock.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -27,12 +30,16 @@ from ..datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
 from .scene import render_scene, scene_style
 
 __all__ = ["GENERATOR_VERSION", "TOYCITY_SIZES", "ToyCityParams", "ensure_toycity", "generate_toycity",
-           "label_to_color"]
+           "generation_workers", "label_to_color"]
 
 logger = logging.getLogger(__name__)
 GENERATOR_VERSION = 2
 MARKER = "toycity.json"
 CITIES = {"train": ("brickton", "pixelheim", "voxelstadt"), "val": ("blurberg", "aliasville")}
+WORKERS_ENV = "SOFTLABELSEG_TOYCITY_WORKERS"
+# Below this many pixels in the whole set (the default 256 x 512 set has 38M) one process renders it:
+# starting workers would cost about what they save.
+PARALLEL_MIN_PIXELS = 64 * 2**20
 
 
 # Registered sizes (H, W): the default set and two larger renderings of the same scenes, up to Cityscapes'
@@ -98,23 +105,65 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams()) -> Path:
-    """Render all scenes into ``out_dir`` (created; must not exist) and write the marker last."""
+def generation_workers(params: ToyCityParams, workers: int | None = None) -> int:
+    """Processes that render the set: ``workers`` if given, else ``$SOFTLABELSEG_TOYCITY_WORKERS``, else
+    the usable CPUs (at most 16) for sets of at least ``PARALLEL_MIN_PIXELS`` pixels and 1 below."""
+    if workers is None and os.environ.get(WORKERS_ENV):
+        try:
+            workers = int(os.environ[WORKERS_ENV])
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV}={os.environ[WORKERS_ENV]!r} is not an integer; set a number of "
+                             "processes (1 renders in this process)") from None
+    if workers is None:
+        pixels = params.height * params.width * (params.num_train + params.num_val)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(cpus, 16) if pixels >= PARALLEL_MIN_PIXELS else 1
+    if workers < 1:
+        raise ValueError(f"ToyCity generation needs at least 1 worker, got {workers}")
+    return workers
+
+
+def _render_to(out_dir: Path, params: ToyCityParams, split_idx: int, split: str, i: int) -> None:
+    """Render scene ``i`` of ``split`` and write its image, train-id label and colour label."""
+    cities = CITIES[split]
+    city = cities[i % len(cities)]
+    stem = f"{city}_{i // len(cities):06d}_000019"
+    rng = np.random.default_rng([params.seed, split_idx, i, GENERATOR_VERSION])
+    image, label = render_scene(rng, params.height, params.width, params.supersample, params.scene)
+    img_dir, gt_dir = out_dir / "leftImg8bit" / split / city, out_dir / "gtFine" / split / city
+    img_dir.mkdir(parents=True, exist_ok=True)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    _write_png(img_dir / f"{stem}_leftImg8bit.png", image)
+    _write_png(gt_dir / f"{stem}_gtFine_labelTrainIds.png", label)
+    _write_png(gt_dir / f"{stem}_gtFine_color.png", label_to_color(label))
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)  # the processes already use every core
+
+
+def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: int | None = None) -> Path:
+    """Render all scenes into ``out_dir`` (created; must not exist) and write the marker last.
+
+    ``workers``: processes that render scenes side by side (see :func:`generation_workers`); the files
+    do not depend on it.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True)
-    for split_idx, (split, n) in enumerate(params.counts().items()):
-        cities = CITIES[split]
-        for i in range(n):
-            city = cities[i % len(cities)]
-            stem = f"{city}_{i // len(cities):06d}_000019"
-            rng = np.random.default_rng([params.seed, split_idx, i, GENERATOR_VERSION])
-            image, label = render_scene(rng, params.height, params.width, params.supersample, params.scene)
-            img_dir, gt_dir = out_dir / "leftImg8bit" / split / city, out_dir / "gtFine" / split / city
-            img_dir.mkdir(parents=True, exist_ok=True)
-            gt_dir.mkdir(parents=True, exist_ok=True)
-            _write_png(img_dir / f"{stem}_leftImg8bit.png", image)
-            _write_png(gt_dir / f"{stem}_gtFine_labelTrainIds.png", label)
-            _write_png(gt_dir / f"{stem}_gtFine_color.png", label_to_color(label))
+    jobs = [(split_idx, split, i) for split_idx, (split, n) in enumerate(params.counts().items())
+            for i in range(n)]
+    workers = min(generation_workers(params, workers), max(1, len(jobs)))
+    if workers == 1:
+        for job in jobs:
+            _render_to(out_dir, params, *job)
+    else:
+        # fork where the platform has it: workers start at once, without re-importing the project
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context(method),
+                                                    initializer=_worker_init) as pool:
+            futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
+            for future in futures:
+                future.result()  # re-raises a worker's error here
     (out_dir / MARKER).write_text(json.dumps(_marker(params), indent=1))
     return out_dir
 
@@ -141,9 +190,10 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | None = None) -> Path:
-    """Return ``root/name`` (default ``params.folder``), generating it first when absent or made by another
-    version / parameters.
+def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | None = None,
+                   workers: int | None = None) -> Path:
+    """Return ``root/name`` (default ``params.folder``), generating it first (with ``workers``, see
+    :func:`generation_workers`) when absent or made by another version / parameters.
 
     A folder without a ToyCity marker is never touched (error). Regeneration replaces the folder atomically.
     """
@@ -160,10 +210,12 @@ def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | No
             raise FileExistsError(f"{target} exists but is not a generated ToyCity folder (no {MARKER}); "
                                   "move it away or point SOFTLABELSEG_DATASETS elsewhere")
         t0 = time.perf_counter()
-        logger.info("Generating ToyCity %s into %s ...", dataclasses.asdict(params), target)
+        workers = generation_workers(params, workers)
+        logger.info("Generating ToyCity %s into %s with %d process(es) ...",
+                    dataclasses.asdict(params), target, workers)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=root))
         try:
-            generate_toycity(tmp / "data", params)
+            generate_toycity(tmp / "data", params, workers)
             if target.exists():  # stale version / parameters: swap out, then delete
                 stale = Path(tempfile.mkdtemp(prefix=f".{name}-stale-", dir=root))
                 os.rename(target, stale / "data")
