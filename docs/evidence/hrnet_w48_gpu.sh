@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# HRNetV2-W48 on ToyCity 1024x2048 (configs/toycity/evidence_hrnet_w48.py) on one GPU: top-left nearest,
+# centred nearest and soft bilinear labels at 1/8 and 1/4, seed 0, two runs side by side.
+#
+#   bash docs/evidence/hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]
+#
+# Run from the repository root with the project installed (README). Trailing overrides go to every run
+# (e.g. train.max_iter=300). Timings are printed as it goes; RESULTS_DIR gets the table
+# (ablation.md), the two runner logs and runs.tar.gz (each run's config, log, metrics and evaluation JSON;
+# no checkpoints). Runs are kept in output/evidence_hrnet_w48: running it again resumes.
+set -uo pipefail
+RESULTS=${1:?usage: hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]}
+shift
+C=projects/SoftLabelSeg/configs/toycity/evidence_hrnet_w48.py
+R=output/evidence_hrnet_w48
+GRID=(--variants nearest_topleft nearest soft --factors 1/8 1/4 --seeds 0)
+CEILINGS=docs/evidence/retention/toycity_1024x2048_sem_seg_val_summary.csv
+mkdir -p "$RESULTS" "$R"
+export PYTHONUNBUFFERED=1
+t0=$SECONDS
+stamp() { echo "[$((SECONDS - t0)) s] $*"; }
+
+python - <<'EOF' || exit 1
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NO CUDA DEVICE")
+assert torch.cuda.is_available(), "this script needs a CUDA GPU"
+EOF
+
+stamp "CUDA test of the resampling ops"
+python -m pytest -q -p no:cacheprovider tests/test_ops_resample.py -k cuda 2>&1 | tail -n 3
+
+stamp "ToyCity 1024x2048 (generated on first use, worker processes)"
+python -c "
+from softlabelseg.data import DatasetCatalog
+for split in ('train', 'val'):
+    print(split, len(DatasetCatalog.get(f'toycity_1024x2048_sem_seg_{split}')), 'records')
+" || exit 1
+
+stamp "training, two runs at a time"
+for lane in 0 1; do
+  python tools/run_ablation.py --config-file $C "${GRID[@]}" --lane $lane/2 --output $R "$@" \
+      > "$RESULTS/lane$lane.log" 2>&1 &
+done
+wait  # each lane exits 2 while the other lane's points are unfinished: the table below decides
+stamp "runs finished"
+grep -h "\[done\]\|failed" "$RESULTS"/lane*.log
+
+ceil=()
+[ -f $CEILINGS ] && ceil=(--ceilings $CEILINGS)
+python tools/run_ablation.py --config-file $C "${GRID[@]}" --output $R --aggregate-only "${ceil[@]}" \
+    > "$RESULTS/aggregate.log" 2>&1
+status=$?
+cp $R/ablation.md "$RESULTS/" 2>/dev/null
+(cd $R && tar czf - --exclude='*.pth' --exclude=last_checkpoint --exclude='events.out.*' */) \
+    > "$RESULTS/runs.tar.gz"
+stamp "done (aggregate exit $status)"
+cat "$RESULTS/aggregate.log"
+exit $status
