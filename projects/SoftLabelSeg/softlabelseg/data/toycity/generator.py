@@ -68,6 +68,11 @@ class ToyCityParams:
             object.__setattr__(self, "supersample", 4 if self.height < 512 else 2)
         if self.height < 64 or self.width < 128:
             raise ValueError(f"ToyCity needs at least 64 x 128 pixels, got {self.height} x {self.width}")
+        if self.supersample < 1:
+            raise ValueError(f"ToyCity supersample must be a whole number of at least 1 (renders per output "
+                             f"pixel along each axis), got {self.supersample}")
+        if self.seed < 0:
+            raise ValueError(f"ToyCity seed must be non-negative, got {self.seed}")
         scene_style(self.scene)  # fail early on an unknown style
 
     def counts(self) -> dict[str, int]:
@@ -157,9 +162,9 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: 
         for job in jobs:
             _render_to(out_dir, params, *job)
     else:
-        # fork where the platform has it: workers start at once, without re-importing the project
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context(method),
+        # spawn, not fork: a forked child of a process whose OpenCV, OpenMP or CUDA threads already ran
+        # can wait forever on a lock one of those threads held; a fresh interpreter costs a second or two
+        with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
                                                     initializer=_worker_init) as pool:
             futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
             for future in futures:
