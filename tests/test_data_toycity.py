@@ -90,8 +90,14 @@ def test_generation_workers_rule(monkeypatch):
 
 
 def _failing_render(out_dir, params, split_idx, split, i):
-    """Stands in for the generator's per-scene job; top level, so a spawned worker can import it."""
-    raise RuntimeError(f"scene {split}/{i} exploded")
+    """Stands in for the generator's per-scene job (top level, so a spawned worker can import it): the first
+    scene fails, the others leave a file behind."""
+    if (split, i) == ("train", 0):
+        raise RuntimeError(f"scene {split}/{i} exploded")
+    import time
+
+    time.sleep(0.5)
+    (out_dir / f"{split}_{i}.done").touch()
 
 
 def test_worker_error_reaches_the_caller(tmp_path, monkeypatch):
@@ -99,6 +105,12 @@ def test_worker_error_reaches_the_caller(tmp_path, monkeypatch):
     import softlabelseg.data.toycity.generator as gen
 
     monkeypatch.setattr(gen, "_render_to", _failing_render)
+    many = ToyCityParams(**{**SMALL.__dict__, "num_train": 40})
+    out = tmp_path / "direct"
+    with pytest.raises(RuntimeError, match="exploded"):
+        generate_toycity(out, many, workers=2)
+    assert len(list(out.glob("*.done"))) < 41  # the scenes queued behind the failure were cancelled
+    assert not (out / MARKER).exists()
     with pytest.raises(RuntimeError, match="exploded"):
         ensure_toycity(tmp_path, SMALL, workers=2)
     assert not (tmp_path / SMALL.folder).exists()

@@ -163,12 +163,16 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: 
             _render_to(out_dir, params, *job)
     else:
         # spawn, not fork: a forked child of a process whose OpenCV, OpenMP or CUDA threads already ran
-        # can wait forever on a lock one of those threads held; a fresh interpreter costs a second or two
+        # can wait forever on a lock one of those threads held; a fresh interpreter costs a few seconds
         with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
                                                     initializer=_worker_init) as pool:
             futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
-            for future in futures:
-                future.result()  # re-raises a worker's error here
+            try:
+                for future in futures:
+                    future.result()  # re-raises a worker's error here
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # do not render the rest of a set that failed
+                raise
     (out_dir / MARKER).write_text(json.dumps(_marker(params), indent=1))
     return out_dir
 
