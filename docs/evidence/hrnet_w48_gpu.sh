@@ -15,12 +15,13 @@ C=projects/SoftLabelSeg/configs/toycity/evidence_hrnet_w48.py
 R=output/evidence_hrnet_w48
 GRID=(--variants nearest_topleft nearest soft --factors 1/8 1/4 --seeds 0)
 CEILINGS=docs/evidence/retention/toycity_1024x2048_sem_seg_val_summary.csv
+PY=${PYTHON:-python3}  # the interpreter that has the project's requirements
 mkdir -p "$RESULTS" "$R"
 export PYTHONUNBUFFERED=1
 t0=$SECONDS
 stamp() { echo "[$((SECONDS - t0)) s] $*"; }
 
-python - <<'EOF' || exit 1
+$PY - <<'EOF' || exit 1
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda,
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NO CUDA DEVICE")
@@ -28,10 +29,10 @@ assert torch.cuda.is_available(), "this script needs a CUDA GPU"
 EOF
 
 stamp "CUDA test of the resampling ops"
-python -m pytest -q -p no:cacheprovider tests/test_ops_resample.py -k cuda 2>&1 | tail -n 3
+$PY -m pytest -q -p no:cacheprovider tests/test_ops_resample.py -k cuda 2>&1 | tail -n 3
 
 stamp "ToyCity 1024x2048 (generated on first use, worker processes)"
-python -c "
+$PY -c "
 from softlabelseg.data import DatasetCatalog
 for split in ('train', 'val'):
     print(split, len(DatasetCatalog.get(f'toycity_1024x2048_sem_seg_{split}')), 'records')
@@ -39,7 +40,7 @@ for split in ('train', 'val'):
 
 stamp "training, two runs at a time"
 for lane in 0 1; do
-  python tools/run_ablation.py --config-file $C "${GRID[@]}" --lane $lane/2 --output $R "$@" \
+  $PY tools/run_ablation.py --config-file $C "${GRID[@]}" --lane $lane/2 --output $R "$@" \
       > "$RESULTS/lane$lane.log" 2>&1 &
 done
 wait  # each lane exits 2 while the other lane's points are unfinished: the table below decides
@@ -48,7 +49,7 @@ grep -h "\[done\]\|failed" "$RESULTS"/lane*.log
 
 ceil=()
 [ -f $CEILINGS ] && ceil=(--ceilings $CEILINGS)
-python tools/run_ablation.py --config-file $C "${GRID[@]}" --output $R --aggregate-only "${ceil[@]}" \
+$PY tools/run_ablation.py --config-file $C "${GRID[@]}" --output $R --aggregate-only "${ceil[@]}" \
     > "$RESULTS/aggregate.log" 2>&1
 status=$?
 cp $R/ablation.md "$RESULTS/" 2>/dev/null
