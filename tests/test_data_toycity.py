@@ -19,7 +19,6 @@ from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAP
 from softlabelseg.data.toycity.generator import (
     GENERATOR_VERSION,
     MARKER,
-    PARALLEL_MIN_PIXELS,
     TOYCITY_SIZES,
     WORKERS_ENV,
     generation_workers,
@@ -75,18 +74,33 @@ def test_worker_processes_write_the_same_files(tmp_path):
 
 def test_generation_workers_rule(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
-    assert generation_workers(ToyCityParams()) == 1  # the default set: 38M pixels, one process
-    big = ToyCityParams(height=1024, width=2048)
-    assert big.height * big.width * 288 >= PARALLEL_MIN_PIXELS
-    assert 1 <= generation_workers(big) <= 16
-    assert generation_workers(big, workers=3) == 3
+    assert generation_workers() == 1 and generation_workers(3) == 3  # one process unless asked
     monkeypatch.setenv(WORKERS_ENV, "5")
-    assert generation_workers(ToyCityParams()) == 5 and generation_workers(big, workers=2) == 2
+    assert generation_workers() == 5 and generation_workers(2) == 2  # an argument beats the variable
     monkeypatch.setenv(WORKERS_ENV, "many")
     with pytest.raises(ValueError, match=WORKERS_ENV):
-        generation_workers(big)
+        generation_workers()
     with pytest.raises(ValueError, match="at least 1 worker"):
-        generation_workers(big, workers=0)
+        generation_workers(0)
+
+
+def _dying_render(out_dir, params, split_idx, split, i):
+    """Kills a spawned worker outright; in the calling process it renders a stand-in file."""
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    (out_dir / f"{split}_{i}.done").touch()
+
+
+def test_dead_worker_falls_back_to_one_process(tmp_path, monkeypatch, caplog):
+    import softlabelseg.data.toycity.generator as gen
+
+    monkeypatch.setattr(gen, "_render_to", _dying_render)
+    out = generate_toycity(tmp_path / "set", SMALL, workers=2)
+    assert len(list(out.glob("*.done"))) == 6 and (out / MARKER).is_file()
+    assert "rendering the 6 scenes in this process" in caplog.text
 
 
 def _failing_render(out_dir, params, split_idx, split, i):

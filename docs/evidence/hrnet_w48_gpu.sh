@@ -32,7 +32,7 @@ stamp "CUDA test of the resampling ops"
 $PY -m pytest -q -p no:cacheprovider tests/test_ops_resample.py -k cuda 2>&1 | tail -n 3
 
 stamp "ToyCity 1024x2048 (generated on first use, worker processes)"
-$PY -c "
+SOFTLABELSEG_TOYCITY_WORKERS=${SOFTLABELSEG_TOYCITY_WORKERS:-$(nproc)} $PY -c "
 from softlabelseg.data import DatasetCatalog
 for split in ('train', 'val'):
     print(split, len(DatasetCatalog.get(f'toycity_1024x2048_sem_seg_{split}')), 'records')

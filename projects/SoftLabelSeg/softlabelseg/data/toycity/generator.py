@@ -12,6 +12,7 @@ are written to a temporary folder that is renamed into place, under a file lock.
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import dataclasses
 import json
@@ -37,9 +38,6 @@ GENERATOR_VERSION = 2
 MARKER = "toycity.json"
 CITIES = {"train": ("brickton", "pixelheim", "voxelstadt"), "val": ("blurberg", "aliasville")}
 WORKERS_ENV = "SOFTLABELSEG_TOYCITY_WORKERS"
-# Below this many pixels in the whole set (the default 256 x 512 set has 38M) one process renders it:
-# starting workers would cost about what they save.
-PARALLEL_MIN_PIXELS = 64 * 2**20
 
 
 # Registered sizes (H, W): the default set and two larger renderings of the same scenes, up to Cityscapes'
@@ -110,9 +108,13 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def generation_workers(params: ToyCityParams, workers: int | None = None) -> int:
-    """Processes that render the set: ``workers`` if given, else ``$SOFTLABELSEG_TOYCITY_WORKERS``, else
-    the usable CPUs (at most 16) for sets of at least ``PARALLEL_MIN_PIXELS`` pixels and 1 below."""
+def generation_workers(workers: int | None = None) -> int:
+    """Processes that render a set: ``workers`` if given, else ``$SOFTLABELSEG_TOYCITY_WORKERS``, else 1.
+
+    Opt-in because workers start by spawn, which re-runs the calling script's top level in each of them: a
+    script that lists a dataset at import time, without an ``if __name__ == "__main__":`` guard, would wait
+    on its own generation lock. The project's tools are guarded.
+    """
     if workers is None and os.environ.get(WORKERS_ENV):
         try:
             workers = int(os.environ[WORKERS_ENV])
@@ -120,9 +122,7 @@ def generation_workers(params: ToyCityParams, workers: int | None = None) -> int
             raise ValueError(f"{WORKERS_ENV}={os.environ[WORKERS_ENV]!r} is not an integer; set a number of "
                              "processes (1 renders in this process)") from None
     if workers is None:
-        pixels = params.height * params.width * (params.num_train + params.num_val)
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = min(cpus, 16) if pixels >= PARALLEL_MIN_PIXELS else 1
+        workers = 1
     if workers < 1:
         raise ValueError(f"ToyCity generation needs at least 1 worker, got {workers}")
     return workers
@@ -147,6 +147,20 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)  # the processes already use every core
 
 
+def _render_in_workers(out_dir: Path, params: ToyCityParams, jobs: list, workers: int) -> None:
+    # spawn, not fork: a forked child of a process whose OpenCV, OpenMP or CUDA threads already ran
+    # can wait forever on a lock one of those threads held; a fresh interpreter costs a few seconds
+    with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
+                                                initializer=_worker_init) as pool:
+        futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()  # re-raises a worker's error here
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # do not render the rest of a set that failed
+            raise
+
+
 def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: int | None = None) -> Path:
     """Render all scenes into ``out_dir`` (created; must not exist) and write the marker last.
 
@@ -157,22 +171,17 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: 
     out_dir.mkdir(parents=True)
     jobs = [(split_idx, split, i) for split_idx, (split, n) in enumerate(params.counts().items())
             for i in range(n)]
-    workers = min(generation_workers(params, workers), max(1, len(jobs)))
-    if workers == 1:
-        for job in jobs:
-            _render_to(out_dir, params, *job)
-    else:
-        # spawn, not fork: a forked child of a process whose OpenCV, OpenMP or CUDA threads already ran
-        # can wait forever on a lock one of those threads held; a fresh interpreter costs a few seconds
-        with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
-                                                    initializer=_worker_init) as pool:
-            futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
-            try:
-                for future in futures:
-                    future.result()  # re-raises a worker's error here
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # do not render the rest of a set that failed
-                raise
+    workers = min(generation_workers(workers), max(1, len(jobs)))
+    if workers > 1:
+        try:
+            _render_in_workers(out_dir, params, jobs, workers)
+            jobs = []
+        except concurrent.futures.process.BrokenProcessPool:
+            # a worker died (killed for memory, say): one process needs the least memory
+            logger.warning("ToyCity worker processes stopped; rendering the %d scenes in this process "
+                           "(set %s=1 to skip the workers)", len(jobs), WORKERS_ENV)
+    for job in jobs:  # the same scenes overwrite whatever a broken pool left, byte for byte
+        _render_to(out_dir, params, *job)
     (out_dir / MARKER).write_text(json.dumps(_marker(params), indent=1))
     return out_dir
 
@@ -219,7 +228,7 @@ def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | No
             raise FileExistsError(f"{target} exists but is not a generated ToyCity folder (no {MARKER}); "
                                   "move it away or point SOFTLABELSEG_DATASETS elsewhere")
         t0 = time.perf_counter()
-        workers = generation_workers(params, workers)
+        workers = generation_workers(workers)
         logger.info("Generating ToyCity %s into %s with %d process(es) ...",
                     dataclasses.asdict(params), target, workers)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=root))
