@@ -144,7 +144,7 @@ def _render_to(out_dir: Path, params: ToyCityParams, split_idx: int, split: str,
 
 
 def _worker_init() -> None:
-    cv2.setNumThreads(1)  # the processes already use every core
+    cv2.setNumThreads(1)  # parallelism comes from the worker count, not from threads inside each
 
 
 def _render_in_workers(out_dir: Path, params: ToyCityParams, jobs: list, workers: int) -> None:
