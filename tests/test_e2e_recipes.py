@@ -1,6 +1,6 @@
-"""Every recipe under configs/{cityscapes,ade20k,mapillary,toycity}: loads, its mapper turns a synthetic
-record into targets of its label mode at its factor, its model (random init) runs one forward/backward on
-them at a small crop, and its optimizer and LR schedule build."""
+"""Every recipe under configs/{cityscapes,ade20k,mapillary,toycity,camvid}: loads, its mapper turns a
+synthetic record into targets of its label mode at its factor, its model (random init) runs one
+forward/backward on them at a small crop, and its optimizer and LR schedule build."""
 
 import glob
 import os
@@ -16,7 +16,7 @@ from softlabelseg.engine import LRMultiplier
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs")
 RECIPES = sorted(
     os.path.relpath(p, CONFIGS)
-    for family in ("cityscapes", "ade20k", "mapillary", "toycity")
+    for family in ("cityscapes", "ade20k", "mapillary", "toycity", "camvid")
     for p in glob.glob(os.path.join(CONFIGS, family, "*.py"))
     if not os.path.basename(p).startswith("_")
 )

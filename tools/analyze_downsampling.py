@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
 
-    from softlabelseg.data import DatasetCatalog, MetadataCatalog, read_sem_seg
+    from softlabelseg.data import DatasetCatalog, MetadataCatalog, class_groups, read_sem_seg
 
     t0 = time.perf_counter()
     records = DatasetCatalog.get(args.dataset)[: args.split_limit or None]
@@ -55,7 +55,8 @@ def main(argv=None) -> int:
     names, ignore = list(meta.stuff_classes), int(meta.get("ignore_label", 255))
     result = analyze_records(records, names, factors, modes, antialias=args.antialias,
                              recoverable_images=args.recoverable_images, workers=args.workers,
-                             ignore_value=ignore, dataset=args.dataset, progress=not args.no_progress)
+                             ignore_value=ignore, dataset=args.dataset, progress=not args.no_progress,
+                             thin_classes=class_groups(meta)["thin"])
     os.makedirs(args.output, exist_ok=True)
     stem = os.path.join(args.output, args.dataset)
     result.write_csv(f"{stem}_retention.csv")

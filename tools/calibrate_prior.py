@@ -31,18 +31,22 @@ def main(argv=None) -> int:
     if args.output:  # fail before the minutes of inference, not after
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
 
-    from softlabelseg.analysis import THIN_CLASSES
-    from softlabelseg.analysis.ablation import STUFF_CLASSES, group_miou
+    from softlabelseg.analysis.ablation import group_miou
     from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
     from softlabelseg.config import LazyConfig, instantiate
-    from softlabelseg.evaluation import metrics_from_confusion, scored_class_names, write_json_atomic
+    from softlabelseg.evaluation import (
+        metrics_from_confusion,
+        scored_class_groups,
+        scored_class_names,
+        write_json_atomic,
+    )
     from softlabelseg.modeling.backbone import load_state_dict_file
 
     torch.set_num_threads(1)
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
     model = instantiate(cfg.model)
     model.load_state_dict(load_state_dict_file(args.checkpoint), strict=True)
-    names = scored_class_names(cfg)
+    names, groups = scored_class_names(cfg), scored_class_groups(cfg)
 
     fit_cfg = cfg.dataloader.test.copy()
     fit_cfg.dataset = cfg.dataloader.train.dataset
@@ -52,8 +56,8 @@ def main(argv=None) -> int:
     rows = {}
     for tag, b in (("argmax", None), ("prior-matched", bias)):
         m = metrics_from_confusion(confusion_with_bias(val, b), names)
-        rows[tag] = {"mIoU": m["mIoU"], "thin": group_miou(m, names, THIN_CLASSES),
-                     "stuff": group_miou(m, names, STUFF_CLASSES),
+        rows[tag] = {"mIoU": m["mIoU"], "thin": group_miou(m, names, groups["thin"]),
+                     "stuff": group_miou(m, names, groups["stuff"]),
                      **{f"IoU-{n}": m[f"IoU-{n}"] for n in names}}
     print(f"fitted on {len(fit.logits)} training images; mean |log share ratio| per step: "
           + " ".join(f"{h:.3f}" for h in history))

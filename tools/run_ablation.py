@@ -14,7 +14,9 @@ that take soft_area apart: ``soft_area_label`` (area label, the recipe's image) 
 
 Every point is a normal training run in ``<output>/<point>/``; finished points are skipped and interrupted
 ones resume, so re-running the command continues the grid. ``--lane i/n`` runs every n-th point only, so n
-processes (each with ``OMP_NUM_THREADS=1``) share the grid without overlap. Trailing ``key=value``
+processes (each with ``OMP_NUM_THREADS=1``) share the grid without overlap. ``--also-eval DATASET ...``
+scores every finished point's final weights on more registered datasets too (e.g. val when the recipe tests
+on test), into ``<point>/inference_<DATASET>/``, and tabulates each. Trailing ``key=value``
 arguments are passed to every run. ``--ceilings <dataset>_summary.csv`` (from
 ``tools/analyze_downsampling.py`` with ``--modes nearest-topleft nearest bilinear area``) adds the label
 ceilings and their decomposition. Writes ``<output>/ablation.md`` and ``<output>/ablation_miou.png``.
@@ -31,6 +33,8 @@ from softlabelseg.analysis.ablation import (
     OverrideKeys,
     calibration_table,
     collect,
+    eval_point,
+    extra_result_file,
     make_grid,
     markdown_tables,
     parse_factor,
@@ -81,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--output", default="output/ablation")
     ap.add_argument("--ceilings", help="analyze_downsampling *_summary.csv of the same dataset")
     ap.add_argument("--aggregate-only", action="store_true", help="tabulate finished runs, train nothing")
+    ap.add_argument("--also-eval", nargs="+", default=[], metavar="DATASET",
+                    help="also score each finished point on these registered datasets (tabulated apart)")
     ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value passed to every run")
     args = ap.parse_args(argv)
     try:
@@ -105,6 +111,9 @@ def main(argv=None) -> int:
             print(f"({i + 1}/{len(mine)})", end=" ", flush=True)
             try:
                 run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+                for dataset in args.also_eval:
+                    eval_point(point, args.config_file, args.output, dataset, args.overrides, OverrideKeys(),
+                               TRAIN_SCRIPT)
             except RuntimeError as e:  # one broken point must not stop the rest of the grid
                 print(e, file=sys.stderr, flush=True)
                 failed.append(point.name)
@@ -113,16 +122,22 @@ def main(argv=None) -> int:
         print("no finished run to tabulate", file=sys.stderr)
         return 1
     from softlabelseg.config import LazyConfig
-    from softlabelseg.evaluation import scored_class_names
+    from softlabelseg.evaluation import scored_class_groups, scored_class_names
 
     cfg = LazyConfig.load(args.config_file)
-    class_names = scored_class_names(cfg)
-    table = markdown_tables(results, class_names, ceilings)
+    class_names, groups = scored_class_names(cfg), scored_class_groups(cfg)
+    table = markdown_tables(results, class_names, ceilings, groups)
     calibrated = calibration_table(grid, args.output)
     table += f"\n{calibrated}" if calibrated else ""
+    for dataset in args.also_eval:
+        extra = collect(grid, args.output, extra_result_file(dataset))
+        if extra:
+            table += (f"\n## Scored on {dataset} ({len(extra)}/{len(grid)} runs)\n\n"
+                      + markdown_tables(extra, class_names, None, groups))
     header = (f"Recipe: `{args.config_file}` (soft labels use its image filter, "
               f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
-              f"{len(results)}/{len(grid)} runs finished.\n\n")
+              f"{len(results)}/{len(grid)} runs finished; scored on `{cfg.dataloader.test.dataset}` "
+              "unless a section says otherwise.\n\n")
     with open(os.path.join(args.output, "ablation.md"), "w") as f:
         f.write(header + table)
     plot_miou(results, os.path.join(args.output, "ablation_miou.png"), os.path.basename(args.config_file))

@@ -22,17 +22,23 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
 from ..utils.fileio import atomic_write
-from .retention import THIN_CLASSES
 
 __all__ = ["BASELINE", "CONTROL", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
-           "calibration_table", "collect", "format_p_value", "make_grid", "markdown_tables", "paired_p_value",
-           "parse_factor", "plot_miou", "run_point"]
+           "calibration_table", "collect", "eval_point", "extra_result_file", "format_p_value", "make_grid",
+           "markdown_tables", "paired_p_value", "parse_factor", "plot_miou", "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
+
+
+def extra_result_file(dataset: str) -> str:
+    """Where :func:`eval_point` puts a point's scores on another dataset than the recipe's test set."""
+    return os.path.join(f"inference_{dataset}", "sem_seg_evaluation.json")
+
 TIME_FILE = "ablation_time.json"
-# Large-area classes; THIN_CLASSES (retention) are the ones down-sampling loses first.
-STUFF_CLASSES = ("road", "sidewalk", "building", "wall", "vegetation", "terrain", "sky")
+# Large-area classes (the default grouping; a dataset's metadata may give its own ``class_groups``).
+STUFF_CLASSES = CITYSCAPES_GROUPS["stuff"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class OverrideKeys:
     multi_class: str = "model.multi_class"
     seeds: tuple[str, ...] = ("train.seed", "dataloader.train.seed")
     output_dir: str = "train.output_dir"
+    test_dataset: tuple[str, ...] = ("dataloader.test.dataset", "dataloader.evaluator.dataset_name")
+    eval_output_dir: str = "dataloader.evaluator.output_dir"
 
 
 @dataclass(frozen=True)
@@ -126,8 +134,8 @@ def make_grid(variants, factors, seeds, seeds_at: dict[Fraction, list[int]] | No
     return points
 
 
-def is_finished(run_dir: str) -> bool:
-    return os.path.isfile(os.path.join(run_dir, RESULT_FILE))
+def is_finished(run_dir: str, result_file: str = RESULT_FILE) -> bool:
+    return os.path.isfile(os.path.join(run_dir, result_file))
 
 
 def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], keys: OverrideKeys,
@@ -151,25 +159,54 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     log(f"[run] {point.name}{' (resuming)' if resume else ''}")
     earlier = _read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
     start = time.perf_counter()
+    returncode = _run_logged(
+        cmd, run_dir, lambda: _write_timing(run_dir, earlier, time.perf_counter() - start), heartbeat_s)
+    seconds = time.perf_counter() - start
+    _write_timing(run_dir, earlier, seconds)
+    _check_finished(point, run_dir, returncode, RESULT_FILE)
+    log(f"[done] {point.name} in {seconds:.0f} s")
+    return seconds
+
+
+def eval_point(point: GridPoint, config_file: str, root: str, dataset: str, extra: list[str],
+               keys: OverrideKeys, train_script: str, log=print) -> bool:
+    """Scores a finished point's final weights on ``dataset`` (``--eval-only --resume``) into
+    ``<run_dir>/inference_<dataset>/``, unless done before; returns whether it ran. The point's own
+    overrides apply, so the test images are made as its training images were."""
+    run_dir = os.path.join(root, point.name)
+    result = extra_result_file(dataset)
+    if is_finished(run_dir, result):
+        return False
+    out = os.path.join(run_dir, os.path.dirname(result))
+    cmd = [sys.executable, train_script, "--config-file", config_file, "--eval-only", "--resume"]
+    cmd += point.overrides(keys, run_dir) + list(extra)
+    cmd += [f"{k}={dataset}" for k in keys.test_dataset] + [f"{keys.eval_output_dir}={out}"]
+    log(f"[eval] {point.name} on {dataset}")
+    _check_finished(point, run_dir, _run_logged(cmd, run_dir), result)
+    return True
+
+
+def _run_logged(cmd: list[str], run_dir: str, heartbeat=None, heartbeat_s: float = 30.0) -> int:
+    """Runs ``cmd`` with its output appended to ``<run_dir>/ablation_run.log``; calls ``heartbeat`` every
+    ``heartbeat_s`` while it runs. Returns the exit code."""
     with open(os.path.join(run_dir, "ablation_run.log"), "a") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
         while True:
-            _write_timing(run_dir, earlier, time.perf_counter() - start)
+            if heartbeat is not None:
+                heartbeat()
             try:
-                proc.wait(timeout=heartbeat_s)
-                break
+                return proc.wait(timeout=heartbeat_s)
             except subprocess.TimeoutExpired:
                 continue
-    seconds = time.perf_counter() - start
-    _write_timing(run_dir, earlier, seconds)
-    if proc.returncode != 0 or not is_finished(run_dir):
+
+
+def _check_finished(point: GridPoint, run_dir: str, returncode: int, result_file: str) -> None:
+    if returncode != 0 or not is_finished(run_dir, result_file):
         with open(os.path.join(run_dir, "ablation_run.log")) as f:
             tail = "".join(f.readlines()[-20:])
         raise RuntimeError(
-            f"run {point.name} failed (exit {proc.returncode}); see {run_dir}/ablation_run.log:\n{tail}"
+            f"run {point.name} failed (exit {returncode}); see {run_dir}/ablation_run.log:\n{tail}"
         )
-    log(f"[done] {point.name} in {seconds:.0f} s")
-    return seconds
 
 
 def _write_timing(run_dir: str, earlier: dict, seconds: float) -> None:
@@ -186,13 +223,14 @@ def _read_json(path: str):
         return None
 
 
-def collect(points: list[GridPoint], root: str) -> dict[GridPoint, dict]:
+def collect(points: list[GridPoint], root: str, result_file: str = RESULT_FILE) -> dict[GridPoint, dict]:
     """Metrics dict (mIoU, IoU-<class>, ...) of every finished point, plus ``_seconds`` (wall time of
-    the run) and ``_iterations`` (``train.max_iter`` of its saved config) when known."""
+    the run) and ``_iterations`` (``train.max_iter`` of its saved config) when known. ``result_file``:
+    the evaluation to read (default the recipe's test set; :func:`extra_result_file` for another)."""
     results = {}
     for p in points:
         run_dir = os.path.join(root, p.name)
-        res = _read_json(os.path.join(run_dir, RESULT_FILE))
+        res = _read_json(os.path.join(run_dir, result_file))
         if res is None:
             continue
         metrics = dict(res["metrics"])
@@ -240,24 +278,27 @@ def _ordered(keys):
     return sorted(keys, key=order.index)
 
 
-def _scores(metrics: dict, class_names) -> dict[str, float]:
-    return {"mIoU": metrics["mIoU"], "thin": group_miou(metrics, class_names, THIN_CLASSES),
-            "stuff": group_miou(metrics, class_names, STUFF_CLASSES)}
+def _scores(metrics: dict, class_names, groups) -> dict[str, float]:
+    return {"mIoU": metrics["mIoU"], "thin": group_miou(metrics, class_names, groups["thin"]),
+            "stuff": group_miou(metrics, class_names, groups["stuff"])}
 
 
 def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
-                    ceilings: dict[tuple[str, Fraction], float] | None = None) -> str:
+                    ceilings: dict[tuple[str, Fraction], float] | None = None,
+                    groups: dict[str, tuple[str, ...]] | None = None) -> str:
     """The grid (mean ± sample std over seeds, with thin / stuff class groups), the paired differences to
     centred and to top-left nearest, the decomposition of the gain (alignment, soft labelling) for the
     trained models and, when ``ceilings`` {(variant, factor): recoverable mIoU} is given, for the label
-    ceilings, and the per-class IoU table."""
+    ceilings, and the per-class IoU table. ``groups``: {"thin": names, "stuff": names} (default:
+    Cityscapes' names)."""
+    groups = groups or CITYSCAPES_GROUPS
     by_cell: dict[tuple[str, Fraction], dict[int, dict]] = {}
     for p, m in results.items():
         by_cell.setdefault((p.variant, p.factor), {})[p.seed] = m
     variants = _ordered({v for v, _ in by_cell})
     factors = sorted({f for _, f in by_cell})
-    thin = [n for n in class_names if n in THIN_CLASSES]
-    stuff = [n for n in class_names if n in STUFF_CLASSES]
+    thin = [n for n in class_names if n in groups["thin"]]
+    stuff = [n for n in class_names if n in groups["stuff"]]
     lines = ["### mIoU at full resolution: mean ± std over seeds", "",
              f"Class groups: thin = {', '.join(thin)}; stuff = {', '.join(stuff)}.", "",
              "| labels | factor | seeds | iterations | minutes / run | mIoU | thin mIoU | stuff mIoU |",
@@ -267,7 +308,7 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
             runs = by_cell.get((v, f))
             if not runs:
                 continue
-            sc = [_scores(m, class_names) for m in runs.values()]
+            sc = [_scores(m, class_names, groups) for m in runs.values()]
             iters = sorted({int(m["_iterations"]) for m in runs.values() if not math.isnan(m["_iterations"])})
             minutes = _mean_std([m["_seconds"] / 60 for m in runs.values()])[0]
             lines.append(f"| {VARIANTS[v].title} | {f} | {len(runs)} | {'/'.join(map(str, iters)) or '-'} | "
@@ -275,7 +316,7 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
                          + " | ".join(_cell([s[k] for s in sc]) for k in ("mIoU", "thin", "stuff")) + " |")
     for reference in (BASELINE, CONTROL):
         if reference in variants and len(variants) > 1:
-            lines += ["", *_paired_table(by_cell, reference, variants, factors, class_names)]
+            lines += ["", *_paired_table(by_cell, reference, variants, factors, class_names, groups)]
     lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
               "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest; "
               "trained models: means over the seeds all three variants finished.", "",
@@ -313,7 +354,7 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
     return "\n".join(lines) + "\n"
 
 
-def _paired_table(by_cell, reference: str, variants, factors, class_names) -> list[str]:
+def _paired_table(by_cell, reference: str, variants, factors, class_names, groups) -> list[str]:
     """Markdown lines: each variant minus ``reference`` at the same seed, mean ± std over the pairs, with the
     two-sided paired t-test p-value of the mIoU difference (nan below 2 pairs or with no spread)."""
     lines = [f"### Paired difference to {VARIANTS[reference].title} (same seed): mean ± std", "",
@@ -327,7 +368,8 @@ def _paired_table(by_cell, reference: str, variants, factors, class_names) -> li
             pairs = [(by_cell[(v, f)][s], ref[s]) for s in sorted(by_cell.get((v, f), {})) if s in ref]
             if not pairs:
                 continue
-            diffs = [_score_diff(_scores(x, class_names), _scores(y, class_names)) for x, y in pairs]
+            diffs = [_score_diff(_scores(x, class_names, groups), _scores(y, class_names, groups))
+                     for x, y in pairs]
             miou = [d["mIoU"] for d in diffs]
             p = paired_p_value(miou)
             cells = [_cell(miou, signed=True), format_p_value(p),

@@ -30,10 +30,12 @@ from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize
 from softlabel_ops.labels import output_size
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
+from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
+
 __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
            "parse_factor", "parse_mode"]
 
-THIN_CLASSES = ("pole", "traffic light", "traffic sign", "fence", "person", "bicycle")
+THIN_CLASSES = CITYSCAPES_GROUPS["thin"]  # the default; a dataset's metadata may name its own
 # "nearest" is the fair baseline: the cell centres that bilinear / area sample (torch nearest-exact).
 SHORT_MODES = {"nearest": "torch:nearest-exact", "nearest-exact": "torch:nearest-exact",
                "nearest-topleft": "torch:nearest",
@@ -174,11 +176,13 @@ def _measure_record(job: tuple[dict, bool]) -> dict:
 
 def analyze_records(records: list[dict], class_names, factors, modes, *, antialias: bool = False,
                     recoverable_images: int = 100, workers: int = 0, ignore_value: int = 255,
-                    dataset: str = "", progress: bool = True) -> RetentionResult:
+                    dataset: str = "", progress: bool = True,
+                    thin_classes: tuple[str, ...] = THIN_CLASSES) -> RetentionResult:
     """Measures every record's label (``read_sem_seg``) and returns the dataset-level RetentionResult.
 
     recoverable_images: compute the recoverable IoU on this many evenly spaced records (-1: all, 0: none).
     workers: processes (0 or 1: in this process); each record is measured independently.
+    thin_classes: the class names the "thin" columns average over.
     """
     from tqdm import tqdm
 
@@ -200,7 +204,7 @@ def analyze_records(records: list[dict], class_names, factors, modes, *, antiali
         _WORKER.update(options)
         for job in tqdm(jobs, **bar):
             _add(acc, _measure_record(job))
-    return RetentionResult(dataset, list(class_names), factors, modes, antialias, acc)
+    return RetentionResult(dataset, list(class_names), factors, modes, antialias, acc, tuple(thin_classes))
 
 
 @dataclass
@@ -213,6 +217,7 @@ class RetentionResult:
     modes: tuple[str, ...]
     antialias: bool
     sums: dict = field(repr=False)
+    thin_classes: tuple[str, ...] = THIN_CLASSES
 
     @property
     def images(self) -> int:
@@ -278,9 +283,9 @@ class RetentionResult:
         return None if conf is None else metrics_from_confusion(conf, self.class_names)
 
     def thin_change(self, f: float, mode: str, argmax: bool = False, signed: bool = False) -> float:
-        """Mean |share change| (or signed change) over the thin classes (THIN_CLASSES) in the data, of the
+        """Mean |share change| (or signed change) over the thin classes (``thin_classes``) in the data, of the
         soft labels' mass or (``argmax``) of their argmax."""
-        idx = [i for i, n in enumerate(self.class_names) if n in THIN_CLASSES]
+        idx = [i for i, n in enumerate(self.class_names) if n in self.thin_classes]
         change = self.argmax_share_change(f, mode) if argmax else self.share_change(f, mode)
         vals = change[idx] if idx else np.array([np.nan])
         vals = vals if signed else np.abs(vals)
@@ -351,6 +356,7 @@ class RetentionResult:
         rec = (f"recoverable mIoU on {self.recoverable_images} of {self.images} images"
                if self.recoverable_images else "recoverable mIoU not computed")
         return (f"{self.dataset}: {self.images} label maps; {rec}\n\n{summary}\n\n"
-                f"per-class share change % vs full resolution (thin classes: {', '.join(THIN_CLASSES)})\n"
+                "per-class share change % vs full resolution "
+                f"(thin classes: {', '.join(self.thin_classes)})\n"
                 f"{per_class}")
 

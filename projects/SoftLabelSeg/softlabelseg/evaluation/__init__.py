@@ -9,7 +9,13 @@
 from .evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset
 from .metrics import confusion_matrix, metrics_from_confusion
 from .predictors import SemSegTTA, SlidingWindowInference, build_test_model
-from .sem_seg_evaluation import SemSegEvaluator, format_results_table, scored_class_names, write_json_atomic
+from .sem_seg_evaluation import (
+    SemSegEvaluator,
+    format_results_table,
+    scored_class_groups,
+    scored_class_names,
+    write_json_atomic,
+)
 from .writers import CityscapesLabelIdsWriter, OverlayWriter
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "SemSegEvaluator",
     "format_results_table",
     "write_json_atomic",
+    "scored_class_groups",
     "scored_class_names",
     "SemSegTTA",
     "SlidingWindowInference",

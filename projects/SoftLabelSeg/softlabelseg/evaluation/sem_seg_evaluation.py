@@ -16,7 +16,7 @@ from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
 __all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "read_label_file",
-           "scored_class_names"]
+           "scored_class_groups", "scored_class_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,13 @@ def scored_class_names(cfg) -> list[str]:
     from ..data import MetadataCatalog
 
     return list(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name).stuff_classes)
+
+
+def scored_class_groups(cfg) -> dict[str, tuple[str, ...]]:
+    """The class groups (``thin``, ``stuff``) the evidence tables report for a recipe's evaluator dataset."""
+    from ..data import MetadataCatalog, class_groups
+
+    return class_groups(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name))
 
 
 def read_label_file(path: str) -> np.ndarray:

