@@ -56,7 +56,7 @@ def test_overrides_set_every_grid_key():
     ov = GridPoint("soft_mc_off", Fraction(1, 8), 3).overrides(OverrideKeys(), "out/x")
     assert "dataloader.train.mapper.label_mode=soft" in ov
     assert "dataloader.train.mapper.factor=0.125" in ov
-    assert "model.multi_class=False" in ov
+    assert "model.loss.soft.multi_class=False" in ov
     assert "train.output_dir=out/x" in ov
     assert "train.seed=3" in ov and "dataloader.train.seed=3" in ov
     assert not any("image_mode" in o for o in ov)  # the recipe's filter
@@ -66,6 +66,12 @@ def test_overrides_set_every_grid_key():
         "nearest_topleft", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
     assert "dataloader.train.mapper.label_mode=full_res" in GridPoint(
         "full_res", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
+    assert not any("multi_class" in o for o in area)  # the recipe's loss as it is
+    smoothed = GridPoint("nearest_ls", Fraction(1, 8), 0).overrides(OverrideKeys(), "o", label_smoothing=0.07)
+    assert "model.loss.hard.label_smoothing=0.07" in smoothed
+    assert "dataloader.train.mapper.label_mode=nearest" in smoothed
+    with pytest.raises(ValueError, match="label-smoothing"):
+        GridPoint("nearest_ls", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
     label_only = GridPoint("soft_area_label", Fraction(1, 8), 0).overrides(OverrideKeys(), "o")
     assert "dataloader.train.mapper.label_filter=torch:area" in label_only
     assert not any("image_mode" in o for o in label_only)

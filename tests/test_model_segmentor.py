@@ -3,7 +3,14 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from softlabelseg.modeling import ConcatFuseHead, SemanticSegmentor, TinyCNN
+from softlabelseg.modeling import (
+    ConcatFuseHead,
+    CrossEntropy,
+    LossByTarget,
+    SemanticSegmentor,
+    SoftKL,
+    TinyCNN,
+)
 
 from softlabel_ops import DenseSoftLabel, SparseSoftLabel, soft_kl_loss, soft_resize
 
@@ -91,17 +98,52 @@ def test_targets_at_output_grid_and_padding():
 
 
 def test_multi_class_switch_and_class_weights():
-    m = _model(multi_class=False, class_weights=[1.0, 2.0, 1.0, 0.5, 1.0], loss_weight=2.0).train()
+    w = [1.0, 2.0, 1.0, 0.5, 1.0]
+    loss = LossByTarget(soft=SoftKL(multi_class=False, class_weights=w, loss_weight=2.0), hard=CrossEntropy())
+    m = _model(loss=loss).train()
     img, lab = _image(32, 32), _label(32, 32)
     soft = soft_resize(lab, C, size=(8, 8), mode="torch:bilinear")
-    loss = m([{"image": img, "sem_seg": soft}])["loss_sem_seg"]
+    out = m([{"image": img, "sem_seg": soft}])["loss_sem_seg"]
     logits = m.forward_features(m.normalize(img[None]))
-    ref = soft_kl_loss(logits, DenseSoftLabel.stack([soft]), multi_class=False, class_weights=m.class_weights)
-    torch.testing.assert_close(loss, 2.0 * ref)
+    ref = soft_kl_loss(logits, DenseSoftLabel.stack([soft]), multi_class=False, class_weights=torch.tensor(w))
+    torch.testing.assert_close(out, 2.0 * ref)
     with pytest.raises(ValueError, match="class_weights"):
-        _model(class_weights=[1.0])
+        _model(loss=LossByTarget(soft=SoftKL(class_weights=[1.0]), hard=CrossEntropy()))
     with pytest.raises(ValueError, match="classes"):
         m([{"image": img, "sem_seg": soft_resize(lab, C + 1, size=(8, 8))}])
+
+
+def test_options_of_configs_saved_before_the_loss_part_build_the_same_loss():
+    """A config.yaml saved with the segmentor's old loss options still builds and scores the same loss."""
+    w = [1.0, 2.0, 1.0, 0.5, 1.0]
+    old = _model(multi_class=False, class_weights=w, loss_weight=2.0).train()
+    new = _model(loss=LossByTarget(soft=SoftKL(multi_class=False, class_weights=w, loss_weight=2.0),
+                                   hard=CrossEntropy(class_weights=w, loss_weight=2.0))).train()
+    img, lab = _image(32, 32), _label(32, 32)
+    for target in (soft_resize(lab, C, size=(8, 8), mode="torch:bilinear"), lab):
+        torch.testing.assert_close(old([{"image": img, "sem_seg": target}])["loss_sem_seg"],
+                                   new([{"image": img, "sem_seg": target}])["loss_sem_seg"])
+    assert old.state_dict().keys() == new.state_dict().keys() == _model().state_dict().keys()
+    with pytest.raises(ValueError, match="not beside model.loss"):
+        _model(loss=CrossEntropy(), multi_class=False)
+
+
+def test_the_loss_is_a_part_and_each_kind_refuses_the_other_target():
+    img, lab = _image(32, 32), _label(32, 32)
+    soft = soft_resize(lab, C, size=(8, 8), mode="torch:bilinear")
+    smooth = _model(loss=CrossEntropy(label_smoothing=0.1)).train()
+    out = smooth([{"image": img, "sem_seg": lab}])["loss_sem_seg"]
+    logits = F.interpolate(smooth.forward_features(smooth.normalize(img[None])), size=(32, 32),
+                           mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out, F.cross_entropy(logits, lab[None], ignore_index=255, label_smoothing=0.1))
+    plain = _model().train()([{"image": img, "sem_seg": lab}])["loss_sem_seg"]
+    assert out.item() != pytest.approx(plain.item())
+    with pytest.raises(TypeError, match="hard labels"):
+        smooth([{"image": img, "sem_seg": soft}])
+    with pytest.raises(TypeError, match="soft targets"):
+        _model(loss=SoftKL()).train()([{"image": img, "sem_seg": lab}])
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CrossEntropy(label_smoothing=1.0)
 
 
 def test_all_ignored_hard_target_gives_zero_not_nan():

@@ -10,7 +10,8 @@ baseline), ``nearest_topleft`` (top-left nearest, torch 'nearest' / OpenCV INTER
 labels with the recipe's image filter), ``soft_mc_off``, ``soft_sparse``, ``soft_area`` (image and label
 both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label), and two
 that take soft_area apart: ``soft_area_label`` (area label, the recipe's image) and ``nearest_area_image``
-(centred nearest label, area image).
+(centred nearest label, area image); ``nearest_ls`` (centred nearest labels with cross-entropy label
+smoothing ``--label-smoothing``: a regulariser that adds no information, the control for soft labels).
 
 Every point is a normal training run in ``<output>/<point>/``; finished points are skipped and interrupted
 ones resume, so re-running the command continues the grid. ``--lane i/n`` runs every n-th point only, so n
@@ -85,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--output", default="output/ablation")
     ap.add_argument("--ceilings", help="analyze_downsampling *_summary.csv of the same dataset")
     ap.add_argument("--aggregate-only", action="store_true", help="tabulate finished runs, train nothing")
+    ap.add_argument("--label-smoothing", type=float,
+                    help="cross-entropy label smoothing of the variants that smooth (nearest_ls)")
     ap.add_argument("--also-eval", nargs="+", default=[], metavar="DATASET",
                     help="also score each finished point on these registered datasets (tabulated apart)")
     ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value passed to every run")
@@ -101,6 +104,8 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
     ceilings = read_ceilings(args.ceilings) if args.ceilings else None
+    if args.label_smoothing is None and any(VARIANTS[v].label_smoothing for v in args.variants):
+        ap.error("a variant that smooths (nearest_ls) needs --label-smoothing")
 
     os.makedirs(args.output, exist_ok=True)
     start = time.perf_counter()
@@ -110,10 +115,11 @@ def main(argv=None) -> int:
         for i, point in enumerate(mine):
             print(f"({i + 1}/{len(mine)})", end=" ", flush=True)
             try:
-                run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT)
+                run_point(point, args.config_file, args.output, args.overrides, OverrideKeys(), TRAIN_SCRIPT,
+                          label_smoothing=args.label_smoothing)
                 for dataset in args.also_eval:
                     eval_point(point, args.config_file, args.output, dataset, args.overrides, OverrideKeys(),
-                               TRAIN_SCRIPT)
+                               TRAIN_SCRIPT, label_smoothing=args.label_smoothing)
             except RuntimeError as e:  # one broken point must not stop the rest of the grid
                 print(e, file=sys.stderr, flush=True)
                 failed.append(point.name)

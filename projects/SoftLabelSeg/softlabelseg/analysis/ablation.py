@@ -50,6 +50,7 @@ class Variant:
     multi_class: bool = True
     image_mode: str | None = None  # None: the recipe's image filter (the label follows it)
     label_filter: str | None = None  # soft labels only: a filter other than the image's (a diagnostic)
+    label_smoothing: bool = False  # hard labels with cross-entropy label smoothing (the runner's value)
 
 
 VARIANTS = {
@@ -63,6 +64,8 @@ VARIANTS = {
     "soft_area_label": Variant("soft, area label only", "soft", label_filter="torch:area"),
     "nearest_area_image": Variant("nearest, centred grid, area image", "nearest", image_mode="torch:area"),
     "full_res": Variant("full-resolution labels", "full_res"),
+    # a regulariser without information: hard labels, smoothed as much as soft labels spread
+    "nearest_ls": Variant("nearest, centred grid, label smoothing", "nearest", label_smoothing=True),
 }
 BASELINE = "nearest"  # the fair baseline: every variant's paired difference is taken against it
 CONTROL = "nearest_topleft"  # the common pipeline's labels: a second reference for the paired differences
@@ -76,7 +79,8 @@ class OverrideKeys:
     image_mode: str = "dataloader.train.mapper.image_mode"
     label_filter: str = "dataloader.train.mapper.label_filter"
     factor: str = "dataloader.train.mapper.factor"
-    multi_class: str = "model.multi_class"
+    multi_class: str = "model.loss.soft.multi_class"
+    label_smoothing: str = "model.loss.hard.label_smoothing"
     seeds: tuple[str, ...] = ("train.seed", "dataloader.train.seed")
     output_dir: str = "train.output_dir"
     test_dataset: tuple[str, ...] = ("dataloader.test.dataset", "dataloader.evaluator.dataset_name")
@@ -93,14 +97,22 @@ class GridPoint:
     def name(self) -> str:
         return f"{self.variant}_f{self.factor.numerator}of{self.factor.denominator}_s{self.seed}"
 
-    def overrides(self, keys: OverrideKeys, output_dir: str) -> list[str]:
+    def overrides(self, keys: OverrideKeys, output_dir: str,
+                  label_smoothing: float | None = None) -> list[str]:
+        """The point's config overrides; ``label_smoothing`` is required by variants that smooth."""
         v = VARIANTS[self.variant]
         out = [
             f"{keys.label_mode}={v.label_mode}",
             f"{keys.factor}={float(self.factor)!r}",
-            f"{keys.multi_class}={v.multi_class}",
             f"{keys.output_dir}={output_dir}",
         ]
+        if not v.multi_class:
+            out.append(f"{keys.multi_class}=False")
+        if v.label_smoothing:
+            if label_smoothing is None:
+                raise ValueError(f"variant {self.variant!r} needs a label-smoothing value "
+                                 "(--label-smoothing)")
+            out.append(f"{keys.label_smoothing}={label_smoothing!r}")
         if v.image_mode is not None:
             out.append(f"{keys.image_mode}={v.image_mode}")
         if v.label_filter is not None:
@@ -139,7 +151,8 @@ def is_finished(run_dir: str, result_file: str = RESULT_FILE) -> bool:
 
 
 def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], keys: OverrideKeys,
-              train_script: str, log=print, heartbeat_s: float = 30.0) -> float:
+              train_script: str, log=print, heartbeat_s: float = 30.0,
+              label_smoothing: float | None = None) -> float:
     """Train and evaluate one point unless finished; returns the seconds spent (0 when skipped).
 
     The run's console output goes to ``<run_dir>/ablation_run.log``, its wall time (summed over
@@ -154,7 +167,7 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     resume = any(os.path.isfile(os.path.join(run_dir, f)) for f in ("last_checkpoint", "config.yaml"))
     cmd = [sys.executable, train_script, "--config-file", config_file]
     cmd += ["--resume"] if resume else []
-    cmd += point.overrides(keys, run_dir) + list(extra)
+    cmd += point.overrides(keys, run_dir, label_smoothing) + list(extra)
     os.makedirs(run_dir, exist_ok=True)
     log(f"[run] {point.name}{' (resuming)' if resume else ''}")
     earlier = _read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
@@ -169,7 +182,8 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
 
 
 def eval_point(point: GridPoint, config_file: str, root: str, dataset: str, extra: list[str],
-               keys: OverrideKeys, train_script: str, log=print) -> bool:
+               keys: OverrideKeys, train_script: str, log=print,
+               label_smoothing: float | None = None) -> bool:
     """Scores a finished point's final weights on ``dataset`` (``--eval-only --resume``) into
     ``<run_dir>/inference_<dataset>/``, unless done before; returns whether it ran. The point's own
     overrides apply, so the test images are made as its training images were."""
@@ -179,7 +193,7 @@ def eval_point(point: GridPoint, config_file: str, root: str, dataset: str, extr
         return False
     out = os.path.join(run_dir, os.path.dirname(result))
     cmd = [sys.executable, train_script, "--config-file", config_file, "--eval-only", "--resume"]
-    cmd += point.overrides(keys, run_dir) + list(extra)
+    cmd += point.overrides(keys, run_dir, label_smoothing) + list(extra)
     cmd += [f"{k}={dataset}" for k in keys.test_dataset] + [f"{keys.eval_output_dir}={out}"]
     log(f"[eval] {point.name} on {dataset}")
     _check_finished(point, run_dir, _run_logged(cmd, run_dir), result)

@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import softlabel_ops
-
 from .backbone import Backbone
 from .layers import resize
+from .losses import CrossEntropy, LossByTarget, SoftKL
 from .top1 import fused_top1
 
 __all__ = ["SemanticSegmentor"]
@@ -40,17 +39,19 @@ class SemanticSegmentor(nn.Module):
             from ``backbone.output_shape()`` (a ``_partial_`` config node), so configs never repeat channels.
         pixel_mean, pixel_std: per-channel RGB statistics in 0..255.
         num_classes: number of classes C (targets are checked against it).
-        ignore_value: label of ignored pixels in int64 targets.
+        ignore_value: label of ignored pixels in int64 targets (the padding of a batch's labels).
         size_divisibility: pad inputs to a multiple of this; None -> ``backbone.size_divisibility``.
-        multi_class: soft loss keeps multi-class pixels (False: single-class pixels only, paper Table 3).
-        class_weights: optional (C,) loss weights.
-        loss_weight: scales the loss.
+        loss: an ``nn.Module`` called as ``loss(logits, target)`` (``modeling.losses``); None: KL-divergence
+            for soft targets and cross-entropy for hard ones (:class:`LossByTarget`).
+        multi_class, class_weights, loss_weight: the loss options of configs saved before ``loss`` existed;
+            they build the default loss with those options (not allowed together with ``loss``).
     """
 
     def __init__(self, backbone: Backbone, head: nn.Module | Callable[..., nn.Module],
                  pixel_mean: Sequence[float], pixel_std: Sequence[float], num_classes: int,
-                 ignore_value: int = 255, size_divisibility: int | None = None, multi_class: bool = True,
-                 class_weights: Sequence[float] | None = None, loss_weight: float = 1.0):
+                 ignore_value: int = 255, size_divisibility: int | None = None, loss: nn.Module | None = None,
+                 multi_class: bool | None = None, class_weights: Sequence[float] | None = None,
+                 loss_weight: float | None = None):
         super().__init__()
         self.backbone = backbone
         self.head = head if isinstance(head, nn.Module) else head(input_shape=backbone.output_shape())
@@ -58,16 +59,13 @@ class SemanticSegmentor(nn.Module):
         if size_divisibility is None:
             size_divisibility = getattr(backbone, "size_divisibility", 32)
         self.size_divisibility = int(size_divisibility)
-        self.multi_class, self.loss_weight = bool(multi_class), float(loss_weight)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1),
                              persistent=False)
-        if class_weights is not None:
-            if len(class_weights) != self.num_classes:
-                raise ValueError(f"class_weights has {len(class_weights)} entries; num_classes={num_classes}")
-            class_weights = torch.tensor(class_weights, dtype=torch.float32)
-        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.loss = _build_loss(loss, self.ignore_value, multi_class, class_weights, loss_weight)
+        if hasattr(self.loss, "check_classes"):
+            self.loss.check_classes(self.num_classes)
 
     @property
     def device(self) -> torch.device:
@@ -149,24 +147,21 @@ class SemanticSegmentor(nn.Module):
         grid = (max(round(padded_size[0] * ry), max(s[0] for s in tsizes)),
                 max(round(padded_size[1] * rx), max(s[1] for s in tsizes)))
         logits = resize(logits, grid).float()
-        loss = self._loss(logits, targets, grid)
-        return loss * self.loss_weight
+        return self.loss(logits, self._batch_targets(targets, grid))
 
-    def _loss(self, logits: Tensor, targets: list, grid: tuple[int, int]) -> Tensor:
+    def _batch_targets(self, targets: list, grid: tuple[int, int]):
+        """Per-image targets -> one batch at ``grid``: int64 (N, h, w) padded with the ignore value, or a
+        stacked soft-label container padded with zero valid mass."""
         t0 = targets[0]
         if isinstance(t0, Tensor):
             target = torch.full((len(targets), *grid), self.ignore_value, dtype=torch.long,
                                 device=self.device)
             for t, out in zip(targets, target, strict=True):
                 out[: t.shape[-2], : t.shape[-1]] = t.to(self.device)
-            if not (target != self.ignore_value).any():  # cross_entropy would return NaN
-                return logits.sum() * 0.0
-            return F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=self.ignore_value)
+            return target
         if t0.num_classes != self.num_classes:
             raise ValueError(f"Soft targets have {t0.num_classes} classes, the model {self.num_classes}.")
-        target = type(t0).stack([t.to(self.device) for t in targets], size=grid)
-        return softlabel_ops.soft_kl_loss(logits, target, multi_class=self.multi_class,
-                                          class_weights=self.class_weights)
+        return type(t0).stack([t.to(self.device) for t in targets], size=grid)
 
     def postprocess(self, logits: Tensor, batched_inputs: list[dict], image_sizes: list[tuple[int, int]],
                     padded_size: Sequence[int]) -> list[dict]:
@@ -178,3 +173,19 @@ class SemanticSegmentor(nn.Module):
             lg = resize(lg[None, :, :h, :w], out_size)[0]
             results.append({"sem_seg": lg.float().softmax(dim=0)})
         return results
+
+
+def _build_loss(loss, ignore_value, multi_class, class_weights, loss_weight) -> nn.Module:
+    legacy = {k: v for k, v in (("multi_class", multi_class), ("class_weights", class_weights),
+                                ("loss_weight", loss_weight)) if v is not None}
+    if loss is not None:
+        if legacy:
+            raise ValueError(f"SemanticSegmentor: give the loss options {sorted(legacy)} to the loss "
+                             "(model.loss.soft / model.loss.hard), not beside model.loss")
+        return loss
+    weight = 1.0 if loss_weight is None else loss_weight
+    return LossByTarget(
+        soft=SoftKL(multi_class=True if multi_class is None else multi_class, class_weights=class_weights,
+                    loss_weight=weight),
+        hard=CrossEntropy(ignore_value=ignore_value, class_weights=class_weights, loss_weight=weight),
+    )
