@@ -6,15 +6,21 @@ Its dropout and the loaders' flip augmentation draw from the global torch/python
 needs the RNG states restored.
 """
 
+import importlib.util
 import random
 import time
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 NUM_CLASSES = 3
+HAVE_D2 = importlib.util.find_spec("detectron2") is not None
+# both engines for the tests of behaviour the one training path gives them alike
+ENGINES = ["native", pytest.param("detectron2", marks=pytest.mark.skipif(
+    not HAVE_D2, reason="detectron2 is not installed (README, 'Run inside detectron2')"))]
 
 
 class ToySegModel(nn.Module):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.analysis import analyze_records, measure_label, parse_factor, parse_mode
+from softlabelseg.analysis import RetentionResult, analyze_records, measure_label, parse_factor, parse_mode
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 
 from softlabel_ops import soft_resize
@@ -134,3 +134,13 @@ def test_cli_end_to_end(records, tmp_path, capsys):
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit):
         tool.main(["--dataset", DATASET, "--modes", "lanczos", "--output", str(out)])
+
+
+def test_non_argmax_mass_is_what_a_hard_decision_drops():
+    label = np.ones((4, 4), np.uint8)
+    label[:, 0] = 0  # at 1/2 area the left cells are half class 0, half class 1; the right ones pure class 1
+    sums = measure_label(label, 2, (0.5,), ("torch:area", "torch:nearest-exact"), recoverable=False)
+    res = RetentionResult("x", ["a", "b"], (0.5,), ("torch:area", "torch:nearest-exact"), False, sums)
+    assert res.non_argmax_mass(0.5, "torch:area") == pytest.approx(0.25)
+    assert res.non_argmax_mass(0.5, "torch:nearest-exact") == 0
+    assert res.summary_row(0.5, "torch:area")["non_argmax_mass_pct"] == pytest.approx(25.0)

@@ -23,6 +23,7 @@ from PIL import Image
 from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
+from softlabelseg.engine.train_config import ConfigValueError
 from test_e2e_toycity import overrides as toycity_overrides
 
 try:
@@ -162,12 +163,12 @@ def test_checkpoints_resume_and_evaluate_across_engines(native, d2_engine, toyci
         assert evaluation(out)["confusion_matrix"] == evaluation(src)["confusion_matrix"]
 
 
-@needs_d2
-def test_unknown_train_key_is_refused_by_name(toycity, tmp_path):
-    with pytest.raises(KeyError, match=r"train\.warmup_iters"):
-        main(["--config-file", RECIPE, "--engine", "detectron2",
+@pytest.mark.parametrize("engine", ["native", pytest.param("detectron2", marks=needs_d2)])
+def test_unknown_train_key_is_refused_by_name(engine, toycity, tmp_path):
+    with pytest.raises(ConfigValueError, match=r"train\.warmup_iters"):
+        main(["--config-file", RECIPE, "--engine", engine,
               *overrides(toycity, tmp_path / "out", "+train.warmup_iters=5")])
-    assert not (tmp_path / "out" / "model_final.pth").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def _raw_id_copy(root, dst):
@@ -237,7 +238,7 @@ def test_d2_catalogs_and_semseg_evaluator_agree(native, toycity, tmp_path):
 def test_every_recipe_loads_and_builds_under_detectron2_config():
     from detectron2.config import LazyConfig, instantiate
 
-    recipes = sorted(p for fam in ("cityscapes", "ade20k", "mapillary", "toycity")
+    recipes = sorted(p for fam in ("cityscapes", "ade20k", "mapillary", "toycity", "camvid")
                      for p in glob.glob(os.path.join(CONFIGS, fam, "*.py"))
                      if not os.path.basename(p).startswith("_"))  # "_" files hold shared settings
     assert len(recipes) >= 20

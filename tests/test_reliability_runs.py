@@ -9,7 +9,7 @@ import os
 
 import pytest
 import torch
-from engine_standins import ToySegModel, write_standin_config
+from engine_standins import ENGINES, ToySegModel, write_standin_config
 from omegaconf import OmegaConf
 from softlabelseg.data import DatasetCatalog, DatasetNotFoundError, dataset_root
 from softlabelseg.engine import Checkpointer
@@ -111,11 +111,12 @@ def test_resume_after_a_nan_loss_continues_from_the_last_good_checkpoint(tmp_pat
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 8
 
 
-def test_resume_falls_back_to_newest_loadable_checkpoint(trained, caplog):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_resume_falls_back_to_newest_loadable_checkpoint(trained, caplog, engine):
     cfg, out = trained
     (out / "model_final.pth").unlink()  # named by last_checkpoint
     (out / "model_0000003.pth").write_bytes(os.urandom(300))  # the newest periodic one is corrupt
-    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.max_iter=8",
+    main(["--config-file", cfg, "--engine", engine, "--resume", f"train.output_dir={out}", "train.max_iter=8",
           "train.eval_period=0"])
     log = (out / "log.txt").read_text()
     assert "model_final.pth (named by last_checkpoint) is missing" in log
@@ -123,12 +124,13 @@ def test_resume_falls_back_to_newest_loadable_checkpoint(trained, caplog):
     assert "model_0000001.pth instead" in log and "Starting training from iteration 2" in log
 
 
-def test_resume_with_a_pointer_but_no_usable_checkpoint_refuses(trained):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_resume_with_a_pointer_but_no_usable_checkpoint_refuses(trained, engine):
     cfg, out = trained
     for f in out.glob("model_*.pth"):
         f.unlink()
     with pytest.raises(CheckpointError, match="(?s)no usable checkpoint.*--overwrite"):
-        main(["--config-file", cfg, "--resume", f"train.output_dir={out}"])
+        main(["--config-file", cfg, "--engine", engine, "--resume", f"train.output_dir={out}"])
 
 
 # -- the output folder of an earlier run --------------------------------------------------------------------

@@ -7,12 +7,11 @@ This is the only module that imports detectron2 (optional; ``pip install --no-bu
   ``MetadataCatalog`` as ``softlabelseg_<name>`` (detectron2 has built-ins named like ours), with the
   metadata its ``SemSegEvaluator`` and ``Visualizer`` read; :func:`d2_sem_seg_evaluator` builds
   detectron2's evaluator so that raw-id label files go through the project's label tables.
-- ``--engine detectron2`` (:func:`do_train`, :func:`do_test`): detectron2's ``TrainerBase`` loop, its hooks
-  (``IterationTimer``, ``LRScheduler``, ``PeriodicCheckpointer``, ``EvalHook``, ``PeriodicWriter``),
-  ``DetectionCheckpointer``, ``EventStorage``, writers (``metrics.json``, TensorBoard) and
-  ``inference_on_dataset``, around the project's model, loader, evaluator and training step (which
-  brings gradient accumulation, clipping, autocast and the resumable RNG and data position that
-  detectron2's own trainer lacks). Every ``train.*`` key is honoured; an unknown one is an error.
+- ``--engine detectron2`` (:data:`ENGINE`): the project's one training path (``engine.training``) on
+  detectron2's ``TrainerBase`` loop, hooks, ``DetectionCheckpointer``, ``EventStorage``, writers
+  (``metrics.json``, TensorBoard) and ``inference_on_dataset``, around the project's model, loader,
+  evaluator and training step (which brings gradient accumulation, clipping, autocast and the resumable RNG
+  and data position that detectron2's own trainer lacks).
 """
 
 from __future__ import annotations
@@ -26,17 +25,14 @@ from detectron2.data import MetadataCatalog as D2MetadataCatalog
 from detectron2.engine import TrainerBase, default_writers, hooks
 from detectron2.evaluation import SemSegEvaluator as D2SemSegEvaluator
 from detectron2.evaluation import inference_on_dataset, print_csv_format
-from omegaconf import OmegaConf
 
-from .config import instantiate
 from .data import DatasetCatalog, MetadataCatalog, read_label
 from .engine.checkpoint import Checkpointer
+from .engine.training import Engine
 from .utils import comm
 
-__all__ = [
-    "D2_PREFIX", "Detectron2Trainer", "TRAIN_KEYS", "check_train_keys", "d2_name", "d2_sem_seg_evaluator",
-    "do_test", "do_train", "register_datasets",
-]
+__all__ = ["D2_PREFIX", "ENGINE", "Detectron2Engine", "Detectron2Trainer", "d2_name", "d2_sem_seg_evaluator",
+           "register_datasets"]
 
 logger = logging.getLogger("softlabelseg.engine")
 D2_PREFIX = "softlabelseg_"
@@ -103,33 +99,6 @@ def d2_sem_seg_evaluator(dataset_name: str, output_dir: str | None = None, distr
 
 # ---- engine -------------------------------------------------------------------------------------------
 
-TRAIN_KEYS = frozenset({
-    "output_dir", "init_checkpoint", "max_iter", "amp.enabled", "amp.precision", "ddp.broadcast_buffers",
-    "ddp.find_unused_parameters", "ddp.fp16_compression", "checkpointer.period", "checkpointer.max_to_keep",
-    "eval_period", "log_period", "device", "seed", "grad_accum_steps", "clip_grad_norm", "cudnn_benchmark",
-    "test.flip", "test.scales", "test.sliding_window",
-})
-
-
-def check_train_keys(cfg) -> None:
-    """Raises KeyError naming every ``train.*`` key this engine does not know (rather than ignore it)."""
-    def leaves(node, prefix=""):
-        for k in node.keys():
-            key = f"{prefix}{k}"
-            value = node._get_node(k)
-            if OmegaConf.is_dict(value) and key not in TRAIN_KEYS and not value._is_none():
-                yield from leaves(value, key + ".")
-            else:
-                yield key
-
-    unknown = sorted(k for k in leaves(cfg.train) if k not in TRAIN_KEYS)
-    if unknown:
-        raise KeyError(
-            f"The detectron2 engine does not know {', '.join('train.' + k for k in unknown)}; it honours "
-            f"{', '.join(sorted('train.' + k for k in TRAIN_KEYS))}. Remove the key (~train.<key>) or use "
-            "the native engine."
-        )
-
 
 class Detectron2Trainer(TrainerBase):
     """detectron2's training loop and hooks around the project's :class:`TrainStep`.
@@ -157,68 +126,99 @@ class Detectron2Trainer(TrainerBase):
 
 class _Checkpointer(DetectionCheckpointer):
     """detectron2's checkpointer, loading as detectron2 does, saving through the project's checkpointer:
-    every rank builds the state (it gathers the RNG of all ranks), the main rank writes it atomically."""
+    every rank builds the state (it gathers the RNG of all ranks), the main rank writes it atomically.
+    ``--resume`` picks its file as the native engine does (the newest good checkpoint, the ones passed
+    over reported)."""
 
     meta: dict = {}  # facts saved beside the weights (the resolution factors export reads)
+    resumed_from: str | None = None
 
-    def save(self, name: str, **kwargs) -> None:
+    def _project(self) -> Checkpointer:
         writer = Checkpointer(self.model, self.save_dir, **self.checkpointables)
         writer.meta = self.meta
-        writer.save(name, **kwargs)
+        return writer
+
+    def save(self, name: str, **kwargs) -> None:
+        self._project().save(name, **kwargs)
+
+    def resume_or_load(self, path: str, *, resume: bool = True):
+        self.resumed_from = None
+        if resume:
+            cand, _ = self._project().newest_good()
+            if cand is not None:
+                self.resumed_from = cand
+                return self.load(cand)
+        return self.load(path, checkpointables=[])
 
 
-def _select(cfg, key, default=None):
-    value = OmegaConf.select(cfg, key, default=default)
-    return default if value is None else value
+class _ProjectHook(hooks.HookBase):
+    """A project hook (same methods, ``trainer`` attribute) registered in detectron2's loop."""
+
+    def __init__(self, hook):
+        self.hook = hook
+
+    def __setattr__(self, name, value):
+        if name == "trainer":
+            self.hook.trainer = value
+        super().__setattr__(name, value)
+
+    def before_train(self):
+        self.hook.before_train()
+
+    def after_train(self):
+        self.hook.after_train()
+
+    def before_step(self):
+        self.hook.before_step()
+
+    def after_step(self):
+        self.hook.after_step()
 
 
-def do_test(cfg, model):
-    """detectron2's ``inference_on_dataset`` with the project's test loader, test-time wrappers
-    (``train.test``) and evaluator (JSON under ``<train.output_dir>/inference``); {} without an evaluator."""
-    from .engine.cli import evaluator_config
-    from .evaluation import build_test_model
+class Detectron2Engine(Engine):
+    """detectron2's ``TrainerBase`` loop, hooks (``IterationTimer``, ``LRScheduler``,
+    ``PeriodicCheckpointer``, ``EvalHook``, ``PeriodicWriter``, ``TorchMemoryStats`` on CUDA),
+    ``DetectionCheckpointer``, writers and ``inference_on_dataset``; the project's memory (CPU) and
+    skipped-sample hooks, which detectron2 has no counterpart for, run in its loop."""
 
-    ev_cfg = evaluator_config(cfg)
-    if ev_cfg is None:
-        return {}
-    test_opts = OmegaConf.to_container(cfg.train.test, resolve=True) if "test" in cfg.train else {}
-    results = inference_on_dataset(
-        build_test_model(model, **(test_opts or {})), instantiate(cfg.dataloader.test), instantiate(ev_cfg)
-    )
-    if comm.is_main_process():
-        print_csv_format(results)
-    return results
+    name = "detectron2"
+
+    def trainer(self, step):
+        return Detectron2Trainer(step)
+
+    def checkpointer(self, model, output_dir, trainer):
+        return _Checkpointer(model, output_dir, trainer=trainer)
+
+    def timer(self):
+        return hooks.IterationTimer()
+
+    def lr_scheduler(self, optimizer, multiplier, max_iter):
+        return hooks.LRScheduler(scheduler=multiplier)
+
+    def memory(self, device):
+        if device.type == "cuda":
+            return hooks.TorchMemoryStats()
+        return _ProjectHook(Engine.memory(self, device))
+
+    def skipped_samples(self, period):
+        return _ProjectHook(Engine.skipped_samples(self, period))
+
+    def periodic_checkpointer(self, checkpointer, period, max_iter, max_to_keep):
+        # on every rank: saving gathers the RNG states of all ranks
+        return hooks.PeriodicCheckpointer(checkpointer, period, max_iter=max_iter,
+                                          max_to_keep=max_to_keep if comm.is_main_process() else None)
+
+    def eval_hook(self, period, function):
+        return hooks.EvalHook(period, function)
+
+    def writer(self, output_dir, max_iter, period):
+        return hooks.PeriodicWriter(default_writers(output_dir, max_iter), period=period)
+
+    def inference(self, model, loader, evaluator):
+        results = inference_on_dataset(model, loader, evaluator)
+        if comm.is_main_process():
+            print_csv_format(results)
+        return results
 
 
-def do_train(cfg, model, device, resume: bool = False):
-    """Trains ``model`` in detectron2's loop (hooks, checkpointer, writers) with the project's step."""
-    from .engine.cli import build_trainer, run_meta
-
-    check_train_keys(cfg)
-    max_iter = int(cfg.train.max_iter)
-    out = cfg.train.output_dir
-    trainer = Detectron2Trainer(build_trainer(cfg, model, device).step)
-    checkpointer = _Checkpointer(model, out, trainer=trainer)
-    checkpointer.meta = run_meta(cfg)
-    main = comm.is_main_process()
-    trainer.register_hooks([
-        hooks.IterationTimer(),
-        hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-        hooks.TorchMemoryStats() if device.type == "cuda" else None,
-        hooks.PeriodicCheckpointer(  # on every rank: saving gathers the RNG states of all ranks
-            checkpointer, _select(cfg, "train.checkpointer.period", 5000), max_iter=max_iter,
-            max_to_keep=_select(cfg, "train.checkpointer.max_to_keep") if main else None,
-        ),
-        hooks.EvalHook(_select(cfg, "train.eval_period", 0), lambda: do_test(cfg, model)),
-        hooks.PeriodicWriter(default_writers(out, max_iter), period=_select(cfg, "train.log_period", 20))
-        if main else None,
-    ])
-    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
-    # A checkpoint holds the iteration that had just finished.
-    start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
-    if start_iter >= max_iter:
-        logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
-        return trainer
-    trainer.train(start_iter, max_iter)
-    return trainer
-
+ENGINE = Detectron2Engine()

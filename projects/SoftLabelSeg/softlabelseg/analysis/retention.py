@@ -113,7 +113,7 @@ def measure_label(label: np.ndarray, num_classes: int, factors, modes, *, antial
                 keep = hard != ignore_value
                 counts = torch.bincount(hard[keep], minlength=C)[:C].double().numpy()
                 entry = {"mass": area * counts, "argmax_mass": area * counts, "valid_px": float(keep.sum()),
-                         "multi_px": 0.0, "entropy": 0.0}
+                         "multi_px": 0.0, "entropy": 0.0, "non_argmax": 0.0}
                 if recoverable:
                     pv = torch.zeros((C, *size)).scatter_(0, torch.where(keep, hard, 0)[None],
                                                          keep.float()[None])
@@ -127,7 +127,8 @@ def measure_label(label: np.ndarray, num_classes: int, factors, modes, *, antial
                 entry = {"mass": area * mass.numpy(), "valid_px": n,
                          "argmax_mass": area * torch.bincount(top, minlength=C)[:C].double().numpy(),
                          "multi_px": float(multi_class_fraction(soft)) * n,
-                         "entropy": float(mean_entropy(soft)) * n}
+                         "entropy": float(mean_entropy(soft)) * n,
+                         "non_argmax": float((1 - soft.weights[0].double())[soft.valid > 0].sum())}
                 if m == "torch:area":
                     footprint = {"valid_px": n, "entropy": entry["entropy"]}
                 if recoverable:
@@ -262,6 +263,12 @@ class RetentionResult:
         e = self.sums[(f, mode)]
         return e["entropy"] / e["valid_px"] if e["valid_px"] else 0.0
 
+    def non_argmax_mass(self, f: float, mode: str) -> float:
+        """Mean probability off each reduced pixel's top class (0 for hard labels): what a hard decision
+        drops, and the mass a label-smoothing control spreads to match a soft target."""
+        e = self.sums[(f, mode)]
+        return e.get("non_argmax", float("nan")) / e["valid_px"] if e["valid_px"] else 0.0
+
     def footprint_entropy(self, f: float) -> float:
         e = self.sums[(f, FOOTPRINT)]
         return e["entropy"] / e["valid_px"] if e["valid_px"] else 0.0
@@ -302,6 +309,7 @@ class RetentionResult:
             "thin_argmax_share_change_pct": self.thin_change(f, m, argmax=True, signed=True),
             "multi_class_pct": 100.0 * self.multi_class_fraction(f, m),
             "mean_entropy_nats": self.mean_entropy(f, m),
+            "non_argmax_mass_pct": 100.0 * self.non_argmax_mass(f, m),
             "footprint_entropy_nats": self.footprint_entropy(f),
             "entropy_kept_pct": self.entropy_kept_pct(f, m),
             "mass_kept_pct": self.mass_kept_pct(f, m),
@@ -342,10 +350,11 @@ class RetentionResult:
         from tabulate import tabulate
 
         head = ["factor", "mode", "mean |Δshare| %", "thin |Δshare| %", "thin Δshare at argmax %",
-                "multi-class %", "entropy", "entropy kept %", "mass kept %", "recoverable mIoU"]
+                "multi-class %", "off-argmax mass %", "entropy", "entropy kept %", "mass kept %",
+                "recoverable mIoU"]
         keys = ["factor", "mode", "mean_abs_share_change_pct", "thin_abs_share_change_pct",
-                "thin_argmax_share_change_pct", "multi_class_pct", "mean_entropy_nats", "entropy_kept_pct",
-                "mass_kept_pct", "recoverable_miou"]
+                "thin_argmax_share_change_pct", "multi_class_pct", "non_argmax_mass_pct", "mean_entropy_nats",
+                "entropy_kept_pct", "mass_kept_pct", "recoverable_miou"]
         summary = tabulate([[r[k] for k in keys] for r in self.summary_rows()], head, floatfmt=".2f")
         cols = [(f, m) for f in self.factors for m in self.modes]
         full = self.full_share()

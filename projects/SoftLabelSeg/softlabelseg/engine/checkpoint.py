@@ -305,40 +305,44 @@ class Checkpointer:
             raise CheckpointError(f"{path} holds {len(bad)} non-finite tensor(s) ({', '.join(bad[:4])})")
         return data
 
-    def resume_or_load(self, path: str | None, *, resume: bool = True) -> dict:
-        """With ``resume`` and a checkpoint in ``save_dir``: load the newest good one fully and strictly
-        (weights + state; ``resumed_from`` names it); otherwise load only the weights from ``path`` (e.g.
-        ``train.init_checkpoint``, non-strict so a new head can be fine-tuned).
-
-        A missing, unreadable or non-finite file named by ``last_checkpoint`` is reported and the next
-        candidate (``model_final.pth``, then periodic files newest first) is used. Raises
-        :class:`CheckpointError` when ``last_checkpoint`` exists but no candidate is usable.
+    def newest_good(self) -> tuple[str | None, dict | None]:
+        """The checkpoint ``--resume`` continues from and its content: the file named by
+        ``last_checkpoint`` if it is readable and finite, else the next candidate of
+        :meth:`list_checkpoints` (each one passed over is reported). ``(None, None)`` when the folder holds
+        no checkpoint; :class:`CheckpointError` when ``last_checkpoint`` exists but no candidate is usable.
         """
+        pointer, rejected = self._pointer(), []
+        if pointer and not os.path.isfile(os.path.join(self.save_dir, pointer)):
+            rejected.append(f"{os.path.join(self.save_dir, pointer)} (named by last_checkpoint) is missing")
+        for cand in self.list_checkpoints():
+            try:
+                data = self._read_good(cand)
+            except (CheckpointError, FileNotFoundError) as e:
+                rejected.append(str(e))
+                continue
+            for reason in rejected:
+                logger.warning(f"Not resuming from it: {reason}")
+            if rejected:
+                logger.warning(f"Resuming from {cand} instead, the newest good checkpoint")
+            else:
+                logger.info(f"Resuming from {cand}")
+            return cand, data
+        if pointer or rejected:
+            raise CheckpointError(
+                f"--resume: no usable checkpoint in {self.save_dir}:\n  " + "\n  ".join(rejected)
+                + "\n  Start over with --overwrite, or choose another train.output_dir."
+            )
+        logger.info(f"--resume: no checkpoint in {self.save_dir}; starting from iteration 0")
+        return None, None
+
+    def resume_or_load(self, path: str | None, *, resume: bool = True) -> dict:
+        """With ``resume`` and a checkpoint in ``save_dir``: load the newest good one (:meth:`newest_good`)
+        fully and strictly (weights + state; ``resumed_from`` names it); otherwise load only the weights from
+        ``path`` (e.g. ``train.init_checkpoint``, non-strict so a new head can be fine-tuned)."""
         self.resumed_from = None
         if resume:
-            pointer, candidates = self._pointer(), self.list_checkpoints()
-            rejected = []
-            if pointer and not os.path.isfile(os.path.join(self.save_dir, pointer)):
-                named = os.path.join(self.save_dir, pointer)
-                rejected.append(f"{named} (named by last_checkpoint) is missing")
-            for cand in candidates:
-                try:
-                    data = self._read_good(cand)
-                except (CheckpointError, FileNotFoundError) as e:
-                    rejected.append(str(e))
-                    continue
-                for reason in rejected:
-                    logger.warning(f"Not resuming from it: {reason}")
-                if rejected:
-                    logger.warning(f"Resuming from {cand} instead, the newest good checkpoint")
-                else:
-                    logger.info(f"Resuming from {cand}")
+            cand, data = self.newest_good()
+            if cand is not None:
                 self.resumed_from = cand
                 return self._apply(data, cand, None, strict=True)
-            if pointer or rejected:
-                raise CheckpointError(
-                    f"--resume: no usable checkpoint in {self.save_dir}:\n  " + "\n  ".join(rejected)
-                    + "\n  Start over with --overwrite, or choose another train.output_dir."
-                )
-            logger.info(f"--resume: no checkpoint in {self.save_dir}; starting from iteration 0")
         return self.load(path, checkpointables=[])

@@ -15,8 +15,9 @@ import os
 from omegaconf import OmegaConf
 
 from ..utils import comm
+from .train_config import ConfigValueError, check_train_config  # the config-value check is the schema's
 
-__all__ = ["ConfigValueError", "OutputDirError", "check_train_values", "check_datasets", "eval_dir",
+__all__ = ["ConfigValueError", "OutputDirError", "check_train_config", "check_datasets", "eval_dir",
            "run_artefacts", "prepare_output_dir", "EVAL_JSON"]
 
 logger = logging.getLogger(__name__)
@@ -26,39 +27,8 @@ _RUN_FILES = ("config.yaml", "metrics.json", "last_checkpoint", "model_*.pth", "
               "events.out.tfevents.*", os.path.join("inference", EVAL_JSON))
 
 
-class ConfigValueError(ValueError):
-    """A config key holds a value of the wrong type or range."""
-
-
 class OutputDirError(FileExistsError):
     """The output folder holds an earlier run that this command would overwrite."""
-
-
-def _int_key(cfg, key: str, minimum: int, *, optional: bool = False, hint: str = "") -> None:
-    value = OmegaConf.select(cfg, key, default=None)
-    if value is None and optional:
-        return
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    if not ok:
-        raise ConfigValueError(
-            f"{key}={value!r}: expected an integer >= {minimum}{' or None' if optional else ''}{hint}. "
-            f"Fix the recipe or override it, e.g. {key}={max(minimum, 1)}."
-        )
-
-
-def check_train_values(cfg, eval_only: bool = False) -> None:
-    """Types and ranges of the ``train.*`` keys the loop divides by or counts with."""
-    if eval_only:
-        return
-    _int_key(cfg, "train.max_iter", 1, hint=" (the number of training iterations)")
-    _int_key(cfg, "train.checkpointer.period", 0, optional=True, hint=" (0: only model_final.pth)")
-    _int_key(cfg, "train.checkpointer.max_to_keep", 1, optional=True, hint=" (None keeps every file)")
-    _int_key(cfg, "train.eval_period", 0, optional=True, hint=" (0: evaluate at the end only)")
-    _int_key(cfg, "train.log_period", 1, optional=True)
-    _int_key(cfg, "train.grad_accum_steps", 1, optional=True)
-    clip = OmegaConf.select(cfg, "train.clip_grad_norm", default=None)
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip <= 0):
-        raise ConfigValueError(f"train.clip_grad_norm={clip!r}: expected a positive number or None")
 
 
 def _dataset_names(node) -> list[str] | None:

@@ -297,6 +297,14 @@ class SimpleTrainer(TrainerBase):
         super().__init__()
         self.step = TrainStep(model, data_loader, optimizer, grad_accum_steps, clip_grad_norm, precision)
 
+    @classmethod
+    def from_step(cls, step: TrainStep) -> SimpleTrainer:
+        """The loop around an existing step (its precision decides autocast, as :class:`AMPTrainer`'s)."""
+        trainer = cls.__new__(cls)
+        TrainerBase.__init__(trainer)
+        trainer.step = step
+        return trainer
+
     model = property(lambda self: self.step.model)
     optimizer = property(lambda self: self.step.optimizer)
     data_loader = property(lambda self: self.step.data_loader)

@@ -1,0 +1,190 @@
+"""The one training path, engine-neutral: ``do_train`` and ``do_test`` as in detectron2's lazyconfig tool.
+
+An engine supplies only what differs between engines (:class:`Engine`): the loop that drives the project's
+:class:`TrainStep`, the checkpointer, the hooks and writers, and the inference loop. Everything else (the
+step, the keys and their defaults, the hook order, resume, the evaluation folder) is written here once.
+:data:`NATIVE` is the project's own engine; ``softlabelseg.d2_bridge.ENGINE`` is detectron2's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from softlabelseg.config import instantiate
+
+from ..utils import comm
+from . import hooks, preflight
+from .checkpoint import Checkpointer, CheckpointError
+from .defaults import create_ddp_model, default_writers
+from .solver import LRMultiplier
+from .train_config import train_value
+from .train_loop import SimpleTrainer, TrainStep
+
+__all__ = ["NATIVE", "Engine", "build_train_step", "build_trainer", "do_test", "do_train", "evaluator_config",
+           "load_eval_weights", "run_meta"]
+
+logger = logging.getLogger("softlabelseg.engine")
+
+
+class Engine:
+    """The project's own engine; another engine subclasses it and replaces what differs."""
+
+    name = "native"
+
+    def trainer(self, step: TrainStep):
+        """The loop that runs ``step`` once per iteration (with ``register_hooks``, ``train``, ``iter``)."""
+        return SimpleTrainer.from_step(step)
+
+    def checkpointer(self, model, output_dir: str, trainer):
+        """Saves weights + trainer state; ``resume_or_load``, ``resumed_from``, ``get_checkpoint_file``."""
+        return Checkpointer(model, output_dir, trainer=trainer)
+
+    # the hooks, in the order do_train registers them
+    def timer(self):
+        return hooks.IterationTimer()
+
+    def lr_scheduler(self, optimizer, multiplier, max_iter: int):
+        return hooks.LRScheduler(optimizer, LRMultiplier(optimizer, multiplier, max_iter))
+
+    def memory(self, device):
+        return hooks.MemoryStats()
+
+    def skipped_samples(self, period: int):
+        return hooks.SkippedSamples(period)
+
+    def periodic_checkpointer(self, checkpointer, period: int, max_iter: int, max_to_keep):
+        return hooks.PeriodicCheckpointer(checkpointer, period, max_iter, max_to_keep)
+
+    def eval_hook(self, period: int, function):
+        return hooks.EvalHook(period, function)
+
+    def writer(self, output_dir: str, max_iter: int, period: int):
+        return hooks.PeriodicWriter(default_writers(output_dir, max_iter), period=period)
+
+    def inference(self, model, loader, evaluator) -> dict:
+        from softlabelseg.evaluation import inference_on_dataset
+
+        return inference_on_dataset(model, loader, evaluator)
+
+
+NATIVE = Engine()
+
+
+def evaluator_config(cfg):
+    """``dataloader.evaluator``, writing to ``preflight.eval_dir`` when it names no folder; None when the
+    config has no evaluator."""
+    if "evaluator" not in cfg.dataloader or cfg.dataloader.evaluator is None:
+        return None
+    ev_cfg = cfg.dataloader.evaluator
+    if "output_dir" not in ev_cfg or ev_cfg.output_dir is None:
+        ev_cfg = ev_cfg.copy()
+        ev_cfg.output_dir = preflight.eval_dir(cfg)
+    return ev_cfg
+
+
+def do_test(cfg, model, engine: Engine = NATIVE) -> dict:
+    """Evaluates ``model`` on ``dataloader.test`` with ``dataloader.evaluator``, through the test-time
+    wrappers of ``train.test``; the results dict ({} when the config has no evaluator)."""
+    ev_cfg = evaluator_config(cfg)
+    if ev_cfg is None:
+        return {}
+    from softlabelseg.evaluation import build_test_model
+
+    test_model = build_test_model(model, **train_value(cfg, "test"))
+    return engine.inference(test_model, instantiate(cfg.dataloader.test), instantiate(ev_cfg))
+
+
+def build_train_step(cfg, model, device) -> TrainStep:
+    """Optimizer, train loader and DDP wrapper from ``cfg``, in one :class:`TrainStep` (gradient
+    accumulation, clipping and autocast included: ``train.amp`` needs CUDA, else fp32 with a warning)."""
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+    model = create_ddp_model(model, **train_value(cfg, "ddp"))
+    precision = None
+    if train_value(cfg, "amp.enabled"):
+        if device.type == "cuda":
+            precision = train_value(cfg, "amp.precision")
+        else:
+            logger.warning("train.amp.enabled=True needs CUDA; training in fp32 on %s", device)
+    return TrainStep(model, train_loader, optimizer, grad_accum_steps=train_value(cfg, "grad_accum_steps"),
+                     clip_grad_norm=train_value(cfg, "clip_grad_norm"), precision=precision)
+
+
+def build_trainer(cfg, model, device):
+    """The native engine's trainer around :func:`build_train_step`."""
+    return NATIVE.trainer(build_train_step(cfg, model, device))
+
+
+def run_meta(cfg) -> dict:
+    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
+    from omegaconf import OmegaConf
+
+    meta = {}
+    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
+                      ("test_factor", "dataloader.test.mapper.test_factor"),
+                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
+        value = OmegaConf.select(cfg, key, default=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            meta[name] = float(value)
+    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
+        meta["resolution_factor"] = meta.pop("test_factor")
+    return meta
+
+
+def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE):
+    """Trains ``model`` with ``engine``'s loop, hooks and checkpointer: LR schedule, memory and
+    skipped-sample counts, periodic checkpoints, periodic and final evaluation, metric writers. With
+    ``resume`` it continues from the newest good checkpoint of ``train.output_dir``."""
+    max_iter = int(cfg.train.max_iter)
+    out = cfg.train.output_dir
+    log_period = train_value(cfg, "log_period")
+    trainer = engine.trainer(build_train_step(cfg, model, device))
+    checkpointer = engine.checkpointer(model, out, trainer)
+    checkpointer.meta = run_meta(cfg)
+    trainer.register_hooks([
+        engine.timer(),
+        engine.lr_scheduler(trainer.optimizer, instantiate(cfg.lr_multiplier), max_iter),
+        engine.memory(device),
+        engine.skipped_samples(log_period),
+        engine.periodic_checkpointer(checkpointer, train_value(cfg, "checkpointer.period"), max_iter,
+                                     train_value(cfg, "checkpointer.max_to_keep")),
+        engine.eval_hook(train_value(cfg, "eval_period"), lambda: do_test(cfg, model, engine)),
+        engine.writer(out, max_iter, log_period) if comm.is_main_process() else None,
+    ])
+    checkpointer.resume_or_load(train_value(cfg, "init_checkpoint"), resume=resume)
+    # The trainer state holds the iteration that had just finished (as detectron2's does, so either
+    # engine resumes the other's checkpoints); init_checkpoint gives weights only.
+    start_iter = trainer.iter + 1 if checkpointer.resumed_from is not None else 0
+    if start_iter >= max_iter:
+        logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
+        return trainer
+    try:
+        trainer.train(start_iter, max_iter)
+    except FloatingPointError as e:
+        last = checkpointer.get_checkpoint_file()
+        logger.error(f"{e}\nLast good checkpoint: {last or 'none written yet'}")
+        raise
+    return trainer
+
+
+def load_eval_weights(cfg, model, resume: bool) -> str:
+    """Loads the weights ``--eval-only`` scores, strictly; returns their path.
+
+    With ``resume`` and checkpoints in ``train.output_dir``: the newest good one; else
+    ``train.init_checkpoint``. Raises :class:`CheckpointError` when there is none, or when it is unreadable,
+    non-finite or does not fit the model (a mismatched head would otherwise score random weights).
+    """
+    checkpointer = Checkpointer(model, cfg.train.output_dir)
+    if resume and checkpointer.list_checkpoints():
+        checkpointer.resume_or_load(None, resume=True)
+        return checkpointer.resumed_from
+    path = train_value(cfg, "init_checkpoint")
+    if not path:
+        where = f" (none in train.output_dir={cfg.train.output_dir})" if resume else ""
+        raise CheckpointError(
+            f"--eval-only needs trained weights{where}: pass train.init_checkpoint=<model.pth>, or --resume "
+            "to use the newest checkpoint of train.output_dir. Refusing to score random weights."
+        )
+    checkpointer.load(path, checkpointables=[], strict=True)
+    return path
