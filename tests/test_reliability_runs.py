@@ -91,9 +91,10 @@ def test_nonfinite_state_is_never_saved(tmp_path):
 def test_diverged_run_leaves_only_finite_checkpoints(tmp_path):
     cfg = write_standin_config(tmp_path)
     out = tmp_path / "out"
-    with pytest.raises(FloatingPointError, match="clip_grad_norm"):
+    with pytest.raises(FloatingPointError, match="clip_grad_norm"):  # the non-finite guard alone
         main(["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0", "optimizer.lr=1e12",
-              "train.checkpointer.period=1", "train.max_iter=30"])
+              "train.checkpointer.period=1", "train.max_iter=30", "train.divergence.max_loss=null",
+              "train.divergence.max_abs_weight=null"])
     saved = list(out.glob("model_*.pth"))
     assert saved and (out / (out / "last_checkpoint").read_text()).is_file()
     for f in saved:
@@ -276,3 +277,159 @@ def test_command_line_prints_the_error_without_a_traceback(trained, capsys):
     assert console_main(["--config-file", cfg, f"train.output_dir={out}"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--overwrite" in err and "Traceback" not in err
+
+
+# -- divergence: healthy, not only finite ------------------------------------------------------------------
+def test_an_exploding_loss_stops_the_run_and_the_advice_followed_literally_recovers(tmp_path):
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "out"
+    common = ["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0",
+              "train.checkpointer.period=1", "train.max_iter=30"]
+    with pytest.raises(FloatingPointError) as stop:
+        main(common + ["optimizer.lr=20"])
+    advice = str(stop.value)
+    assert "train.divergence.max_loss" in advice and "optimizer.lr=" in advice and "--resume" in advice
+    kept = sorted(out.glob("model_*.pth"))
+    assert kept, "healthy checkpoints before the explosion are kept"
+    assert len(list(out.glob("model_*.pth.diverged"))) == 1  # the state that produced the exploding step
+    main(common + ["--resume", "optimizer.lr=0.05", "train.clip_grad_norm=1.0"])  # what the message says
+    log = (out / "log.txt").read_text()
+    assert "the checkpoint's schedule ran at base lr 20" in log and "the config's 0.05 is used" in log
+    final = torch.load(out / "model_final.pth", weights_only=True)
+    assert final["iteration"] == 30 and not nonfinite_tensors(final)
+    assert max(float(t.abs().max()) for t in final["model"].values()) < 1e6
+
+
+def test_diverged_weights_are_never_saved_nor_resumed_from(tmp_path):
+    model = ToySegModel()
+    ck = Checkpointer(model, str(tmp_path))
+    ck.max_abs_weight = 100.0
+    ck.save("model_0000001", iteration=2)
+    good = dict(torch.load(tmp_path / "model_0000001.pth", weights_only=True))
+    with torch.no_grad():
+        model.head.weight.fill_(1e34)  # finite, and useless
+    with pytest.raises(FloatingPointError, match=r"exceed \|100\|.*head\.weight"):
+        ck.save("model_0000003", iteration=4)
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000001.pth"]
+    atomic_save({**good, "model": model.state_dict(), "iteration": 4}, str(tmp_path / "model_0000003.pth"))
+    (tmp_path / "last_checkpoint").write_text("model_0000003.pth")
+    fresh = Checkpointer(ToySegModel(), str(tmp_path))
+    fresh.max_abs_weight = 100.0
+    fresh.resume_or_load(None, resume=True)
+    assert fresh.resumed_from == str(tmp_path / "model_0000001.pth")
+
+
+def test_resume_takes_the_learning_rate_of_the_config(tmp_path):
+    """A resumed run with a new optimizer.lr continues the schedule from the new base: from the resumed
+    iteration on, its lr equals that of a run trained with the new lr from the start."""
+    cfg = write_standin_config(tmp_path)
+    common = ["--config-file", cfg, "train.eval_period=0", "train.log_period=1", "train.max_iter=8"]
+    main(common + [f"train.output_dir={tmp_path / 'a'}", "train.max_iter=4"])
+    main(common + [f"train.output_dir={tmp_path / 'a'}", "--resume", "optimizer.lr=0.01"])
+    main(common + [f"train.output_dir={tmp_path / 'b'}", "optimizer.lr=0.01"])
+
+    def lrs(run):
+        lines = [json.loads(x) for x in (tmp_path / run / "metrics.json").read_text().splitlines()]
+        return {x["iteration"]: x["lr"] for x in lines if "lr" in x}
+
+    resumed, fresh = lrs("a"), lrs("b")
+    assert [resumed[i] for i in range(4, 8)] == pytest.approx([fresh[i] for i in range(4, 8)], rel=1e-12)
+    assert resumed[3] != pytest.approx(fresh[3])  # before the resume: the old base
+
+
+def test_resume_picks_the_newest_checkpoint_by_iteration_not_by_name(trained, caplog):
+    cfg, out = trained  # model_final.pth holds iteration 6
+    data = torch.load(out / "model_final.pth", weights_only=True)
+    data["iteration"], data["trainer"]["iteration"] = 8, 7
+    atomic_save(data, str(out / "model_0000007.pth"))  # a newer periodic file (iteration 8)
+    (out / "last_checkpoint").unlink()
+    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.max_iter=10",
+          "train.eval_period=0"])
+    assert "Resuming from " + str(out / "model_0000007.pth") in (out / "log.txt").read_text()
+    assert "Starting training from iteration 8" in (out / "log.txt").read_text()
+
+
+def test_resumed_metrics_hold_each_iteration_once(tmp_path):
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "out"
+    common = ["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0", "train.max_iter=8",
+              "train.log_period=1"]
+    with pytest.raises(FloatingPointError):
+        main(common + ["+model.nan_at_call=6"])  # iterations 0-4 logged, checkpoint after iteration 3
+    main(common + ["--resume"])
+    its = [json.loads(x)["iteration"] for x in (out / "metrics.json").read_text().splitlines()]
+    assert its == sorted(set(its)) and its[-1] == 8  # the last line: the final evaluation
+
+
+# -- one writer per run folder; a run stopped before its evaluation ----------------------------------------
+def test_a_second_writer_is_refused_with_the_holders_pid_until_it_dies(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom softlabelseg.engine.run_lock import RunLock\n"
+         "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)", str(out)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputDirError, match=f"in use by another run \\(PID {holder.pid}\\)"):
+            main(["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0"])
+        assert sorted(p.name for p in out.iterdir()) == [".softlabelseg.lock"]  # nothing else written
+    finally:
+        holder.kill()
+        holder.wait()
+    main(["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0", "train.max_iter=2"])
+    assert (out / "model_final.pth").is_file()
+
+
+def test_a_run_stopped_before_its_evaluation_resumes_into_it(trained):
+    cfg, out = trained
+    (out / "inference" / EVAL_JSON).unlink()  # killed after the last step, before the JSON
+    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.eval_period=0"])
+    assert (out / "inference" / EVAL_JSON).is_file()
+    assert "before its final evaluation; evaluating now" in (out / "log.txt").read_text()
+    before = (out / "inference" / EVAL_JSON).stat().st_mtime_ns
+    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.eval_period=0"])
+    assert (out / "inference" / EVAL_JSON).stat().st_mtime_ns == before  # evaluated once, not again
+
+
+def test_a_model_that_cannot_be_built_leaves_the_folder_as_it_was(tmp_path, capsys):
+    from softlabelseg.engine.cli import console_main
+
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "out"
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}", "model.num_classes=-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "model" in err and "Traceback" not in err
+    assert not out.exists()
+    main(["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0", "train.max_iter=2"])
+
+
+def test_overwrite_removes_only_what_a_run_writes(trained):
+    cfg, out = trained
+    (out / "model_best.pth").write_bytes(b"the user's own")
+    (out / "notes.txt").write_text("mine")
+    main(["--config-file", cfg, f"train.output_dir={out}", "--overwrite", "train.max_iter=2",
+          "train.eval_period=0"])
+    assert (out / "model_best.pth").read_bytes() == b"the user's own" and (out / "notes.txt").is_file()
+    assert not (out / "model_0000005.pth").exists()
+
+
+def test_an_output_dir_that_is_a_file_ends_in_a_message(tmp_path, capsys):
+    from softlabelseg.engine.cli import console_main
+
+    cfg = write_standin_config(tmp_path)
+    (tmp_path / "out").write_text("not a folder")
+    assert console_main(["--config-file", cfg, f"train.output_dir={tmp_path / 'out'}"]) == 1
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and "Traceback" not in err
+
+
+def test_a_datasets_root_that_loops_is_named(tmp_path, monkeypatch):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    monkeypatch.setenv("SOFTLABELSEG_DATASETS", str(tmp_path / "a"))
+    with pytest.raises(DatasetNotFoundError, match=f"{tmp_path / 'a'}.*symbolic link that leads nowhere"):
+        DatasetCatalog.get("toycity_sem_seg_val")

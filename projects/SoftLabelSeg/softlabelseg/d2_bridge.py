@@ -132,10 +132,11 @@ class _Checkpointer(DetectionCheckpointer):
 
     meta: dict = {}  # facts saved beside the weights (the resolution factors export reads)
     resumed_from: str | None = None
+    max_abs_weight: float | None = None
 
     def _project(self) -> Checkpointer:
         writer = Checkpointer(self.model, self.save_dir, **self.checkpointables)
-        writer.meta = self.meta
+        writer.meta, writer.max_abs_weight = self.meta, self.max_abs_weight
         return writer
 
     def save(self, name: str, **kwargs) -> None:
@@ -149,6 +150,12 @@ class _Checkpointer(DetectionCheckpointer):
                 self.resumed_from = cand
                 return self.load(cand)
         return self.load(path, checkpointables=[])
+
+    def get_checkpoint_file(self):
+        return self._project().get_checkpoint_file()
+
+    def set_aside(self, iteration: int):
+        return self._project().set_aside(iteration)
 
 
 class _ProjectHook(hooks.HookBase):

@@ -29,6 +29,12 @@ def dataset_root() -> Path:
     Raises :class:`DatasetNotFoundError` when that path exists but is not a folder.
     """
     root = Path(os.environ.get(DATASETS_ENV, _DEFAULT_ROOT)).expanduser()
+    if root.is_symlink() and not root.exists():
+        raise DatasetNotFoundError(
+            f"the datasets root {os.fspath(root)!r} (${DATASETS_ENV}, default {_DEFAULT_ROOT!r}) is a "
+            f"symbolic link that leads nowhere (to {os.readlink(root)!r}: a missing target or a loop); point "
+            f"${DATASETS_ENV} to a real folder"
+        )
     if root.exists() and not root.is_dir():
         raise DatasetNotFoundError(
             f"the datasets root {os.fspath(root)!r} (${DATASETS_ENV}, default {_DEFAULT_ROOT!r}) is a file, "

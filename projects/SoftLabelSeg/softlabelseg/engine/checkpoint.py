@@ -39,6 +39,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 PERIODIC_NAME = re.compile(r"model_\d{7}\.pth")
+FINAL_NAME = "model_final.pth"
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -182,6 +183,7 @@ class Checkpointer:
         self.checkpointables = checkpointables
         self.resumed_from: str | None = None  # set by resume_or_load when a run is continued
         self.meta: dict = {}  # plain facts saved as "meta" (e.g. the resolution factor), read by export
+        self.max_abs_weight: float | None = None  # parameters beyond this: a diverged state (never saved)
 
     def save(self, name: str, **extra) -> str | None:
         """Writes ``<save_dir>/<name>.pth`` atomically and points ``last_checkpoint`` at it.
@@ -195,15 +197,18 @@ class Checkpointer:
             data["meta"] = dict(self.meta)
         data.update(extra)
         bad = nonfinite_tensors(data)
+        what = "hold inf/NaN"
+        if not bad and self.max_abs_weight is not None:
+            bad, what = self.exploded_parameters(data["model"]), f"exceed |{self.max_abs_weight:g}|"
         if int(comm.all_reduce_sum(torch.tensor(len(bad)))):
             shown = ", ".join(bad[:6]) + (f" (+{len(bad) - 6} more)" if len(bad) > 6 else "")
             last = self.get_checkpoint_file()
             raise FloatingPointError(
-                f"Not saving {name}: {len(bad)} tensor(s) of the training state hold inf/NaN on rank "
+                f"Not saving {name}: {len(bad)} tensor(s) of the training state {what} on rank "
                 f"{comm.get_rank()} ({shown or 'on another rank'}); the run has diverged. "
                 "Last good checkpoint: "
                 f"{last or 'none written yet'}. Lower optimizer.lr or set train.clip_grad_norm (e.g. 1.0), "
-                "then --resume (from that checkpoint) or --overwrite (from scratch)."
+                "then --resume with those overrides (from that checkpoint) or --overwrite (from scratch)."
             )
         if not self.save_dir or not comm.is_main_process():
             return None
@@ -238,15 +243,27 @@ class Checkpointer:
 
     def list_checkpoints(self) -> list[str]:
         """Resume candidates in ``save_dir``, preferred first: the file named by ``last_checkpoint``, then
-        ``model_final.pth``, then ``model_<iter>.pth`` newest first."""
+        the others by the iteration they hold, newest first (``model_<i>.pth`` holds iteration i + 1;
+        ``model_final.pth`` says its own)."""
         if not self.save_dir or not os.path.isdir(self.save_dir):
             return []
-        periodic = sorted(
-            (f for f in os.listdir(self.save_dir) if PERIODIC_NAME.fullmatch(f)), reverse=True
-        )
-        names = [self._pointer() or "", "model_final.pth", *periodic]
+        found = [f for f in os.listdir(self.save_dir) if PERIODIC_NAME.fullmatch(f) or f == FINAL_NAME]
+        found.sort(key=lambda f: self._iteration_of(f), reverse=True)
+        names = [self._pointer() or "", *found]
         paths = [os.path.join(self.save_dir, n) for n in dict.fromkeys(n for n in names if n)]
         return [p for p in paths if os.path.isfile(p)]
+
+    def _iteration_of(self, name: str) -> int:
+        """The iteration a checkpoint holds: from a periodic file's name, else read from the file (-1 when
+        it cannot be read: such a file is tried last)."""
+        if name != FINAL_NAME:
+            return int(name[len("model_"):-len(".pth")]) + 1
+        try:
+            data = torch.load(os.path.join(self.save_dir, name), map_location="cpu", weights_only=True,
+                              mmap=True)
+            return int(data.get("iteration", -1)) if isinstance(data, dict) else -1
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is tried
+            return -1
 
     def load(self, path: str, checkpointables: list[str] | None = None, *, strict: bool = False) -> dict:
         """Loads weights and the named checkpointables (default: all) from ``path``.
@@ -298,12 +315,44 @@ class Checkpointer:
                 f"Checkpoint keys not in the model: {', '.join(incompatible.unexpected_keys[:20])}"
             )
 
+    def exploded_parameters(self, state: dict) -> list[str]:
+        """Names of the model's parameters in ``state`` larger in magnitude than ``max_abs_weight``: finite
+        but diverged (empty without a threshold). Buffers (e.g. BatchNorm statistics) are not judged."""
+        if self.max_abs_weight is None:
+            return []
+        params = {name for name, _ in self.model.named_parameters()}
+        return [k for k, t in state.items() if k in params and t.is_floating_point() and t.numel()
+                and float(t.detach().abs().max()) > self.max_abs_weight]
+
     def _read_good(self, path: str) -> dict:
         data = read_checkpoint(path)
         bad = nonfinite_tensors(data)
         if bad:
             raise CheckpointError(f"{path} holds {len(bad)} non-finite tensor(s) ({', '.join(bad[:4])})")
+        big = self.exploded_parameters(data["model"])
+        if big:
+            raise CheckpointError(f"{path} holds diverged weights: {len(big)} parameter(s) exceed "
+                                  f"|{self.max_abs_weight:g}| (train.divergence.max_abs_weight; "
+                                  f"{', '.join(big[:4])})")
         return data
+
+    def set_aside(self, iteration: int) -> str | None:
+        """A run diverged in the step after ``iteration`` steps: the checkpoint holding exactly that state
+        produced the diverging step, so it is renamed ``<name>.diverged`` (never a resume candidate) and
+        ``last_checkpoint`` moves to the newest remaining one. Returns the new last checkpoint (main rank)."""
+        last = self.get_checkpoint_file()
+        if not last or not comm.is_main_process() or self._iteration_of(os.path.basename(last)) != iteration:
+            return last
+        os.replace(last, last + ".diverged")
+        rest = self.list_checkpoints()
+        pointer = os.path.join(self.save_dir, "last_checkpoint")
+        if rest:
+            atomic_write(pointer, lambda f: f.write(os.path.basename(rest[0]).encode()))
+        else:
+            os.remove(pointer)
+        logger.warning(f"Set {last} aside as {os.path.basename(last)}.diverged: the run diverged in the step "
+                       "right after it")
+        return rest[0] if rest else None
 
     def newest_good(self) -> tuple[str | None, dict | None]:
         """The checkpoint ``--resume`` continues from and its content: the file named by

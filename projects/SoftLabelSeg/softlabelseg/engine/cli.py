@@ -14,10 +14,18 @@ import torch
 
 from softlabelseg.config import LazyConfig, instantiate
 
+from ..utils import comm
 from . import preflight
 from .checkpoint import CheckpointError
-from .defaults import default_argument_parser, default_setup, resolve_device, save_config_file
+from .defaults import (
+    default_argument_parser,
+    default_setup,
+    resolve_device,
+    save_config_file,
+    seed_from_config,
+)
 from .launch import launch
+from .run_lock import RunLock
 from .train_config import ConfigValueError, train_value
 from .training import NATIVE, build_trainer, do_test, do_train, evaluator_config, load_eval_weights
 
@@ -55,33 +63,50 @@ def run(args):
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     eval_only = bool(args.eval_only)
+    allow_factor_change = bool(getattr(args, "allow_factor_change", False))
     engine = _engine(getattr(args, "engine", "native"))
     preflight.check_train_config(cfg, eval_only)
     preflight.check_datasets(cfg, eval_only)
-    preflight.prepare_output_dir(
+    earlier = preflight.check_output_dir(
         cfg, resume=args.resume, overwrite=getattr(args, "overwrite", False), eval_only=eval_only
     )
-    default_setup(cfg, args, save_config=not eval_only)
+    # The model is built before anything is written, so a config that cannot build leaves no trace.
+    seed = seed_from_config(cfg)
+    device = resolve_device(train_value(cfg, "device"))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    model = instantiate(cfg.model)
+    out = cfg.train.output_dir
+    lock = RunLock(out).acquire() if out and comm.is_main_process() else None
+    try:
+        return _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change):
+    """``run`` once the run folder is this process's: clean, set up, then evaluate or train."""
+    eval_only, out = bool(args.eval_only), cfg.train.output_dir
+    preflight.remove_earlier_run(earlier, out)
+    default_setup(cfg, args, save_config=not eval_only, seed=seed)
     outside = preflight.eval_dir_outside_run(cfg)
     if outside:
         logger.warning(
             f"Evaluation results go to {outside} (dataloader.evaluator.output_dir), outside "
             f"train.output_dir={cfg.train.output_dir}"
         )
-    device = resolve_device(train_value(cfg, "device"))
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    model = instantiate(cfg.model).to(device)
+    model = model.to(device)
     logger.info(
         f"Model: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters"
     )
     if eval_only:
-        weights = load_eval_weights(cfg, model, args.resume)
+        weights = load_eval_weights(cfg, model, args.resume, allow_factor_change)
         logger.info(f"Evaluating {weights}")
         if preflight.eval_dir(cfg):
             save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))
         return do_test(cfg, model, engine)
-    do_train(cfg, model, device, resume=args.resume, engine=engine)
+    do_train(cfg, model, device, resume=args.resume, engine=engine, allow_factor_change=allow_factor_change)
     return None
 
 
@@ -99,16 +124,18 @@ def main(argv=None):
 
 
 def console_main(argv=None) -> int:
-    """:func:`main` for the command line: a bad config value, dataset, checkpoint or output folder (and a
-    diverged run) ends with ``error: <what and what to do>`` on stderr and exit code 1, not a traceback."""
+    """:func:`main` for the command line: a bad config value, dataset, checkpoint or output folder, a model
+    that cannot be built from the config (and a diverged run) ends with ``error: <what and what to do>`` on
+    stderr and exit code 1, not a traceback."""
     import sys
 
+    from softlabelseg.config import InstantiationError
     from softlabelseg.data import BadSampleError, DatasetNotFoundError
 
     try:
         main(argv)
-    except (ConfigValueError, preflight.OutputDirError, CheckpointError, DatasetNotFoundError,
-            BadSampleError, FileNotFoundError, KeyError, FloatingPointError) as e:  # fmt: skip
+    except (ConfigValueError, preflight.OutputDirError, CheckpointError, DatasetNotFoundError, BadSampleError,
+            FileNotFoundError, KeyError, FloatingPointError, InstantiationError) as e:  # fmt: skip
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 1

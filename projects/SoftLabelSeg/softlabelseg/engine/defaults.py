@@ -19,6 +19,7 @@ __all__ = [
     "default_setup",
     "setup_logger",
     "seed_all_rng",
+    "seed_from_config",
     "create_ddp_model",
     "resolve_device",
     "default_writers",
@@ -53,6 +54,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         help="replace the earlier run in train.output_dir (its config, metrics, checkpoints and evaluation "
         "are deleted first; with --eval-only: its inference/sem_seg_evaluation.json); without it such a "
         "folder is refused",
+    )
+    parser.add_argument(
+        "--allow-factor-change",
+        action="store_true",
+        help="resume or evaluate a checkpoint at another training-resolution factor than it was trained at "
+        "(refused without it; the log says what changed)",
     )
     parser.add_argument(
         "--engine",
@@ -142,13 +149,22 @@ def resolve_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def default_setup(cfg, args, save_config: bool = True) -> None:
+def seed_from_config(cfg) -> int:
+    """Seeds python/numpy/torch with ``train.seed`` + rank (a negative or missing seed: drawn at random);
+    returns the seed used."""
+    seed = cfg.train.get("seed", -1)
+    return seed_all_rng(None if seed is None or seed < 0 else seed + comm.get_rank())
+
+
+def default_setup(cfg, args, save_config: bool = True, seed: int | None = None) -> None:
     """Creates ``train.output_dir``, sets up logging, logs the run, saves ``config.yaml``, seeds RNGs.
 
-    The seed is ``train.seed`` (+ rank); a negative seed is drawn at random and logged. A training run
-    (not ``--eval-only``) removes the temporary files an interrupted checkpoint write left in the folder.
-    ``save_config=False`` defers the config to :func:`save_config` (``--eval-only`` writes it next to its
-    results, never over the training run's ``config.yaml``).
+    The seed is ``train.seed`` (+ rank); a negative seed is drawn at random and logged. ``seed``: the RNGs
+    were seeded already (:func:`seed_from_config`, e.g. to build the model before anything is written)
+    with this seed, which is only logged. A training run (not ``--eval-only``) removes the temporary files
+    an interrupted checkpoint write left in the folder. ``save_config=False`` defers the config to
+    :func:`save_config` (``--eval-only`` writes it next to its results, never over the training run's
+    ``config.yaml``).
     """
     output_dir = cfg.train.output_dir
     rank = comm.get_rank()
@@ -165,8 +181,8 @@ def default_setup(cfg, args, save_config: bool = True) -> None:
         remove_stale_temporaries(output_dir)
     if save_config and output_dir:
         save_config_file(cfg, os.path.join(output_dir, "config.yaml"))
-    seed = cfg.train.get("seed", -1)
-    seed = seed_all_rng(None if seed is None or seed < 0 else seed + rank)
+    if seed is None:
+        seed = seed_from_config(cfg)
     logger.info(f"Seeded python/numpy/torch RNGs with {seed}")
     if cfg.train.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True

@@ -13,7 +13,10 @@ from functools import partial
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
 
+from ..utils.fileio import atomic_write
+
 __all__ = [
+    "trim_metrics",
     "EventStorage",
     "get_event_storage",
     "EventWriter",
@@ -106,6 +109,26 @@ class JSONWriter(EventWriter):
             f.flush()
             os.fsync(f.fileno())
         self._last_written = max(by_iter)
+
+
+def trim_metrics(path: str, start_iter: int) -> int:
+    """Drops the lines of ``metrics.json`` at iterations ``>= start_iter`` (written after the checkpoint a
+    run resumes from, so written again by the resumed run); returns how many. Rewritten atomically."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+
+    def keep(line: str) -> bool:
+        try:
+            return int(json.loads(line)["iteration"]) < start_iter
+        except (ValueError, KeyError, TypeError):
+            return not line.strip() == ""  # a foreign line stays; an empty one goes
+    kept = [ln if ln.endswith("\n") else ln + "\n" for ln in lines if keep(ln)]
+    dropped = len(lines) - len(kept)
+    if dropped:
+        atomic_write(path, lambda f: f.write("".join(kept).encode()))
+    return dropped
 
 
 class TensorboardXWriter(EventWriter):

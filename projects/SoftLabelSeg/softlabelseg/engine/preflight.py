@@ -17,14 +17,15 @@ from omegaconf import OmegaConf
 from ..utils import comm
 from .train_config import ConfigValueError, check_train_config  # the config-value check is the schema's
 
-__all__ = ["ConfigValueError", "OutputDirError", "check_train_config", "check_datasets", "eval_dir",
-           "run_artefacts", "prepare_output_dir", "EVAL_JSON"]
+__all__ = ["ConfigValueError", "OutputDirError", "check_train_config", "check_datasets", "check_output_dir",
+           "eval_dir", "remove_earlier_run", "run_artefacts", "EVAL_JSON"]
 
 logger = logging.getLogger(__name__)
 EVAL_JSON = "sem_seg_evaluation.json"
-# What makes a folder "an earlier run" (a log or ablation_run.log alone does not).
-_RUN_FILES = ("config.yaml", "metrics.json", "last_checkpoint", "model_*.pth", "model_*.safetensors",
-              "events.out.tfevents.*", os.path.join("inference", EVAL_JSON))
+# The files a run writes under these names (and only these): what makes a folder "an earlier run", and all
+# that --overwrite removes. A log, ablation_run.log or a file of the user's (model_best.pth) is neither.
+_RUN_FILES = ("config.yaml", "metrics.json", "last_checkpoint", "model_final.pth",
+              "model_" + "[0-9]" * 7 + ".pth", "events.out.tfevents.*", os.path.join("inference", EVAL_JSON))
 
 
 class OutputDirError(FileExistsError):
@@ -103,14 +104,18 @@ def run_artefacts(folder: str) -> list[str]:
     return found
 
 
-def prepare_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -> None:
+def check_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -> list[str]:
     """Refuses to start where an earlier run (training) or an earlier evaluation (``eval_only``) would be
-    overwritten, unless ``overwrite``. With ``overwrite`` an earlier run's files are removed first (main
-    rank); an earlier evaluation JSON stays until the new one atomically replaces it.
+    overwritten, unless ``overwrite``, and where ``train.output_dir`` is not a folder. Writes nothing;
+    returns the earlier run's files that :func:`remove_earlier_run` deletes (``overwrite``; an earlier
+    evaluation JSON is not listed: it stays until the new one atomically replaces it).
 
     ``--resume`` continues the run in the folder, so it is always allowed.
     """
     out = OmegaConf.select(cfg, "train.output_dir", default=None)
+    for key, folder in (("train.output_dir", out), ("dataloader.evaluator.output_dir", eval_dir(cfg))):
+        if folder and os.path.lexists(folder) and not os.path.isdir(folder):
+            raise OutputDirError(f"{key}={folder!r} exists and is not a folder; choose another {key}")
     if eval_only:
         holder = eval_dir(cfg) or ""
         target = os.path.join(holder, EVAL_JSON)
@@ -126,8 +131,15 @@ def prepare_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -
             f"{holder} holds {what} ({shown}) that this command would overwrite. Pass --overwrite to "
             f"replace it, or {advice}."
         )
-    if old and not eval_only and comm.is_main_process():  # a JSON is replaced once the new one is done
-        for path in old:
-            os.remove(path)
-        logger.warning(f"--overwrite: removed {len(old)} file(s) of {what} in {out}: {shown}")
+    return [] if eval_only else old
+
+
+def remove_earlier_run(files: list[str], folder: str) -> None:
+    """Deletes ``files`` (from :func:`check_output_dir`, main rank) once the run holds its folder."""
+    if files and comm.is_main_process():
+        for path in files:
+            if os.path.isfile(path):
+                os.remove(path)
+        shown = ", ".join(os.path.relpath(p, folder) for p in files[:6]) + (" ..." if len(files) > 6 else "")
+        logger.warning(f"--overwrite: removed {len(files)} file(s) of an earlier run in {folder}: {shown}")
     comm.synchronize()  # every rank, so ranks that saw a cleaned folder stay in step

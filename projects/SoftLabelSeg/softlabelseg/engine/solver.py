@@ -111,9 +111,11 @@ class WarmupParamScheduler(ParamScheduler):
 
 
 class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
-    """Sets every group's ``lr`` to ``base_lr * multiplier(iteration / max_iter)``; ``step()`` once per
-    iteration. The state is ``base_lrs`` and ``last_epoch`` only (the multiplier comes from the config),
-    so checkpoints load with ``torch.load(weights_only=True)``."""
+    """Sets every group's ``lr`` to ``initial_lr * multiplier(iteration / max_iter)``; ``step()`` once per
+    iteration. The base is each group's ``initial_lr`` (the configured learning rate: a resumed run whose
+    config changes ``optimizer.lr`` continues the schedule from the new base). The state is ``base_lrs`` and
+    ``last_epoch`` only (the multiplier comes from the config), so checkpoints load with
+    ``torch.load(weights_only=True)``."""
 
     def __init__(self, optimizer, multiplier: ParamScheduler, max_iter: int, last_iter: int = -1):
         if not isinstance(multiplier, ParamScheduler):
@@ -125,13 +127,12 @@ class LRMultiplier(torch.optim.lr_scheduler.LRScheduler):
         # The last iteration's progress stays below 1, where fvcore schedules are defined.
         progress = min(max(self.last_epoch, 0) / self._max_iter, math.nextafter(1.0, 0.0))
         factor = self._multiplier(progress)
-        return [base * factor for base in self.base_lrs]
+        return [group["initial_lr"] * factor for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         return {"base_lrs": self.base_lrs, "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.base_lrs = list(state_dict["base_lrs"])
         self.last_epoch = int(state_dict["last_epoch"])
         self._last_lr = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):

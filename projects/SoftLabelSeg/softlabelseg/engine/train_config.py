@@ -52,6 +52,19 @@ class CheckpointerConfig:
 
 
 @dataclass
+class DivergenceConfig:
+    max_loss: float | None = _key(
+        1e3, "stop when the training loss exceeds this (a run that explodes), before its weights are saved; "
+        "None: only inf/NaN stop", positive=True)
+    max_loss_ratio: float | None = _key(
+        20.0, "stop when the loss exceeds this multiple of its median over the last 50 iterations (an "
+        "explosion starting); None: no relative check", positive=True)
+    max_abs_weight: float | None = _key(
+        1e6, "a checkpoint whose parameters exceed this in magnitude is diverged: never saved, never resumed "
+        "from; None: only inf/NaN count", positive=True)
+
+
+@dataclass
 class TestConfig:
     flip: bool = _key(False, "test-time horizontal flip")
     scales: list[float] = field(default_factory=lambda: [1.0], metadata={
@@ -78,6 +91,7 @@ class TrainConfig:
     clip_grad_norm: float | None = _key(None, "largest global gradient norm, or None (no clipping)",
                                         positive=True)
     cudnn_benchmark: bool = _key(False, "torch.backends.cudnn.benchmark")
+    divergence: DivergenceConfig = _dict_key(DivergenceConfig, "when a run counts as diverged")
     test: TestConfig = _dict_key(TestConfig, "evaluation-time wrappers (flip, scales, sliding window)")
 
 

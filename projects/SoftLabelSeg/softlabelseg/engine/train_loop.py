@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 import weakref
+from collections import deque
 from contextlib import nullcontext
 
 import torch
@@ -189,12 +191,19 @@ class TrainStep:
         grad_accum_steps: batches per optimizer step; the losses are averaged over them.
         clip_grad_norm: largest global L2 norm of the gradients (None: no clipping).
         precision: None for fp32, or "bf16" / "fp16" for CUDA autocast (fp16 adds a GradScaler).
+        max_loss: a loss above this counts as diverged (None: only inf/NaN).
+        max_loss_ratio: so does a loss above this multiple of the median of the last 50 (from the 5th on).
     Raises (from ``run``):
-        FloatingPointError, on every rank alike, when the loss is NaN or infinite; no update is applied.
+        FloatingPointError, on every rank alike, when the loss is NaN, infinite or above ``max_loss``; no
+        update is applied.
+
+    The optimizer's hyperparameters as configured (learning rate, weight decay, momentum, ...) win over a
+    checkpoint's on ``load_state_dict``; each one that changes is logged.
     """
 
     def __init__(self, model, data_loader, optimizer, grad_accum_steps: int = 1, clip_grad_norm=None,
-                 precision: str | None = None):
+                 precision: str | None = None, max_loss: float | None = None,
+                 max_loss_ratio: float | None = None):
         if int(grad_accum_steps) < 1:
             raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
         if precision not in (None, "bf16", "fp16"):
@@ -206,7 +215,11 @@ class TrainStep:
         self.clip_grad_norm = clip_grad_norm
         self.dtype = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self.max_loss, self.max_loss_ratio = max_loss, max_loss_ratio
+        self._recent_losses: deque[float] = deque(maxlen=50)
         self._rng_after_positioning = None
+        self._configured = [{k: v for k, v in g.items() if k not in ("params", "initial_lr")}
+                            for g in optimizer.param_groups]
 
     @property
     def data_loader(self):
@@ -245,18 +258,36 @@ class TrainStep:
                 sums[k] = sums.get(k, 0) + v.detach().float() / n
         means = comm.reduce_mean(sums)
         loss = sum(means.values())
-        if not math.isfinite(loss):
+        what = self._divergence(float(loss))
+        if what:
             values = ", ".join(f"{k}={v:.4g}" for k, v in means.items())
             raise FloatingPointError(
-                f"The loss is not finite at iteration {iteration} ({values}). No update was applied and the "
-                "checkpoints written so far are intact: lower the learning rate, set train.clip_grad_norm or "
-                "train in fp32 (train.amp.enabled=False), then continue with --resume."
+                f"The loss is {what} at iteration {iteration} ({values}): the run has diverged. No update "
+                "was applied and the checkpoints written so far are intact. Lower the learning rate (e.g. "
+                "optimizer.lr=<a tenth of it>) and/or set train.clip_grad_norm=1.0 (or train in fp32: "
+                "train.amp.enabled=False), then continue with --resume and those overrides: the resumed run "
+                "takes its learning rate and clipping from the config."
             )
         self._update(storage)
         if len(means) > 1:
             storage.put_scalar("total_loss", loss)
         storage.put_scalars(**means)
         storage.put_scalar("data_time", data_time)
+
+    def _divergence(self, loss: float) -> str | None:
+        """Why ``loss`` means the run has diverged, or None (then it joins the recent losses)."""
+        if not math.isfinite(loss):
+            return "not finite"
+        if self.max_loss is not None and loss > self.max_loss:
+            return f"above train.divergence.max_loss={self.max_loss:g}"
+        recent = self._recent_losses
+        if self.max_loss_ratio is not None and len(recent) >= 5:
+            median = statistics.median(recent)
+            if loss > self.max_loss_ratio * median:
+                return (f"{loss / median:.0f} times its median over the last {len(recent)} iterations "
+                        f"(train.divergence.max_loss_ratio={self.max_loss_ratio:g})")
+        recent.append(loss)
+        return None
 
     def _update(self, storage) -> None:
         if self.clip_grad_norm:
@@ -280,12 +311,38 @@ class TrainStep:
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        self._keep_configured_hyperparameters()
         if self.grad_scaler is not None and "grad_scaler" in state:
             self.grad_scaler.load_state_dict(state["grad_scaler"])
         if "data" in state:
             self.batches.load_state_dict(state["data"])
         if state.get("rng"):
             self._rng_after_positioning = _own(state["rng"])
+
+
+    def _keep_configured_hyperparameters(self) -> None:
+        """After loading a checkpoint's optimizer: the configured values win. A new learning rate rescales
+        the current one (the schedule's position is kept) and becomes the base (``initial_lr``)."""
+        for i, (group, configured) in enumerate(zip(self.optimizer.param_groups, self._configured)):
+            for key, value in configured.items():
+                if key == "lr":
+                    old = group.get("initial_lr", group["lr"])
+                    if old != value:
+                        group["lr"] = group["lr"] * (value / old) if old else value
+                        group["initial_lr"] = value
+                        logger.warning(f"optimizer.lr: the checkpoint's schedule ran at base lr {old:g} "
+                                       f"(group {i}); the config's {value:g} is used from here on")
+                elif key in group and _differs(group[key], value):
+                    logger.warning(f"optimizer {key} of group {i}: checkpoint {group[key]!r}, config "
+                                   f"{value!r}; the config's value is used")
+                    group[key] = value
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(a != b)
+    except (RuntimeError, ValueError):  # tensors
+        return not torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
 
 class SimpleTrainer(TrainerBase):
@@ -316,8 +373,9 @@ class SimpleTrainer(TrainerBase):
         return {**super().state_dict(), **self.step.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
+        # the optimizer first: the LR scheduler's state then sets each group's lr for the resumed iteration
         self.step.load_state_dict(state)
+        super().load_state_dict(state)
 
 
 class AMPTrainer(SimpleTrainer):

@@ -9,6 +9,7 @@ step, the keys and their defaults, the hook order, resume, the evaluation folder
 from __future__ import annotations
 
 import logging
+import os
 
 from softlabelseg.config import instantiate
 
@@ -16,12 +17,13 @@ from ..utils import comm
 from . import hooks, preflight
 from .checkpoint import Checkpointer, CheckpointError
 from .defaults import create_ddp_model, default_writers
+from .events import trim_metrics
 from .solver import LRMultiplier
 from .train_config import train_value
 from .train_loop import SimpleTrainer, TrainStep
 
-__all__ = ["NATIVE", "Engine", "build_train_step", "build_trainer", "do_test", "do_train", "evaluator_config",
-           "load_eval_weights", "run_meta"]
+__all__ = ["NATIVE", "Engine", "build_train_step", "build_trainer", "check_factors", "do_test", "do_train",
+           "evaluator_config", "load_eval_weights", "run_meta"]
 
 logger = logging.getLogger("softlabelseg.engine")
 
@@ -108,7 +110,9 @@ def build_train_step(cfg, model, device) -> TrainStep:
         else:
             logger.warning("train.amp.enabled=True needs CUDA; training in fp32 on %s", device)
     return TrainStep(model, train_loader, optimizer, grad_accum_steps=train_value(cfg, "grad_accum_steps"),
-                     clip_grad_norm=train_value(cfg, "clip_grad_norm"), precision=precision)
+                     clip_grad_norm=train_value(cfg, "clip_grad_norm"), precision=precision,
+                     max_loss=train_value(cfg, "divergence.max_loss"),
+                     max_loss_ratio=train_value(cfg, "divergence.max_loss_ratio"))
 
 
 def build_trainer(cfg, model, device):
@@ -132,16 +136,54 @@ def run_meta(cfg) -> dict:
     return meta
 
 
-def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE):
+def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> None:
+    """The checkpoint's resolution factors (``meta``, saved by training) against the config's: a mismatch
+    raises :class:`CheckpointError` naming both (a model scored or trained on at another factor than it
+    learnt gives numbers that mean nothing), unless ``allow_change``, which logs what changed."""
+    now = run_meta(cfg)
+    changed = [f"{k}: checkpoint {meta[k]:g}, config {now[k]:g}" for k in sorted(set(meta) & set(now))
+               if isinstance(meta[k], (int, float)) and abs(float(meta[k]) - now[k]) > 1e-9]
+    if not changed:
+        return
+    text = "; ".join(changed)
+    if not allow_change:
+        raise CheckpointError(
+            f"{path} was trained at another resolution factor than this config uses ({text}). Set "
+            "dataloader.train.mapper.factor to the checkpoint's, or pass --allow-factor-change to go on "
+            "at the config's factor on purpose.")
+    logger.warning(f"--allow-factor-change: {path} was trained at another factor ({text}); going on with "
+                   "the config's")
+
+
+def _finish_evaluation(cfg, model, engine: Engine, weights: str) -> None:
+    """A run that stopped after its last step but before its evaluation was written: evaluate now."""
+    folder = preflight.eval_dir(cfg)
+    if evaluator_config(cfg) is None or not folder:
+        return
+    result = os.path.join(folder, preflight.EVAL_JSON)
+    if os.path.isfile(result) and os.path.getmtime(result) >= os.path.getmtime(weights):
+        return
+    logger.info(f"{result} is missing or older than {weights}: the run stopped before its final evaluation; "
+                "evaluating now")
+    do_test(cfg, model, engine)
+
+
+def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
+             allow_factor_change: bool = False):
     """Trains ``model`` with ``engine``'s loop, hooks and checkpointer: LR schedule, memory and
-    skipped-sample counts, periodic checkpoints, periodic and final evaluation, metric writers. With
-    ``resume`` it continues from the newest good checkpoint of ``train.output_dir``."""
+    skipped-sample counts, periodic checkpoints, periodic and final evaluation, metric writers.
+
+    With ``resume`` it continues from the newest good checkpoint of ``train.output_dir`` (refusing one of
+    another resolution factor unless ``allow_factor_change``), drops the metrics lines it will write again,
+    and evaluates a finished run whose evaluation was never written.
+    """
     max_iter = int(cfg.train.max_iter)
     out = cfg.train.output_dir
     log_period = train_value(cfg, "log_period")
     trainer = engine.trainer(build_train_step(cfg, model, device))
     checkpointer = engine.checkpointer(model, out, trainer)
     checkpointer.meta = run_meta(cfg)
+    checkpointer.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
     trainer.register_hooks([
         engine.timer(),
         engine.lr_scheduler(trainer.optimizer, instantiate(cfg.lr_multiplier), max_iter),
@@ -152,39 +194,54 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE):
         engine.eval_hook(train_value(cfg, "eval_period"), lambda: do_test(cfg, model, engine)),
         engine.writer(out, max_iter, log_period) if comm.is_main_process() else None,
     ])
-    checkpointer.resume_or_load(train_value(cfg, "init_checkpoint"), resume=resume)
+    rest = checkpointer.resume_or_load(train_value(cfg, "init_checkpoint"), resume=resume)
+    resumed = checkpointer.resumed_from
+    if resumed is not None:
+        check_factors(cfg, (rest or {}).get("meta") or {}, resumed, allow_factor_change)
     # The trainer state holds the iteration that had just finished (as detectron2's does, so either
     # engine resumes the other's checkpoints); init_checkpoint gives weights only.
-    start_iter = trainer.iter + 1 if checkpointer.resumed_from is not None else 0
+    start_iter = trainer.iter + 1 if resumed is not None else 0
+    if comm.is_main_process() and resumed is not None:
+        dropped = trim_metrics(os.path.join(out, "metrics.json"), start_iter)
+        if dropped:
+            logger.info(f"metrics.json: dropped {dropped} line(s) after iteration {start_iter - 1}, which "
+                        "this run writes again")
     if start_iter >= max_iter:
         logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
+        if resumed is not None:
+            _finish_evaluation(cfg, model, engine, resumed)
         return trainer
     try:
         trainer.train(start_iter, max_iter)
     except FloatingPointError as e:
+        checkpointer.set_aside(trainer.iter)
         last = checkpointer.get_checkpoint_file()
         logger.error(f"{e}\nLast good checkpoint: {last or 'none written yet'}")
         raise
     return trainer
 
 
-def load_eval_weights(cfg, model, resume: bool) -> str:
+def load_eval_weights(cfg, model, resume: bool, allow_factor_change: bool = False) -> str:
     """Loads the weights ``--eval-only`` scores, strictly; returns their path.
 
     With ``resume`` and checkpoints in ``train.output_dir``: the newest good one; else
     ``train.init_checkpoint``. Raises :class:`CheckpointError` when there is none, or when it is unreadable,
-    non-finite or does not fit the model (a mismatched head would otherwise score random weights).
+    non-finite, diverged, does not fit the model (a mismatched head would otherwise score random weights) or
+    was trained at another resolution factor (unless ``allow_factor_change``).
     """
     checkpointer = Checkpointer(model, cfg.train.output_dir)
+    checkpointer.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
     if resume and checkpointer.list_checkpoints():
-        checkpointer.resume_or_load(None, resume=True)
-        return checkpointer.resumed_from
-    path = train_value(cfg, "init_checkpoint")
-    if not path:
-        where = f" (none in train.output_dir={cfg.train.output_dir})" if resume else ""
-        raise CheckpointError(
-            f"--eval-only needs trained weights{where}: pass train.init_checkpoint=<model.pth>, or --resume "
-            "to use the newest checkpoint of train.output_dir. Refusing to score random weights."
-        )
-    checkpointer.load(path, checkpointables=[], strict=True)
+        rest = checkpointer.resume_or_load(None, resume=True)
+        path = checkpointer.resumed_from
+    else:
+        path = train_value(cfg, "init_checkpoint")
+        if not path:
+            where = f" (none in train.output_dir={cfg.train.output_dir})" if resume else ""
+            raise CheckpointError(
+                f"--eval-only needs trained weights{where}: pass train.init_checkpoint=<model.pth>, or "
+                "--resume to use the newest checkpoint of train.output_dir. Refusing to score random weights."
+            )
+        rest = checkpointer.load(path, checkpointables=[], strict=True)
+    check_factors(cfg, (rest or {}).get("meta") or {}, path, allow_factor_change)
     return path
