@@ -19,22 +19,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .metadata import ExportMetadata, read_metadata
+from .metadata import ExportMetadata, cv2_flags, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-# cv2 filter of each "<library>:<filter>" image mode. cv2 modes are the reference itself; torch modes
-# without antialias resize float32 and round half to even as the data mapper does (same geometry, equal
-# up to float rounding); torch antialias and PIL modes are approximated (box filter for downscaling).
-_CV2_FILTERS = {
-    "nearest": cv2.INTER_NEAREST,
-    "nearest-exact": cv2.INTER_NEAREST_EXACT,
-    "linear": cv2.INTER_LINEAR,
-    "bilinear": cv2.INTER_LINEAR,
-    "area": cv2.INTER_AREA,
-    "box": cv2.INTER_AREA,
-    "cubic": cv2.INTER_CUBIC,
-    "bicubic": cv2.INTER_CUBIC,
-}
 
 
 class ImageReadError(OSError):
@@ -88,17 +75,15 @@ def resize_image(
     image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear", antialias: bool = False
 ) -> np.ndarray:
     """Resize a uint8 (H, W, 3) image to ``size`` (h, w) the way the training data mapper does for
-    ``mode`` ("<library>:<filter>"), with cv2 only."""
+    ``mode`` ("<library>:<filter>"), with cv2 only: the mode's OpenCV flags (:func:`cv2_flags`). cv2 modes
+    are the reference itself; torch modes without antialias resize float32 and round half to even as the
+    data mapper does (same geometry, equal up to float rounding); torch antialias and Pillow modes are
+    approximated (box filter for downscaling)."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
-    library, _, name = mode.rpartition(":")
-    if name not in _CV2_FILTERS:
-        raise ValueError(f"unknown image resize mode {mode!r}; known filters: {sorted(_CV2_FILTERS)}")
-    flag = _CV2_FILTERS[name]
     shrinking = size[0] < image.shape[0] and size[1] < image.shape[1]
-    if (library == "pil" or antialias) and shrinking and name not in ("nearest", "nearest-exact"):
-        flag = cv2.INTER_AREA
-    if library == "torch":
+    flag = cv2_flags(mode, antialias)[1 if shrinking else 0]
+    if mode.split(":")[0] == "torch":
         out = cv2.resize(image.astype(np.float32), (size[1], size[0]), interpolation=flag)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return cv2.resize(image, (size[1], size[0]), interpolation=flag)

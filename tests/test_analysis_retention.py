@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.analysis import analyze_records, measure_label, parse_factor, parse_mode
+from softlabelseg.analysis import analyze_records, measure_label, parse_factor
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 
 from softlabel_ops import soft_resize
+from softlabel_ops.modes import mode_name
 from softlabel_ops.stats import soft_class_share
 
 NAMES = ["road", "pole", "car"]
@@ -49,12 +50,12 @@ def records(tmp_path_factory):
 
 def test_parsing():
     assert parse_factor("1/4") == 0.25 and parse_factor("0.5") == 0.5
-    assert parse_mode("area") == "torch:area" and parse_mode("cv2:linear") == "cv2:linear"
-    assert parse_mode("nearest") == "torch:nearest-exact" and parse_mode("nearest-topleft") == "torch:nearest"
+    assert mode_name("area") == "torch:area" and mode_name("cv2:linear") == "cv2:linear"
+    assert mode_name("nearest") == "torch:nearest-exact" and mode_name("nearest-topleft") == "torch:nearest"
     with pytest.raises(ValueError):
         parse_factor("2")
     with pytest.raises(ValueError, match="unknown mode"):
-        parse_mode("lanczos")
+        mode_name("lanczos")
 
 
 def test_area_keeps_shares_nearest_drops_thin_class(records):

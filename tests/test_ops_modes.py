@@ -9,28 +9,29 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from softlabel_ops import MODES, NEGATIVE_LOBE_MODES, soft_resize
-from softlabel_ops.modes import parse_mode
+from softlabel_ops.modes import REGISTRY, parse_mode
 from softlabel_ops.taps import axis_taps
 
-CV2 = {"nearest": cv2.INTER_NEAREST, "nearest-exact": cv2.INTER_NEAREST_EXACT, "linear": cv2.INTER_LINEAR,
-       "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
-PIL = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "box": Image.BOX}
 FLAGS = ((True, False), (False, True), (True, True))  # (align_corners, antialias)
 CASES = [(m, False, False) for m in MODES] + [
-    (m, ac, aa) for m in ("torch:bilinear", "torch:bicubic") for ac, aa in FLAGS]
+    (m, ac, aa) for m, spec in REGISTRY.items() if spec.torch_flags for ac, aa in FLAGS]
 
 
 def reference(planes: np.ndarray, size, mode, align_corners=False, antialias=False) -> np.ndarray:
-    """The library's own resize of float planes (C, H, W) -> (C, h, w), float64 where it allows."""
-    lib, f = mode.split(":")
+    """The library's own resize of float planes (C, H, W) -> (C, h, w), float64 where it allows, with the
+    filter the mode's registry entry names."""
+    spec = REGISTRY[mode]
     h, w = size
-    if lib == "torch":
-        kw = dict(align_corners=align_corners, antialias=antialias) if f in ("bilinear", "bicubic") else {}
-        return F.interpolate(torch.from_numpy(planes)[None].double(), size=(h, w), mode=f, **kw)[0].numpy()
-    if lib == "cv2":
-        dtype = np.float32 if f.startswith("nearest") else np.float64
-        return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=CV2[f]) for p in planes])
-    return np.stack([np.asarray(Image.fromarray(p.astype(np.float32), "F").resize((w, h), PIL[f]))
+    if spec.library == "torch":
+        kw = dict(align_corners=align_corners, antialias=antialias) if spec.torch_flags else {}
+        x = torch.from_numpy(planes)[None].double()
+        return F.interpolate(x, size=(h, w), mode=spec.image, **kw)[0].numpy()
+    if spec.library == "cv2":
+        dtype = np.float32 if spec.grid else np.float64
+        flag = getattr(cv2, spec.image)
+        return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=flag) for p in planes])
+    flag = getattr(Image.Resampling, spec.image)
+    return np.stack([np.asarray(Image.fromarray(p.astype(np.float32), "F").resize((w, h), flag))
                      for p in planes])
 
 

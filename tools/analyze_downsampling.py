@@ -19,8 +19,10 @@ import os
 import sys
 import time
 
-from softlabelseg.analysis import analyze_records, factor_label, parse_factor, parse_mode
+from softlabelseg.analysis import analyze_records, factor_label, parse_factor
 from softlabelseg.analysis.retention_plots import plot_example, plot_share_change
+
+from softlabel_ops.modes import mode_name
 
 
 def main(argv=None) -> int:
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         factors = [parse_factor(f) for f in args.factors]
-        modes = list(dict.fromkeys(parse_mode(m) for m in args.modes))
+        modes = list(dict.fromkeys(mode_name(m) for m in args.modes))
     except ValueError as e:
         ap.error(str(e))
 

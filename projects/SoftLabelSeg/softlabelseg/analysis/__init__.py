@@ -6,8 +6,7 @@ from .retention import (
     factor_label,
     measure_label,
     parse_factor,
-    parse_mode,
 )
 
 __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor", "parse_mode"]
+           "parse_factor"]

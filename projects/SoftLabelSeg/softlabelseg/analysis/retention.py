@@ -26,22 +26,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, nearest_grid, soft_resize
+from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
+from softlabel_ops.modes import mode_name, spec_of
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
 from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
 
 __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor", "parse_mode"]
+           "parse_factor"]
 
 THIN_CLASSES = CITYSCAPES_GROUPS["thin"]  # the default; a dataset's metadata may name its own
-# "nearest" is the fair baseline: the cell centres that bilinear / area sample (torch nearest-exact).
-SHORT_MODES = {"nearest": "torch:nearest-exact", "nearest-exact": "torch:nearest-exact",
-               "nearest-topleft": "torch:nearest",
-               "bilinear": "torch:bilinear", "bicubic": "torch:bicubic", "area": "torch:area"}
 FOOTPRINT = "footprint"  # key of the reference block-entropy sums
-_ANTIALIAS_MODES = ("torch:bilinear", "torch:bicubic")
 _LOG_EPS = 1e-4
 
 
@@ -59,17 +55,9 @@ def factor_label(f: float) -> str:
     return f"1/{round(n)}" if abs(n - round(n)) < 1e-9 else f"{f:g}"
 
 
-def parse_mode(text: str) -> str:
-    """Short name (nearest = nearest-exact, nearest-topleft, bilinear, area, bicubic) or '<lib>:<filter>'
-    -> full name."""
-    name = SHORT_MODES.get(text, text)
-    if name not in MODES:
-        raise ValueError(f"unknown mode {text!r}; use one of {', '.join(SHORT_MODES)} or {', '.join(MODES)}")
-    return name
-
-
 def _soft_kwargs(mode: str, antialias: bool) -> dict:
-    return {"antialias": antialias and mode in _ANTIALIAS_MODES, "clamp": mode in NEGATIVE_LOBE_MODES}
+    spec = spec_of(mode)
+    return {"antialias": antialias and spec.torch_flags, "clamp": spec.negative_lobes}
 
 
 def _confusion(pv: torch.Tensor, label: np.ndarray, num_classes: int) -> np.ndarray:
@@ -187,7 +175,7 @@ def analyze_records(records: list[dict], class_names, factors, modes, *, antiali
     from tqdm import tqdm
 
     factors = tuple(parse_factor(f) for f in factors)
-    modes = tuple(dict.fromkeys(parse_mode(m) for m in modes))
+    modes = tuple(dict.fromkeys(mode_name(m) for m in modes))
     n = len(records)
     k = n if recoverable_images < 0 else min(recoverable_images, n)
     picked = set(np.linspace(0, n - 1, k).round().astype(int).tolist()) if k > 0 else set()
@@ -231,7 +219,7 @@ class RetentionResult:
         """Full ``lib:filter`` name; nearest modes say their grid, e.g. 'torch:nearest (top-left)'."""
         if mode in NEAREST_MODES:
             return f"{mode} ({nearest_grid(mode)})"
-        return mode + ("+antialias" if self.antialias and mode in _ANTIALIAS_MODES else "")
+        return mode + ("+antialias" if self.antialias and spec_of(mode).torch_flags else "")
 
     def is_soft(self, mode: str) -> bool:
         return mode not in NEAREST_MODES
