@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.analysis import analyze_records, measure_label, parse_factor
+from softlabelseg.analysis import analyze_records, measure_label
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
+from softlabelseg.utils.factors import factor_label, parse_factor
 
 from softlabel_ops import soft_resize
 from softlabel_ops.modes import mode_name
@@ -56,6 +58,13 @@ def test_parsing():
         parse_factor("2")
     with pytest.raises(ValueError, match="unknown mode"):
         mode_name("lanczos")
+
+
+def test_factors_are_fractions_that_floats_read_back_as():
+    assert parse_factor("1/8") == Fraction(1, 8) and parse_factor(0.125) == Fraction(1, 8)
+    assert parse_factor(repr(1 / 3)) == Fraction(1, 3)  # the float a CSV holds for 1/3
+    assert parse_factor("0.333") == Fraction(333, 1000)  # a decimal that is no such float stays exact
+    assert factor_label(Fraction(1, 4)) == factor_label(0.25) == "1/4"
 
 
 def test_area_keeps_shares_nearest_drops_thin_class(records):

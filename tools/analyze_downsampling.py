@@ -19,8 +19,9 @@ import os
 import sys
 import time
 
-from softlabelseg.analysis import analyze_records, factor_label, parse_factor
+from softlabelseg.analysis import analyze_records
 from softlabelseg.analysis.retention_plots import plot_example, plot_share_change
+from softlabelseg.utils.factors import factor_label, parse_factor
 
 from softlabel_ops.modes import mode_name
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        factors = [parse_factor(f) for f in args.factors]
+        factors = [float(parse_factor(f)) for f in args.factors]
         modes = list(dict.fromkeys(mode_name(m) for m in args.modes))
     except ValueError as e:
         ap.error(str(e))

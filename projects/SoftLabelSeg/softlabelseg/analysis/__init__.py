@@ -3,10 +3,7 @@ from .retention import (
     THIN_CLASSES,
     RetentionResult,
     analyze_records,
-    factor_label,
     measure_label,
-    parse_factor,
 )
 
-__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor"]
+__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "measure_label"]

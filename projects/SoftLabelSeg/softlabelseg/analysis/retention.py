@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import multiprocessing as mp
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import torch
@@ -32,27 +31,13 @@ from softlabel_ops.modes import mode_name, spec_of
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
 from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from ..utils.factors import factor_label, parse_factor
 
-__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor"]
+__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "measure_label"]
 
 THIN_CLASSES = CITYSCAPES_GROUPS["thin"]  # the default; a dataset's metadata may name its own
 FOOTPRINT = "footprint"  # key of the reference block-entropy sums
 _LOG_EPS = 1e-4
-
-
-def parse_factor(text) -> float:
-    """'1/4', '0.25' or 0.25 -> 0.25; must lie in (0, 1]."""
-    f = float(Fraction(str(text)))
-    if not 0 < f <= 1:
-        raise ValueError(f"down-sampling factor must be in (0, 1], got {text!r}")
-    return f
-
-
-def factor_label(f: float) -> str:
-    """0.25 -> '1/4'; factors that are not 1/N print as decimals."""
-    n = 1 / f
-    return f"1/{round(n)}" if abs(n - round(n)) < 1e-9 else f"{f:g}"
 
 
 def _soft_kwargs(mode: str, antialias: bool) -> dict:
@@ -174,7 +159,7 @@ def analyze_records(records: list[dict], class_names, factors, modes, *, antiali
     """
     from tqdm import tqdm
 
-    factors = tuple(parse_factor(f) for f in factors)
+    factors = tuple(float(parse_factor(f)) for f in factors)
     modes = tuple(dict.fromkeys(mode_name(m) for m in modes))
     n = len(records)
     k = n if recoverable_images < 0 else min(recoverable_images, n)
