@@ -3,8 +3,8 @@
 soft_resize turns an integer label map into per-pixel class distributions with the exact geometry
 of an image filter (torch / OpenCV / Pillow), so images and labels are resized alike.
 
-Names are imported on first use, so the numpy-only modules (modes, filters, taps, separable) serve
-the ONNX runner without importing torch.
+Names are imported on first use, so the numpy-only modules (modes, filters, taps) serve the ONNX
+runner without importing torch.
 """
 import importlib
 

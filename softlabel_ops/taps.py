@@ -1,8 +1,10 @@
-"""Per-axis tap tables of a validated mode: its registry entry's builder, cached and read-only.
+"""Per-axis tap tables of a validated mode (its registry entry's builder, cached and read-only), and
+their application to numpy arrays.
 
 Every supported mode is separable: output index `o` along an axis reads the source indices
 `idx[o, k]` with weights `w[o, k]` (k < K). A 2-D resize is the outer product of the row table and
-the column table. The builders themselves are in softlabel_ops.filters. numpy only.
+the column table. The builders themselves are in softlabel_ops.filters. numpy only: the ONNX runner
+upsamples its scores with these tables.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from .modes import Mode
 
-__all__ = ["axis_taps", "crop_taps"]
+__all__ = ["apply_taps", "axis_taps", "crop_taps"]
 
 
 @lru_cache(maxsize=256)
@@ -42,3 +44,14 @@ def crop_taps(idx: np.ndarray, w: np.ndarray, start: int, length: int) -> tuple[
         cidx[lo - start: hi - start] = idx[lo:hi]
         cw[lo - start: hi - start] = w[lo:hi]
     return cidx, cw
+
+
+def apply_taps(array: np.ndarray, idx: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
+    """`array` resampled along `axis` with one axis' table: out[.., o, ..] = sum_k array[.., idx[o, k], ..]
+    * w[o, k], the taps added in order, in numpy's promotion of the array's and the weights' dtypes."""
+    shape = [1] * array.ndim
+    shape[axis] = -1
+    out = array.take(idx[:, 0], axis) * w[:, 0].reshape(shape)
+    for k in range(1, idx.shape[1]):
+        out += array.take(idx[:, k], axis) * w[:, k].reshape(shape)
+    return out

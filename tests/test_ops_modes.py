@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from softlabel_ops import MODES, NEGATIVE_LOBE_MODES, soft_resize
+from softlabel_ops.filters import torch_linear
 from softlabel_ops.modes import REGISTRY, parse_mode
-from softlabel_ops.taps import axis_taps
+from softlabel_ops.taps import apply_taps, axis_taps
 
 FLAGS = ((True, False), (False, True), (True, True))  # (align_corners, antialias)
 CASES = [(m, False, False) for m in MODES] + [
@@ -84,6 +85,21 @@ def test_axis_tables_match_library_matrix(mode, ac, aa, n_in, n_out):
     np.add.at(ours, (np.repeat(np.arange(n_out), idx.shape[1]), idx.ravel()), w.ravel())
     ref = reference(np.eye(n_in)[None], (n_out, n_in), mode, ac, aa)[0]
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_path_equals_torch_interpolate(align_corners, dtype):
+    """The numpy path (torch:bilinear taps in the array's float type, applied with apply_taps), which the
+    ONNX runner upsamples scores with, equals F.interpolate up to float rounding."""
+    rng = np.random.default_rng(7)
+    for src, dst in [((8, 16), (64, 128)), ((7, 13), (50, 97)), ((40, 60), (9, 14)), ((1, 5), (3, 1))]:
+        x = (rng.standard_normal((4, *src)) * 10).astype(dtype)
+        ref = F.interpolate(torch.from_numpy(x)[None], size=dst, mode="bilinear", align_corners=align_corners)
+        rows = apply_taps(x, *torch_linear(src[1], dst[1], align_corners, dtype), axis=2)
+        out = apply_taps(rows, *torch_linear(src[0], dst[0], align_corners, dtype), axis=1)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, ref[0].numpy(), rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("size", [(3, 5), (4, 30), (30, 4), (17, 23)])
