@@ -105,17 +105,22 @@ def keys_cubic(x: float, a: float = -0.5) -> float:
 def _torch_aa(in_len: int, out_len: int, align_corners: bool, cubic: bool) -> tuple[np.ndarray, np.ndarray]:
     """ATen's separable antialiased kernel (_compute_weights_aa); bicubic uses a = -0.5 here."""
     scale = _torch_scale(in_len, out_len, align_corners)
-    interp = 4 if cubic else 2
-    filt = keys_cubic if cubic else triangle
-    support = interp * 0.5 * scale if scale >= 1.0 else interp * 0.5
-    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    return _widened(in_len, out_len, scale, keys_cubic if cubic else triangle, 2.0 if cubic else 1.0)
+
+
+def _widened(in_len: int, out_len: int, scale: float, filt, support: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel `filt` of `support` centred on (o + 0.5) * scale, widened by the factor when shrinking,
+    each row normalised: ATen's antialiased kernels and Pillow's precompute_coeffs."""
+    fscale = max(scale, 1.0)
+    support = support * fscale
+    inv = 1.0 / fscale
     rows_i, rows_w = [], []
     for o in range(out_len):
-        center = scale * (o + 0.5)
+        center = (o + 0.5) * scale
         xmin = max(int(center - support + 0.5), 0)
         xmax = min(int(center + support + 0.5), in_len)
         j = np.arange(xmin, xmax)
-        w = np.array([filt((x - center + 0.5) * invscale) for x in j], np.float64)
+        w = np.array([filt((x - center + 0.5) * inv) for x in j], np.float64)
         tot = w.sum()
         rows_i.append(j)
         rows_w.append(w / tot if tot != 0.0 else w)
@@ -247,27 +252,9 @@ def pil_filter(kernel, support: float):
     support is scaled by the factor when down-sampling, each row normalised)."""
 
     def build(in_len: int, out_len: int, mode, both_down: bool) -> tuple[np.ndarray, np.ndarray]:
-        return _pil_resample(in_len, out_len, kernel, support)
+        return _widened(in_len, out_len, in_len / out_len, kernel, support)
 
     return build
-
-
-def _pil_resample(in_len: int, out_len: int, filt, base_support: float) -> tuple[np.ndarray, np.ndarray]:
-    scale = in_len / out_len
-    fscale = max(scale, 1.0)
-    support = base_support * fscale
-    ss = 1.0 / fscale
-    rows_i, rows_w = [], []
-    for o in range(out_len):
-        center = (o + 0.5) * scale
-        xmin = max(int(center - support + 0.5), 0)
-        xmax = min(int(center + support + 0.5), in_len)
-        j = np.arange(xmin, xmax)
-        w = np.array([filt((x - center + 0.5) * ss) for x in j], np.float64)
-        tot = w.sum()
-        rows_i.append(j)
-        rows_w.append(w / tot if tot != 0.0 else w)
-    return _pack(rows_i, rows_w)
 
 
 def pil_nearest(in_len: int, out_len: int, mode, both_down: bool) -> tuple[np.ndarray, np.ndarray]:
