@@ -7,7 +7,7 @@ the analysis command line and the tests all read it. No torch: the serving runne
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import filters
 
@@ -128,15 +128,17 @@ NEGATIVE_LOBE_MODES = ModeNames(lambda spec: spec.negative_lobes)
 
 @dataclass(frozen=True)
 class Mode:
-    """A validated mode: its registry entry and the torch-only flags."""
+    """A mode with the torch-only flags, and its registry entry (looked up when not given; it is part of
+    the identity, so tables cached for a mode follow its entry)."""
 
-    spec: ModeSpec
+    name: str
     align_corners: bool = False
     antialias: bool = False
+    spec: ModeSpec | None = field(default=None, repr=False)
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    def __post_init__(self):
+        if self.spec is None:
+            object.__setattr__(self, "spec", spec_of(self.name))
 
     @property
     def library(self) -> str:
@@ -169,7 +171,7 @@ def parse_mode(mode: str, align_corners: bool = False, antialias: bool = False) 
     if (align_corners or antialias) and not spec.torch_flags:
         flagged = " and ".join(name for name, s in REGISTRY.items() if s.torch_flags)
         raise ValueError(f"align_corners/antialias apply to {flagged} only, not {mode!r}")
-    return Mode(spec, bool(align_corners), bool(antialias))
+    return Mode(mode, bool(align_corners), bool(antialias), spec)
 
 
 def mode_name(text: str) -> str:
