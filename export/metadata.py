@@ -1,8 +1,9 @@
 """Model metadata carried inside the ONNX file (``metadata_props``, one JSON value per key).
 
 A runner needs nothing but the file: the class names and colours, how far the image is shrunk before
-the graph (the training-resolution factor and the resize filter), the input size the graph accepts,
-what the graph returns and how to upsample it. Torch-free: the runtime-only runner imports this.
+the graph (the training-resolution factor, the resize filter and its OpenCV flags), the input size the
+graph accepts, what the graph returns and how to upsample it. Torch-free: the runtime-only runner
+imports this.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class ExportMetadata:
     resolution_factor: model input size / original image size (0.25 for a model trained at 1/4).
     image_resize: the filter that shrinks the image to the model input ("cv2:area", "torch:bilinear"...),
         as the training data mapper names it; ``image_antialias`` its antialias flag (torch modes).
+    image_cv2_flags: the OpenCV interpolation flags the runners resize the image with, [any size, both
+        sides shrinking]: filled in from the mode's registry entry (softlabel_ops.modes.opencv_flags),
+        so the C++ runner needs no table of modes.
     align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
     weights: the checkpoint file the weights came from, or :data:`UNTRAINED` for a random-init export.
     """
@@ -42,6 +46,7 @@ class ExportMetadata:
     ignore_value: int = 255
     image_resize: str = "cv2:linear"
     image_antialias: bool = False
+    image_cv2_flags: list[int] | None = None
     align_corners: bool = False
     input_format: str = "uint8 RGB NCHW, normalisation in the graph"
     precision: str = "fp32"
@@ -61,6 +66,8 @@ class ExportMetadata:
             )
         if not float(self.resolution_factor) > 0:
             raise ValueError(f"resolution_factor must be > 0, got {self.resolution_factor}")
+        if self.image_cv2_flags is None:
+            self.image_cv2_flags = cv2_flags(self.image_resize, self.image_antialias)
 
     @property
     def num_classes(self) -> int:
@@ -96,6 +103,16 @@ class ExportMetadata:
                 "(re-export it with export/export_onnx.py)"
             )
         return cls(**values)
+
+
+def cv2_flags(mode: str, antialias: bool = False) -> list[int]:
+    """OpenCV interpolation flags [any size, both sides shrinking] with which the runners resize an
+    image for ``mode``; raises ValueError for an unknown mode."""
+    import cv2
+
+    from softlabel_ops.modes import opencv_flags
+
+    return [int(getattr(cv2, name)) for name in opencv_flags(mode, antialias)]
 
 
 def write_metadata(model_proto, meta: ExportMetadata) -> None:

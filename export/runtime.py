@@ -19,22 +19,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .metadata import ExportMetadata, read_metadata
+from softlabel_ops.filters import torch_linear
+from softlabel_ops.taps import apply_taps
+
+from .metadata import ExportMetadata, cv2_flags, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-# cv2 filter of each "<library>:<filter>" image mode. cv2 modes are the reference itself; torch modes
-# without antialias resize float32 and round half to even as the data mapper does (same geometry, equal
-# up to float rounding); torch antialias and PIL modes are approximated (box filter for downscaling).
-_CV2_FILTERS = {
-    "nearest": cv2.INTER_NEAREST,
-    "nearest-exact": cv2.INTER_NEAREST_EXACT,
-    "linear": cv2.INTER_LINEAR,
-    "bilinear": cv2.INTER_LINEAR,
-    "area": cv2.INTER_AREA,
-    "box": cv2.INTER_AREA,
-    "cubic": cv2.INTER_CUBIC,
-    "bicubic": cv2.INTER_CUBIC,
-}
 
 
 class ImageReadError(OSError):
@@ -88,33 +78,24 @@ def resize_image(
     image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear", antialias: bool = False
 ) -> np.ndarray:
     """Resize a uint8 (H, W, 3) image to ``size`` (h, w) the way the training data mapper does for
-    ``mode`` ("<library>:<filter>"), with cv2 only."""
+    ``mode`` ("<library>:<filter>"), with cv2 only: the mode's OpenCV flags (:func:`cv2_flags`). cv2 modes
+    are the reference itself; torch modes without antialias resize float32 and round half to even as the
+    data mapper does (same geometry, equal up to float rounding); torch antialias and Pillow modes are
+    approximated (box filter for downscaling)."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
-    library, _, name = mode.rpartition(":")
-    if name not in _CV2_FILTERS:
-        raise ValueError(f"unknown image resize mode {mode!r}; known filters: {sorted(_CV2_FILTERS)}")
-    flag = _CV2_FILTERS[name]
     shrinking = size[0] < image.shape[0] and size[1] < image.shape[1]
-    if (library == "pil" or antialias) and shrinking and name not in ("nearest", "nearest-exact"):
-        flag = cv2.INTER_AREA
-    if library == "torch":
+    flag = cv2_flags(mode, antialias)[1 if shrinking else 0]
+    if mode.split(":")[0] == "torch":
         out = cv2.resize(image.astype(np.float32), (size[1], size[0]), interpolation=flag)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return cv2.resize(image, (size[1], size[0]), interpolation=flag)
 
 
-def _axis_weights(n_in: int, n_out: int, align_corners: bool):
-    """Source indices and weights of PyTorch's bilinear ``F.interpolate`` along one axis (float32
-    coordinate arithmetic, as PyTorch does it)."""
-    dst = np.arange(n_out, dtype=np.float32)
-    if align_corners:
-        src = np.float32((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0) * dst
-    else:
-        src = np.maximum(np.float32(n_in / n_out) * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, (src - i0).astype(np.float32)
+def _bilinear(n_in: int, n_out: int, align_corners: bool):
+    """Tap table of PyTorch's bilinear ``F.interpolate`` of float32 scores along one axis (softlabel_ops'
+    torch:bilinear taps, in float32 arithmetic as PyTorch computes them for float32 tensors)."""
+    return torch_linear(n_in, n_out, align_corners, np.float32)
 
 
 def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bool = False) -> np.ndarray:
@@ -137,10 +118,8 @@ def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bo
         ]
         chunks = [ch[:, :, None] if ch.ndim == 2 else ch for ch in chunks]
         return np.concatenate(chunks, axis=2).transpose(2, 0, 1)
-    x0, x1, wx = _axis_weights(w, size[1], True)
-    rows = scores[:, :, x0] * (1 - wx) + scores[:, :, x1] * wx
-    y0, y1, wy = _axis_weights(h, size[0], True)
-    return rows[:, y0] * (1 - wy)[:, None] + rows[:, y1] * wy[:, None]
+    rows = apply_taps(scores, *_bilinear(w, size[1], True), axis=2)
+    return apply_taps(rows, *_bilinear(h, size[0], True), axis=1)
 
 
 def _band_rows(num_classes: int, width: int, max_bytes: int) -> int:
@@ -160,15 +139,14 @@ def labels_from_scores(
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     c, h, w = scores.shape
     height, width = int(size[0]), int(size[1])
-    y0, y1, wy = _axis_weights(h, height, align_corners)
-    x0, x1, wx = _axis_weights(w, width, align_corners)
+    iy, wy = _bilinear(h, height, align_corners)
+    ix, wx = _bilinear(w, width, align_corners)
     out = np.empty((height, width), np.uint8 if c <= 256 else np.int32)
     band = _band_rows(c, width, max_bytes)
     for top in range(0, height, band):
         rows = slice(top, min(top + band, height))
-        a, b = wy[rows][None, :, None], scores[:, y1[rows]]
-        vert = scores[:, y0[rows]] * (1 - a) + b * a  # (C, band, w)
-        full = vert[:, :, x0] * (1 - wx) + vert[:, :, x1] * wx  # (C, band, W)
+        vert = apply_taps(scores, iy[rows], wy[rows], axis=1)  # (C, band, w)
+        full = apply_taps(vert, ix, wx, axis=2)  # (C, band, W)
         out[rows] = full.argmax(axis=0)
     return out
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import torch
+from softlabelseg.engine.checkpoint import CheckpointError, read_checkpoint
 
 from .checkpoint import CheckpointMismatchError
 from .metadata import read_metadata
@@ -82,10 +83,9 @@ def trained_factor(checkpoint: str) -> tuple[float, str] | None:
     """(test resolution factor, where it comes from) of a training checkpoint: the ``meta`` it was saved
     with, else the ``config.yaml`` of its run folder; None when neither tells."""
     try:
-        obj = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        obj = None
-    meta = obj.get("meta") if isinstance(obj, dict) else None
+        meta = read_checkpoint(checkpoint).get("meta")
+    except (CheckpointError, OSError):  # unreadable here: the weights' own loading reports it
+        meta = None
     if isinstance(meta, dict) and isinstance(meta.get("resolution_factor"), float):
         return meta["resolution_factor"], f"{checkpoint} (saved with it)"
     run_cfg = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.yaml")

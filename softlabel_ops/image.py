@@ -1,4 +1,5 @@
-"""resize_image: the image half of paired resampling, done by the reference library of each mode."""
+"""resize_image: the image half of paired resampling, done by each mode's own library with the filter its
+registry entry names (ModeSpec.image)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +9,6 @@ import torch.nn.functional as F
 from .modes import parse_mode
 
 __all__ = ["resize_image"]
-
-_CV2_FLAGS = {"nearest": "INTER_NEAREST", "nearest-exact": "INTER_NEAREST_EXACT", "linear": "INTER_LINEAR",
-              "area": "INTER_AREA", "cubic": "INTER_CUBIC"}
-_PIL_FLAGS = {"nearest": "NEAREST", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "box": "BOX"}
 
 
 def _cast_like(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -23,17 +20,15 @@ def _cast_like(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _torch_resize(img: np.ndarray, size, m) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(img, np.float32)).permute(2, 0, 1)[None]
-    kw = {}
-    if m.filter in ("bilinear", "bicubic"):
-        kw = dict(align_corners=m.align_corners, antialias=m.antialias)
-    return F.interpolate(x, size=tuple(size), mode=m.filter, **kw)[0].permute(1, 2, 0).numpy()
+    kw = dict(align_corners=m.align_corners, antialias=m.antialias) if m.spec.torch_flags else {}
+    return F.interpolate(x, size=tuple(size), mode=m.spec.image, **kw)[0].permute(1, 2, 0).numpy()
 
 
 def _cv2_resize(img: np.ndarray, size, m) -> np.ndarray:
     import cv2
 
     src = img if img.dtype in (np.uint8, np.uint16, np.float32, np.float64) else img.astype(np.float32)
-    flag = getattr(cv2, _CV2_FLAGS[m.filter])
+    flag = getattr(cv2, m.spec.image)
     outs = []
     for c in range(0, src.shape[2], 4):  # some OpenCV filters take at most 4 channels per call
         part = np.ascontiguousarray(src[..., c: c + 4])
@@ -45,7 +40,7 @@ def _cv2_resize(img: np.ndarray, size, m) -> np.ndarray:
 def _pil_resize(img: np.ndarray, size, m) -> np.ndarray:
     from PIL import Image
 
-    flag = getattr(Image.Resampling, _PIL_FLAGS[m.filter])
+    flag = getattr(Image.Resampling, m.spec.image)
     wh = (int(size[1]), int(size[0]))
     if img.dtype == np.uint8 and img.shape[2] in (1, 3, 4):
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[img.shape[2]]
@@ -57,6 +52,9 @@ def _pil_resize(img: np.ndarray, size, m) -> np.ndarray:
     planes = [np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F").resize(wh, flag))
               for c in range(img.shape[2])]
     return np.stack(planes, -1)
+
+
+_RESIZERS = {"torch": _torch_resize, "cv2": _cv2_resize, "pil": _pil_resize}
 
 
 def resize_image(image, size, mode: str = "torch:bilinear", *, align_corners: bool = False,
@@ -81,7 +79,7 @@ def resize_image(image, size, mode: str = "torch:bilinear", *, align_corners: bo
     if arr.ndim != 3:
         raise ValueError(f"image must be (H, W, C), (H, W) or a (C, H, W) tensor, got shape {arr.shape}")
     dtype = arr.dtype
-    out = {"torch": _torch_resize, "cv2": _cv2_resize, "pil": _pil_resize}[m.library](arr, size, m)
+    out = _RESIZERS[m.library](arr, size, m)
     out = _cast_like(np.asarray(out), dtype)
     if squeeze:
         out = out[..., 0]

@@ -1,4 +1,5 @@
-"""Compiled CPU kernel: built on first use with the system C compiler, loaded through ctypes.
+"""Compiled CPU kernel: soft_resize.c (package data), built on first use with the system C compiler
+and loaded through ctypes.
 
 The shared library is cached under $SOFTLABEL_OPS_CACHE (default ~/.cache/softlabel_ops, else a
 private folder in the temp dir), keyed by a hash of the source and flags, and written atomically so
@@ -17,15 +18,16 @@ import sys
 import tempfile
 import threading
 import warnings
+from importlib import resources
 
 import numpy as np
 import torch
 
 from .containers import DenseSoftLabel, SparseSoftLabel
-from .kernel_src import SOURCE
 from .labels import check_values
 
-_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c99", "-fno-strict-aliasing"]
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c99", "-fno-strict-aliasing", "-Wall", "-Wextra"]
+SOURCE_FILE = "soft_resize.c"
 MAX_CLASSES = 65535  # per-pixel class counts are stored as uint16
 _DTYPES = {torch.uint8: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3, torch.int64: 4}
 _lock = threading.Lock()
@@ -53,20 +55,32 @@ def _usable(folder: str) -> bool:
     return os.access(folder, os.W_OK) and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
 
 
-def _compile(path: str, cc: str) -> None:
+def source() -> str:
+    """The kernel's C source, read from the installed package."""
+    return resources.files(__package__).joinpath(SOURCE_FILE).read_text()
+
+
+def compiler() -> str | None:
+    """The C compiler to build with: $CC, else cc, gcc or clang on the PATH."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+
+
+def compile_kernel(path: str, cc: str, code: str) -> str:
+    """Builds `code` into the shared library `path` (atomically); returns the compiler's warnings."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp_so = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(path))
     os.close(fd)
     with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "soft_resize.c")
+        src = os.path.join(tmp, SOURCE_FILE)
         with open(src, "w") as f:
-            f.write(SOURCE)
+            f.write(code)
         try:
             cmd = [cc, *_FLAGS, src, "-o", tmp_so]
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
                 raise RuntimeError(f"{cc} failed: {res.stderr.strip()[:2000]}")
             os.replace(tmp_so, path)
+            return res.stderr.strip()
         finally:
             if os.path.exists(tmp_so):
                 os.remove(tmp_so)
@@ -99,17 +113,18 @@ def load():
         if os.environ.get("SOFTLABEL_OPS_NATIVE", "1") == "0":
             _error = "disabled by SOFTLABEL_OPS_NATIVE=0"
             return None
-        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-        key = hashlib.sha256("\0".join([SOURCE, cc or "", *_FLAGS, sys.platform]).encode()).hexdigest()[:16]
+        cc = compiler()
         folders = [d for d in _cache_dirs() if _usable(d)]
         try:
+            code = source()
+            key = hashlib.sha256("\0".join([code, cc or "", *_FLAGS, sys.platform]).encode()).hexdigest()[:16]
             if not cc:
                 raise RuntimeError("no C compiler found (set CC)")
             if not folders:
                 raise OSError(f"no writable cache folder among {_cache_dirs()}")
             path = os.path.join(folders[0], f"soft_resize_{key}.so")
             if not os.path.exists(path):
-                _compile(path, cc)
+                compile_kernel(path, cc, code)
             lib = ctypes.CDLL(path)
             _declare(lib)
             _lib = lib

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.analysis import RetentionResult, analyze_records, measure_label, parse_factor, parse_mode
+from softlabelseg.analysis import RetentionResult, analyze_records, measure_label
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
+from softlabelseg.utils.factors import factor_label, parse_factor
 
 from softlabel_ops import soft_resize
+from softlabel_ops.modes import mode_name
 from softlabel_ops.stats import soft_class_share
 
 NAMES = ["road", "pole", "car"]
@@ -49,12 +52,19 @@ def records(tmp_path_factory):
 
 def test_parsing():
     assert parse_factor("1/4") == 0.25 and parse_factor("0.5") == 0.5
-    assert parse_mode("area") == "torch:area" and parse_mode("cv2:linear") == "cv2:linear"
-    assert parse_mode("nearest") == "torch:nearest-exact" and parse_mode("nearest-topleft") == "torch:nearest"
+    assert mode_name("area") == "torch:area" and mode_name("cv2:linear") == "cv2:linear"
+    assert mode_name("nearest") == "torch:nearest-exact" and mode_name("nearest-topleft") == "torch:nearest"
     with pytest.raises(ValueError):
         parse_factor("2")
     with pytest.raises(ValueError, match="unknown mode"):
-        parse_mode("lanczos")
+        mode_name("lanczos")
+
+
+def test_factors_are_fractions_that_floats_read_back_as():
+    assert parse_factor("1/8") == Fraction(1, 8) and parse_factor(0.125) == Fraction(1, 8)
+    assert parse_factor(repr(1 / 3)) == Fraction(1, 3)  # the float a CSV holds for 1/3
+    assert parse_factor("0.333") == Fraction(333, 1000)  # a decimal that is no such float stays exact
+    assert factor_label(Fraction(1, 4)) == factor_label(0.25) == "1/4"
 
 
 def test_area_keeps_shares_nearest_drops_thin_class(records):

@@ -161,6 +161,16 @@ def test_checkpoint_mismatch_names_the_keys(model, tmp_path):
         load_checkpoint(model, tmp_path / "text.pth")
 
 
+def test_checkpoint_reader_is_the_trainings(model, tmp_path):
+    """Export reads checkpoints with softlabelseg.engine.checkpoint.read_checkpoint, .safetensors included."""
+    from safetensors.torch import save_file
+
+    save_file(model.state_dict(), tmp_path / "weights.safetensors")
+    loaded = load_checkpoint(StandInSegmentor(5), tmp_path / "weights.safetensors")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
 def test_verify_thresholds(model, tmp_path):
     path = tmp_path / "labels.onnx"
     _export(model, path, output_kind="labels", upsample_to=(48, 80))

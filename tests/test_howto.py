@@ -4,16 +4,20 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from data_fixtures import save_png, scene_label
+from PIL import Image
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import LazyConfig, deferred, instantiate
-from softlabelseg.data import DatasetCatalog, MetadataCatalog
+from softlabelseg.data import DatasetCatalog, MetadataCatalog, SoftLabelDatasetMapper
 from softlabelseg.modeling import Backbone
+from softlabelseg_export.metadata import ExportMetadata
 
 import softlabel_ops
+from softlabel_ops import filters, modes
 
 BASE = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common", "data",
                     "base.py")
@@ -151,3 +155,49 @@ def test_add_a_loss():
     focal0.load_state_dict(plain.state_dict())
     torch.testing.assert_close(focal0([{"image": image, "sem_seg": lab}])["loss_sem_seg"],
                                plain([{"image": image, "sem_seg": lab}])["loss_sem_seg"])
+
+
+def _hamming(x: float) -> float:
+    """Pillow's HAMMING kernel: sinc(x) under a Hamming window, zero from |x| = 1 on."""
+    return float(np.sinc(x) * (0.54 + 0.46 * np.cos(np.pi * x))) if abs(x) < 1.0 else 0.0
+
+
+@pytest.fixture
+def hamming_mode(monkeypatch):
+    """docs/howto/add_a_resampling_mode.md for Pillow's HAMMING filter, removed again after the test:
+    step 1 its taps builder (a Pillow filter of support 1), step 2 its registry entry."""
+    spec = modes.ModeSpec("pil:hamming", filters.pil_filter(_hamming, 1.0), "HAMMING", "INTER_LINEAR",
+                          antialiased=True, short=("hamming",))
+    monkeypatch.setitem(modes.REGISTRY, spec.name, spec)
+    return spec.name
+
+
+def test_add_a_resampling_mode(hamming_mode, my_dataset):
+    """The new mode flows through soft resampling, the image path, the mapper, analysis and export."""
+    assert hamming_mode in softlabel_ops.MODES and modes.mode_name("hamming") == hamming_mode
+    rng = np.random.default_rng(3)
+    lab = scene_label(rng, (24, 40), num_classes=3)
+    lab[rng.random(lab.shape) < 0.1] = 255
+    for size in ((9, 14), (31, 50)):  # down and up: Pillow's resize of the one-hot planes
+        soft = softlabel_ops.soft_resize(lab, 3, size=size, mode=hamming_mode)
+        ref = np.stack([np.asarray(Image.fromarray((lab == c).astype(np.float32), "F")
+                                   .resize(size[::-1], Image.Resampling.HAMMING)) for c in range(3)])
+        np.testing.assert_allclose(soft.probs.numpy() * soft.valid.numpy(), ref, atol=1e-5)
+    assert softlabel_ops.nearest_of(hamming_mode) == "pil:nearest"
+
+    image = rng.integers(0, 256, (24, 40, 3)).astype(np.uint8)
+    expected = np.asarray(Image.fromarray(image).resize((14, 9), Image.Resampling.HAMMING))
+    np.testing.assert_array_equal(softlabel_ops.resize_image(image, (9, 14), hamming_mode), expected)
+
+    mapper = SoftLabelDatasetMapper(num_classes=3, factor=0.5, image_mode=hamming_mode, scale_range=(1, 1),
+                                    flip_prob=0.0, photometric=False)
+    record = DatasetCatalog.get("howto_sem_seg_train")[0]
+    sample = mapper(record)
+    image, label = mapper.read(record)
+    torch.testing.assert_close(sample["sem_seg"].probs,
+                               softlabel_ops.soft_resize(label, 3, size=(16, 32), mode=hamming_mode).probs)
+    np.testing.assert_array_equal(sample["image"].permute(1, 2, 0).numpy(),
+                                  softlabel_ops.resize_image(image, (16, 32), hamming_mode))
+
+    meta = ExportMetadata(["a"], [[0, 0, 0]], image_resize=hamming_mode)
+    assert meta.image_cv2_flags == [cv2.INTER_LINEAR, cv2.INTER_AREA]  # what both ONNX runners resize with

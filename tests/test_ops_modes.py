@@ -9,28 +9,30 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from softlabel_ops import MODES, NEGATIVE_LOBE_MODES, soft_resize
-from softlabel_ops.modes import parse_mode
-from softlabel_ops.taps import axis_taps
+from softlabel_ops.filters import torch_linear
+from softlabel_ops.modes import REGISTRY, parse_mode
+from softlabel_ops.taps import apply_taps, axis_taps
 
-CV2 = {"nearest": cv2.INTER_NEAREST, "nearest-exact": cv2.INTER_NEAREST_EXACT, "linear": cv2.INTER_LINEAR,
-       "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
-PIL = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "box": Image.BOX}
 FLAGS = ((True, False), (False, True), (True, True))  # (align_corners, antialias)
 CASES = [(m, False, False) for m in MODES] + [
-    (m, ac, aa) for m in ("torch:bilinear", "torch:bicubic") for ac, aa in FLAGS]
+    (m, ac, aa) for m, spec in REGISTRY.items() if spec.torch_flags for ac, aa in FLAGS]
 
 
 def reference(planes: np.ndarray, size, mode, align_corners=False, antialias=False) -> np.ndarray:
-    """The library's own resize of float planes (C, H, W) -> (C, h, w), float64 where it allows."""
-    lib, f = mode.split(":")
+    """The library's own resize of float planes (C, H, W) -> (C, h, w), float64 where it allows, with the
+    filter the mode's registry entry names."""
+    spec = REGISTRY[mode]
     h, w = size
-    if lib == "torch":
-        kw = dict(align_corners=align_corners, antialias=antialias) if f in ("bilinear", "bicubic") else {}
-        return F.interpolate(torch.from_numpy(planes)[None].double(), size=(h, w), mode=f, **kw)[0].numpy()
-    if lib == "cv2":
-        dtype = np.float32 if f.startswith("nearest") else np.float64
-        return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=CV2[f]) for p in planes])
-    return np.stack([np.asarray(Image.fromarray(p.astype(np.float32), "F").resize((w, h), PIL[f]))
+    if spec.library == "torch":
+        kw = dict(align_corners=align_corners, antialias=antialias) if spec.torch_flags else {}
+        x = torch.from_numpy(planes)[None].double()
+        return F.interpolate(x, size=(h, w), mode=spec.image, **kw)[0].numpy()
+    if spec.library == "cv2":
+        dtype = np.float32 if spec.grid else np.float64
+        flag = getattr(cv2, spec.image)
+        return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=flag) for p in planes])
+    flag = getattr(Image.Resampling, spec.image)
+    return np.stack([np.asarray(Image.fromarray(p.astype(np.float32), "F").resize((w, h), flag))
                      for p in planes])
 
 
@@ -83,6 +85,21 @@ def test_axis_tables_match_library_matrix(mode, ac, aa, n_in, n_out):
     np.add.at(ours, (np.repeat(np.arange(n_out), idx.shape[1]), idx.ravel()), w.ravel())
     ref = reference(np.eye(n_in)[None], (n_out, n_in), mode, ac, aa)[0]
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_path_equals_torch_interpolate(align_corners, dtype):
+    """The numpy path (torch:bilinear taps in the array's float type, applied with apply_taps), which the
+    ONNX runner upsamples scores with, equals F.interpolate up to float rounding."""
+    rng = np.random.default_rng(7)
+    for src, dst in [((8, 16), (64, 128)), ((7, 13), (50, 97)), ((40, 60), (9, 14)), ((1, 5), (3, 1))]:
+        x = (rng.standard_normal((4, *src)) * 10).astype(dtype)
+        ref = F.interpolate(torch.from_numpy(x)[None], size=dst, mode="bilinear", align_corners=align_corners)
+        rows = apply_taps(x, *torch_linear(src[1], dst[1], align_corners, dtype), axis=2)
+        out = apply_taps(rows, *torch_linear(src[0], dst[0], align_corners, dtype), axis=1)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, ref[0].numpy(), rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("size", [(3, 5), (4, 30), (30, 4), (17, 23)])

@@ -244,6 +244,15 @@ def test_ignore_value_none_and_backend_errors():
         soft_resize(lab, 2, size=(1, 1), backend="cuda")
 
 
+@pytest.mark.skipif(native_mod.compiler() is None, reason="no C compiler")
+def test_kernel_source_compiles_without_warnings(tmp_path):
+    """soft_resize.c ships with the package and builds without warnings under the loader's -Wall -Wextra."""
+    assert "-Wall" in native_mod._FLAGS and "-Wextra" in native_mod._FLAGS
+    out = tmp_path / "kernel.so"
+    assert native_mod.compile_kernel(str(out), native_mod.compiler(), native_mod.source()) == ""
+    assert out.is_file()
+
+
 def test_kernel_builds_into_a_fresh_cache_and_falls_back(tmp_path, monkeypatch):
     """A clean cache folder gets a working build; a disabled kernel falls back to the torch path."""
     import time

@@ -19,8 +19,11 @@ import os
 import sys
 import time
 
-from softlabelseg.analysis import analyze_records, factor_label, parse_factor, parse_mode
+from softlabelseg.analysis import analyze_records
 from softlabelseg.analysis.retention_plots import plot_example, plot_share_change
+from softlabelseg.utils.factors import factor_label, parse_factor
+
+from softlabel_ops.modes import mode_name
 
 
 def main(argv=None) -> int:
@@ -40,8 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        factors = [parse_factor(f) for f in args.factors]
-        modes = list(dict.fromkeys(parse_mode(m) for m in args.modes))
+        factors = [float(parse_factor(f)) for f in args.factors]
+        modes = list(dict.fromkeys(mode_name(m) for m in args.modes))
     except ValueError as e:
         ap.error(str(e))
 

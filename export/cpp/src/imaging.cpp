@@ -12,15 +12,6 @@
 namespace softlabelseg {
 namespace {
 
-int cv_filter(const std::string& name) {
-  if (name == "nearest") return cv::INTER_NEAREST;
-  if (name == "nearest-exact") return cv::INTER_NEAREST_EXACT;
-  if (name == "linear" || name == "bilinear") return cv::INTER_LINEAR;
-  if (name == "area" || name == "box") return cv::INTER_AREA;
-  if (name == "cubic" || name == "bicubic") return cv::INTER_CUBIC;
-  throw std::runtime_error("unknown image resize filter '" + name + "' in metadata 'softlabelseg.image_resize'");
-}
-
 // Source indices and weights of PyTorch's bilinear upsampling along one axis, in float32 as PyTorch's
 // CPU kernel computes them.
 struct Axis {
@@ -57,17 +48,12 @@ cv::Size input_size_for(const cv::Size& original, const ModelInfo& info) {
   return {w, h};
 }
 
-cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const std::string& mode, bool antialias) {
+cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const ModelInfo& info) {
   if (rgb.size() == size) return rgb;
-  auto colon = mode.rfind(':');
-  std::string library = colon == std::string::npos ? "" : mode.substr(0, colon);
-  std::string name = colon == std::string::npos ? mode : mode.substr(colon + 1);
-  int flag = cv_filter(name);
   bool shrinking = size.width < rgb.cols && size.height < rgb.rows;
-  if ((library == "pil" || antialias) && shrinking && name != "nearest" && name != "nearest-exact")
-    flag = cv::INTER_AREA;
+  int flag = shrinking ? info.image_shrink_flag : info.image_flag;
   cv::Mat out;
-  if (library == "torch") {  // float32 resize, round half to even: as the data mapper does
+  if (info.image_resize.rfind("torch:", 0) == 0) {  // float32 resize, round half to even: as the data mapper does
     cv::Mat f32, small;
     rgb.convertTo(f32, CV_32F);
     cv::resize(f32, small, size, 0, 0, flag);

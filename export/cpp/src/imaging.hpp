@@ -14,8 +14,9 @@ namespace softlabelseg {
 // Model input size for an image of `original` size: the static size, or round-half-even(size * factor).
 cv::Size input_size_for(const cv::Size& original, const ModelInfo& info);
 
-// uint8 RGB image resized to `size` with the data mapper's filter ("<library>:<filter>"), cv2 only.
-cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const std::string& mode, bool antialias);
+// uint8 RGB image resized to `size` with the OpenCV flags the export's metadata names for the data mapper's
+// filter (the flag for shrinking when both sides shrink); torch modes resize float32 as the mapper does.
+cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const ModelInfo& info);
 
 // uint8 (size) labels: argmax over the C classes of `scores` (C, h, w float32, contiguous) resized
 // bilinearly to `size` (PyTorch F.interpolate geometry, float32 weights). Computed row by row from

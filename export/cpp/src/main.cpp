@@ -62,8 +62,7 @@ void check_interface(const softlabelseg::ort::Session& session, const ModelInfo&
 
 // uint8 (H, W) train-id labels for an RGB image.
 cv::Mat segment(softlabelseg::ort::Session& session, const ModelInfo& info, const cv::Mat& rgb) {
-  cv::Mat small = softlabelseg::resize_image(rgb, softlabelseg::input_size_for(rgb.size(), info),
-                                             info.image_resize, info.image_antialias);
+  cv::Mat small = softlabelseg::resize_image(rgb, softlabelseg::input_size_for(rgb.size(), info), info);
   const int h = small.rows, w = small.cols;
   std::vector<uint8_t> blob(size_t(3) * h * w);  // HWC -> CHW
   std::vector<cv::Mat> planes;

@@ -72,7 +72,15 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
     throw std::runtime_error("metadata 'softlabelseg.output_kind' must be logits, probs or labels, got '" +
                              info.output_kind + "'");
   if (auto v = find("image_resize")) info.image_resize = json_string(*v);
-  if (auto v = find("image_antialias")) info.image_antialias = v->find("true") != std::string::npos;
+  const std::string* flags = find("image_cv2_flags");
+  if (!flags)
+    throw std::runtime_error("ONNX metadata lacks '" + kPrefix + "image_cv2_flags' (the OpenCV filters of the "
+                             "image resize): re-export the model with export/export_onnx.py");
+  auto n = json_numbers(*flags);
+  if (n.size() != 2)
+    throw std::runtime_error("metadata 'softlabelseg.image_cv2_flags' must be two OpenCV interpolation flags, got " +
+                             *flags);
+  info.image_flag = int(n[0]), info.image_shrink_flag = int(n[1]);
   if (auto v = find("align_corners")) info.align_corners = v->find("true") != std::string::npos;
   if (auto v = find("ignore_value")) {
     auto n = json_numbers(*v);

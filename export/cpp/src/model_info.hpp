@@ -15,7 +15,7 @@ struct ModelInfo {
   int output_h = 0, output_w = 0;        // fixed in-graph upsampling target, 0 when none
   std::string output_kind = "logits";    // logits | probs | labels
   std::string image_resize = "cv2:linear";
-  bool image_antialias = false;
+  int image_flag = -1, image_shrink_flag = -1;  // OpenCV interpolation: any size, both sides shrinking
   bool align_corners = false;
   int ignore_value = 255;
   int num_classes() const { return int(colors.size()); }

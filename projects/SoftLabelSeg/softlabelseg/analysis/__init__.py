@@ -3,11 +3,7 @@ from .retention import (
     THIN_CLASSES,
     RetentionResult,
     analyze_records,
-    factor_label,
     measure_label,
-    parse_factor,
-    parse_mode,
 )
 
-__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor", "parse_mode"]
+__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "measure_label"]

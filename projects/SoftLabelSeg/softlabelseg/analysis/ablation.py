@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from ..utils.factors import parse_factor
 from ..utils.fileio import atomic_write
 
 __all__ = ["BASELINE", "CONTROL", "STUFF_CLASSES", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
@@ -118,14 +119,6 @@ class GridPoint:
         if v.label_filter is not None:
             out.append(f"{keys.label_filter}={v.label_filter}")
         return out + [f"{k}={self.seed}" for k in keys.seeds]
-
-
-def parse_factor(text: str) -> Fraction:
-    """'1/8', '0.125' or '1' -> Fraction in (0, 1]."""
-    f = Fraction(text).limit_denominator(64)
-    if not 0 < f <= 1:
-        raise ValueError(f"factor {text!r} must be in (0, 1]")
-    return f
 
 
 def make_grid(variants, factors, seeds, seeds_at: dict[Fraction, list[int]] | None = None) -> list[GridPoint]:

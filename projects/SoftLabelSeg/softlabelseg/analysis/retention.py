@@ -20,56 +20,29 @@ from __future__ import annotations
 import csv
 import multiprocessing as mp
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softlabel_ops import MODES, NEAREST_MODES, NEGATIVE_LOBE_MODES, hard_resize, nearest_grid, soft_resize
+from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
+from softlabel_ops.modes import mode_name, spec_of
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
 
 from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from ..utils.factors import factor_label, parse_factor
 
-__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "factor_label", "measure_label",
-           "parse_factor", "parse_mode"]
+__all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "measure_label"]
 
 THIN_CLASSES = CITYSCAPES_GROUPS["thin"]  # the default; a dataset's metadata may name its own
-# "nearest" is the fair baseline: the cell centres that bilinear / area sample (torch nearest-exact).
-SHORT_MODES = {"nearest": "torch:nearest-exact", "nearest-exact": "torch:nearest-exact",
-               "nearest-topleft": "torch:nearest",
-               "bilinear": "torch:bilinear", "bicubic": "torch:bicubic", "area": "torch:area"}
 FOOTPRINT = "footprint"  # key of the reference block-entropy sums
-_ANTIALIAS_MODES = ("torch:bilinear", "torch:bicubic")
 _LOG_EPS = 1e-4
 
 
-def parse_factor(text) -> float:
-    """'1/4', '0.25' or 0.25 -> 0.25; must lie in (0, 1]."""
-    f = float(Fraction(str(text)))
-    if not 0 < f <= 1:
-        raise ValueError(f"down-sampling factor must be in (0, 1], got {text!r}")
-    return f
-
-
-def factor_label(f: float) -> str:
-    """0.25 -> '1/4'; factors that are not 1/N print as decimals."""
-    n = 1 / f
-    return f"1/{round(n)}" if abs(n - round(n)) < 1e-9 else f"{f:g}"
-
-
-def parse_mode(text: str) -> str:
-    """Short name (nearest = nearest-exact, nearest-topleft, bilinear, area, bicubic) or '<lib>:<filter>'
-    -> full name."""
-    name = SHORT_MODES.get(text, text)
-    if name not in MODES:
-        raise ValueError(f"unknown mode {text!r}; use one of {', '.join(SHORT_MODES)} or {', '.join(MODES)}")
-    return name
-
-
 def _soft_kwargs(mode: str, antialias: bool) -> dict:
-    return {"antialias": antialias and mode in _ANTIALIAS_MODES, "clamp": mode in NEGATIVE_LOBE_MODES}
+    spec = spec_of(mode)
+    return {"antialias": antialias and spec.torch_flags, "clamp": spec.negative_lobes}
 
 
 def _confusion(pv: torch.Tensor, label: np.ndarray, num_classes: int) -> np.ndarray:
@@ -187,8 +160,8 @@ def analyze_records(records: list[dict], class_names, factors, modes, *, antiali
     """
     from tqdm import tqdm
 
-    factors = tuple(parse_factor(f) for f in factors)
-    modes = tuple(dict.fromkeys(parse_mode(m) for m in modes))
+    factors = tuple(float(parse_factor(f)) for f in factors)
+    modes = tuple(dict.fromkeys(mode_name(m) for m in modes))
     n = len(records)
     k = n if recoverable_images < 0 else min(recoverable_images, n)
     picked = set(np.linspace(0, n - 1, k).round().astype(int).tolist()) if k > 0 else set()
@@ -232,7 +205,7 @@ class RetentionResult:
         """Full ``lib:filter`` name; nearest modes say their grid, e.g. 'torch:nearest (top-left)'."""
         if mode in NEAREST_MODES:
             return f"{mode} ({nearest_grid(mode)})"
-        return mode + ("+antialias" if self.antialias and mode in _ANTIALIAS_MODES else "")
+        return mode + ("+antialias" if self.antialias and spec_of(mode).torch_flags else "")
 
     def is_soft(self, mode: str) -> bool:
         return mode not in NEAREST_MODES

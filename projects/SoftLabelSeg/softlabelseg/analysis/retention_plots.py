@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 
-from .retention import RetentionResult, _soft_kwargs, factor_label
+from ..utils.factors import factor_label
+from .retention import RetentionResult, _soft_kwargs
 
 __all__ = ["color_lut", "plot_example", "plot_share_change"]
 

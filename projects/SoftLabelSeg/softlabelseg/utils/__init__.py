@@ -2,6 +2,7 @@
 
 - ``comm``: rank / world size / barriers / reductions, safe without ``torch.distributed``.
 - ``fileio``: atomic writes (temporary file in the same folder, fsync, ``os.replace``) that respect the umask.
+- ``factors``: training-resolution factors as fractions (``parse_factor``, ``factor_label``).
 """
 
 from . import comm, fileio

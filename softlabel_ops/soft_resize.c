@@ -1,14 +1,11 @@
-"""C source of the compiled CPU kernel (kept in a .py file so it ships with the package as-is).
+/* Compiled CPU kernel of softlabel_ops.soft_resize, built at first use by native.py.
 
-One pass over the output grid. Per output pixel it reads the Ky x Kx footprint through the tap
-tables; a footprint holding a single label is emitted directly (its mass is the footprint's total
-weight), any other accumulates per-class mass in a small per-call table of touched classes. Dense
-output writes only non-zero classes into a zeroed (N, C, h, w) buffer; sparse output appends each
-pixel's sorted classes to a compact growable list that is scattered into (N, K, h, w) once K is known.
-The arithmetic mirrors torch_kernel.normalise / top_classes.
-"""
-
-SOURCE = r"""
+   One pass over the output grid. Per output pixel it reads the Ky x Kx footprint through the tap
+   tables; a footprint holding a single label is emitted directly (its mass is the footprint's total
+   weight), any other accumulates per-class mass in a small per-call table of touched classes. Dense
+   output writes only non-zero classes into a zeroed (N, C, h, w) buffer; sparse output appends each
+   pixel's sorted classes to a compact growable list that is scattered into (N, K, h, w) once K is
+   known. The arithmetic mirrors torch_kernel.normalise / top_classes. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
@@ -270,7 +267,10 @@ static void run_##NAME(const Job *J, Scratch *S, const T *lab) {                
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
-}                                                                                            \
+}
+
+/* 1 if a label is outside [0, C) and not the ignore value (uint8 has its own faster check). */
+#define DEFINE_CHECK(T, NAME)                                                                \
 static int any_bad_##NAME(const T *lab, int64_t n, int64_t C, int64_t ignore) {              \
     int bad = 0;                                                                             \
     for (int64_t i = 0; i < n; i++) {                                                        \
@@ -285,6 +285,10 @@ DEFINE_KERNEL(int8_t, i8)
 DEFINE_KERNEL(int16_t, i16)
 DEFINE_KERNEL(int32_t, i32)
 DEFINE_KERNEL(int64_t, i64)
+DEFINE_CHECK(int8_t, i8)
+DEFINE_CHECK(int16_t, i16)
+DEFINE_CHECK(int32_t, i32)
+DEFINE_CHECK(int64_t, i64)
 
 /* uint8 fast check: values below C or equal to ignore are fine. */
 static int any_bad_u8_fast(const uint8_t *lab, int64_t n, int64_t C, int64_t ignore) {
@@ -363,4 +367,3 @@ int soft_resize(const void *lab, int dtype, int64_t N, int64_t H, int64_t W,
     free(S.wrow); free(S.wcol); free(S.contig);
     return rc;
 }
-"""
