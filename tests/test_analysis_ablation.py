@@ -6,20 +6,17 @@ import sys
 from fractions import Fraction
 
 import pytest
-from softlabelseg.analysis.ablation import (
+from softlabelseg.analysis.grid_report import calibration_table, format_p_value, markdown_tables, plot_miou
+from softlabelseg.analysis.grid_stats import paired_p_value
+from softlabelseg.analysis.sweep import (
     RESULT_FILE,
     GridPoint,
     OverrideKeys,
-    calibration_table,
     collect,
     eval_point,
     extra_result_file,
-    format_p_value,
     make_grid,
-    markdown_tables,
-    paired_p_value,
     parse_factor,
-    plot_miou,
     run_point,
 )
 
