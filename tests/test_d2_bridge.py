@@ -24,7 +24,8 @@ from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
 from softlabelseg.engine.train_config import ConfigValueError
-from test_e2e_toycity import overrides as toycity_overrides
+
+from tests.helpers.toycity import overrides as toycity_overrides
 
 try:
     import detectron2  # noqa: F401 (only whether it is installed)

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from data_fixtures import save_png, scene_label
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import LazyConfig, deferred, instantiate
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg.modeling import Backbone
 
 import softlabel_ops
+from tests.helpers.fixtures import save_png, scene_label
 
 BASE = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common", "data",
                     "base.py")
