@@ -2,26 +2,24 @@
 import json
 import math
 import os
-import sys
 from fractions import Fraction
 
 import pytest
-from softlabelseg.analysis.ablation import (
+from softlabelseg.analysis.grid_report import calibration_table, format_p_value, markdown_tables, plot_miou
+from softlabelseg.analysis.grid_stats import paired_p_value
+from softlabelseg.analysis.sweep import (
     RESULT_FILE,
     GridPoint,
     OverrideKeys,
-    calibration_table,
     collect,
     eval_point,
     extra_result_file,
-    format_p_value,
     make_grid,
-    markdown_tables,
-    paired_p_value,
     parse_factor,
-    plot_miou,
     run_point,
 )
+
+from tests.helpers.repo import CONFIGS, load_tool
 
 CLASSES = ["road", "pole", "car"]
 
@@ -223,9 +221,7 @@ def test_small_p_values_never_read_as_zero(p, text):
 
 
 def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-    import run_ablation
-
+    run_ablation = load_tool("run_ablation")
     root = tmp_path / "sweep"
     for p in make_grid(["nearest", "soft"], [Fraction(1, 8)], [0]):
         _write_result(root / p.name, 50.0, 5.0)
@@ -234,8 +230,7 @@ def test_cli_aggregate_only_on_finished_runs(tmp_path, monkeypatch):
         stuff_classes = CLASSES
 
     monkeypatch.setattr("softlabelseg.data.MetadataCatalog.get", lambda name: _Meta)
-    cfg = "projects/SoftLabelSeg/configs/toycity/tiny_soft.py"
-    cfg = os.path.join(os.path.dirname(__file__), "..", cfg)
+    cfg = os.path.join(CONFIGS, "toycity", "tiny_soft.py")
     summary = tmp_path / "summary.csv"
     summary.write_text("factor,mode,recoverable_miou\n1/8,torch:nearest-exact (centred),70\n"
                        "1/8,torch:bilinear,72\n1/8,torch:nearest (top-left),60\n")

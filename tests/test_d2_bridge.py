@@ -24,7 +24,9 @@ from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
 from softlabelseg.engine.train_config import ConfigValueError
-from test_e2e_toycity import overrides as toycity_overrides
+
+from tests.helpers.repo import CONFIGS, REPO, recipes
+from tests.helpers.toycity import overrides as toycity_overrides
 
 try:
     import detectron2  # noqa: F401 (only whether it is installed)
@@ -36,8 +38,6 @@ needs_d2 = pytest.mark.skipif(
     not HAVE_D2,
     reason="detectron2 is not installed; install it as README 'Run inside detectron2' says to run these",
 )
-REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-CONFIGS = os.path.join(REPO, "projects", "SoftLabelSeg", "configs")
 RECIPE = os.path.join(CONFIGS, "toycity", "tiny_soft.py")
 D2_ARCHIVE = os.path.join(REPO, "..", "shared", "vendor", "detectron2-02b5c4e.tar.gz")
 ITERS = 20
@@ -238,12 +238,10 @@ def test_d2_catalogs_and_semseg_evaluator_agree(native, toycity, tmp_path):
 def test_every_recipe_loads_and_builds_under_detectron2_config():
     from detectron2.config import LazyConfig, instantiate
 
-    recipes = sorted(p for fam in ("cityscapes", "ade20k", "mapillary", "toycity", "camvid")
-                     for p in glob.glob(os.path.join(CONFIGS, fam, "*.py"))
-                     if not os.path.basename(p).startswith("_"))  # "_" files hold shared settings
-    assert len(recipes) >= 20
+    paths = [os.path.join(CONFIGS, r) for r in recipes()]
+    assert len(paths) >= 20
     models = {}
-    for path in recipes:
+    for path in paths:
         cfg = LazyConfig.load(path)
         assert cfg.train.device in ("cpu", "cuda"), path
         assert cfg.dataloader.evaluator.output_dir == f"{cfg.train.output_dir}/inference", path

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_fixtures import cityscapes_tree, save_png
 from softlabelseg.data import BadSampleError, DatasetNotFoundError, SoftLabelDatasetMapper, build_train_loader
 from softlabelseg.data.datasets import load_cityscapes_semantic
 from softlabelseg.data.decode import BAD_INPUT_COUNTS
+
+from tests.helpers.fixtures import cityscapes_tree, save_png
 
 
 @pytest.fixture

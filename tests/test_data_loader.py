@@ -7,9 +7,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from data_fixtures import cityscapes_tree
 from softlabelseg.data import SoftLabelDatasetMapper, TrainingSampler, build_test_loader, build_train_loader
 from softlabelseg.data.datasets import load_cityscapes_semantic
+
+from tests.helpers.fixtures import cityscapes_tree
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from data_fixtures import cityscapes_tree, palette
 from softlabelseg.data import SoftLabelDatasetMapper
 from softlabelseg.data.datasets import load_cityscapes_semantic
 from softlabelseg.data.transforms import sample_geometry
 
 import softlabel_ops
+from tests.helpers.fixtures import cityscapes_tree, palette
 
 HW = (64, 128)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_fixtures import ade_tree, camvid_tree, cityscapes_tree, mapillary_tree
 from PIL import Image
 from softlabelseg.data import (
     DATASETS_ENV,
@@ -18,6 +17,8 @@ from softlabelseg.data import (
 )
 from softlabelseg.data.datasets import load_ade20k_semantic, load_cityscapes_semantic, load_mapillary_semantic
 from softlabelseg.data.datasets.camvid import nested_subset
+
+from tests.helpers.fixtures import ade_tree, camvid_tree, cityscapes_tree, mapillary_tree
 
 NAMES = [f"{d}_{s}" for d in ("cityscapes_fine_sem_seg", "ade20k_sem_seg", "mapillary_vistas_sem_seg",
                               "toycity_sem_seg") for s in ("train", "val")]

@@ -3,7 +3,6 @@ modes train, checkpoint, evaluate at full resolution; an interrupted run resumed
 the same weights as an uninterrupted one; --eval-only reproduces the final evaluation. The slow test
 runs the same recipe with two gloo processes (--num-gpus 2)."""
 
-import importlib.util
 import json
 import os
 
@@ -14,11 +13,12 @@ from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
 
+from tests.helpers.repo import load_tool
+from tests.helpers.toycity import overrides
+
 RECIPE = os.path.join(
     os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "toycity", "tiny_soft.py"
 )
-CALIBRATE_TOOL = os.path.join(os.path.dirname(__file__), "..", "tools", "calibrate_prior.py")
-READER = "softlabelseg.data.datasets.load_cityscapes_semantic"
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +26,6 @@ def toycity(tmp_path_factory):
     root = tmp_path_factory.mktemp("toycity") / "toycity"
     generate_toycity(root, ToyCityParams(height=128, width=256, num_train=8, num_val=3, supersample=2))
     return root
-
-
-def overrides(root, out, *extra):
-    """The recipe unchanged, pointed at the tiny set (records via the Cityscapes-layout reader)."""
-    return [
-        f"dataloader.train.dataset={{_target_:{READER},root:'{root}',split:train}}",
-        f"dataloader.test.dataset={{_target_:{READER},root:'{root}',split:val}}",
-        "dataloader.evaluator.dataset_name=toycity_sem_seg_val",
-        "dataloader.train.total_batch_size=4",
-        "train.max_iter=6",
-        "train.checkpointer.period=2",
-        "train.eval_period=0",
-        "train.log_period=2",
-        f"train.output_dir={out}",
-        *extra,
-    ]
 
 
 def final_eval(out):
@@ -120,9 +104,7 @@ def test_calibrate_prior_tool_scores_like_the_evaluator(toycity, tmp_path):
     JSON lands in a folder that did not exist yet."""
     run = tmp_path / "run"
     main(["--config-file", RECIPE, *overrides(toycity, run)])
-    spec = importlib.util.spec_from_file_location("calibrate_prior", CALIBRATE_TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("calibrate_prior")
     out = tmp_path / "calibration" / "run.json"
     assert tool.main(["--config-file", str(run / "config.yaml"), "--checkpoint", str(run / "model_final.pth"),
                       "--fit-images", "4", "--iters", "3", "--output", str(out)]) == 0

@@ -5,9 +5,10 @@ import os
 import pytest
 import softlabelseg.engine.checkpoint as ckpt_mod
 import torch
-from engine_standins import ToySegModel
 from softlabelseg.engine import Checkpointer
 from softlabelseg.engine.hooks import PeriodicCheckpointer
+
+from tests.helpers.standins import ToySegModel
 
 
 def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):

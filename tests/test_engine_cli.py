@@ -10,11 +10,16 @@ import time
 
 import pytest
 import torch
-from engine_standins import write_standin_config
 from softlabelseg.engine.cli import main
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-TOOL = os.path.join(TESTS, "..", "tools", "lazyconfig_train_net.py")
+from tests.helpers.repo import REPO, TOOLS
+from tests.helpers.standins import write_standin_config
+
+TOOL = os.path.join(TOOLS, "lazyconfig_train_net.py")
+# The tool in a process of its own, which imports the stand-ins of the config: tests.helpers.run_tool,
+# started in the repository root, runs the tool as `python TOOL ...` would (the stand-ins' config names
+# tests.helpers.standins, importable there).
+RUN_TOOL = ["-m", "tests.helpers.run_tool", TOOL]
 
 
 def test_train_layout_eval_only_and_resume(tmp_path):
@@ -68,10 +73,9 @@ def test_bad_override_names_the_key(tmp_path):
 
 
 def _tool(cfg, *extra):
-    env = {**os.environ, "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [
         sys.executable,
-        TOOL,
+        *RUN_TOOL,
         "--config-file",
         cfg,
         "dataloader.train.delay=0.15",
@@ -80,7 +84,7 @@ def _tool(cfg, *extra):
         "train.eval_period=0",
         *extra,
     ]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
@@ -107,7 +111,6 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 @pytest.mark.slow
 def test_torchrun_two_processes(tmp_path):
     cfg = write_standin_config(tmp_path)
-    env = {**os.environ, "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [
         sys.executable,
         "-m",
@@ -115,12 +118,12 @@ def test_torchrun_two_processes(tmp_path):
         "--standalone",
         "--nproc-per-node",
         "2",
-        TOOL,
+        *RUN_TOOL,
         "--config-file",
         cfg,
         f"train.output_dir={tmp_path / 'out'}",
     ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ck = torch.load(tmp_path / "out" / "model_final.pth", weights_only=True)
     assert len(ck["trainer"]["rng"]) == 2 and ck["iteration"] == 6

@@ -2,7 +2,8 @@
 confusion matrices summed across ranks, a non-finite loss stopping every rank."""
 
 import torch
-from engine_standins import ToyLoader, ToySegModel, toy_test_set
+
+from tests.helpers.standins import ToyLoader, ToySegModel, toy_test_set
 
 
 def _worker(out_dir):

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from engine_standins import ToySegModel
 from fvcore.common.param_scheduler import (
     ConstantParamScheduler,
     CosineParamScheduler,
@@ -15,6 +14,8 @@ from softlabelseg.engine import (
     WarmupParamScheduler,
     get_default_optimizer_params,
 )
+
+from tests.helpers.standins import ToySegModel
 
 
 def test_param_groups_norm_bias_and_lr_factor():

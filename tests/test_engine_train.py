@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from engine_standins import ToyLoader, ToySegModel
 from fvcore.common.param_scheduler import PolynomialDecayParamScheduler
 from softlabelseg.engine import (
     Checkpointer,
@@ -17,6 +16,8 @@ from softlabelseg.engine import (
     seed_all_rng,
 )
 from softlabelseg.engine.hooks import IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
+
+from tests.helpers.standins import ToyLoader, ToySegModel
 
 
 class Interrupt(HookBase):

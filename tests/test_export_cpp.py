@@ -16,13 +16,14 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from export_helpers import PAPER_MODELS, toycity_setup
 from softlabelseg_export.exporter import export_onnx
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
 from softlabelseg_export.wrapper import ExportWrapper
+
+from tests.helpers.export import PAPER_MODELS, toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = "apt-get install cmake g++ libopencv-imgcodecs-dev libopencv-imgproc-dev"

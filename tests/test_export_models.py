@@ -8,13 +8,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_helpers import PAPER_MODELS, toycity_setup
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg_export import export_onnx as export_cli
 from softlabelseg_export import verify as verify_cli
 from softlabelseg_export.metadata import UNTRAINED, read_metadata
 from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.verification import verify, wrapper_from_metadata
+
+from tests.helpers.export import PAPER_MODELS, toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "projects/SoftLabelSeg/configs/common/models"

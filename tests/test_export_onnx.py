@@ -7,7 +7,6 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from export_helpers import StandInSegmentor, stand_in_metadata
 from softlabelseg_export.checkpoint import CheckpointMismatchError, load_checkpoint
 from softlabelseg_export.exporter import ExportError, export_onnx
 from softlabelseg_export.metadata import read_metadata
@@ -15,6 +14,8 @@ from softlabelseg_export.random_models import calibrate_batchnorm
 from softlabelseg_export.verification import verify, wrapper_from_metadata
 from softlabelseg_export.wrapper import ExportWrapper
 from torch import nn
+
+from tests.helpers.export import StandInSegmentor, stand_in_metadata
 
 SIZE = (24, 40)
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from export_helpers import toycity_setup
 from softlabelseg_export import infer_onnx
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import (
@@ -22,6 +21,7 @@ from softlabelseg_export.runtime import (
 )
 
 import softlabel_ops
+from tests.helpers.export import toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from data_fixtures import save_png, scene_label
 from PIL import Image
 from softlabelseg.config import LazyCall as L
 from softlabelseg.config import LazyConfig, deferred, instantiate
@@ -18,6 +17,7 @@ from softlabelseg_export.metadata import ExportMetadata
 
 import softlabel_ops
 from softlabel_ops import filters, modes
+from tests.helpers.fixtures import save_png, scene_label
 
 BASE = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common", "data",
                     "base.py")

@@ -1,18 +1,21 @@
 """Model configs in configs/common/models: parameter counts, num_classes propagation, forward/backward.
 
-Forward/backward runs use narrow variants (resnet18, hrnet_w18_small, a 1-block MiT) of the same
-configs through overrides for the full contract; the configs as written run at 32 x 64.
+Every model config in the folder is tested (found by globbing; ``segmentor.py`` is their shared helper).
+Forward/backward runs use narrow variants (resnet18, hrnet_w18_small, a 1-block MiT) of the big configs
+through overrides for the full contract, other configs as written; the configs as written also run at
+32 x 64. Parameter counts are checked where a published size is known (``PARAMS``).
 """
 
-from pathlib import Path
+import os
 
 import pytest
 import torch
 from softlabelseg.config import LazyConfig, instantiate
 
 from softlabel_ops import soft_resize
+from tests.helpers.repo import MODELS, model_configs
 
-MODELS = Path(__file__).resolve().parents[1] / "projects/SoftLabelSeg/configs/common/models"
+NAMES = model_configs()
 
 # Published sizes: HRNetV2-W48 seg 65.9M, SegFormer-B2 27.5M, DeepLabV3+ R101 ~59M.
 PARAMS = {
@@ -27,17 +30,21 @@ SMALL = {
     "hrnet_w48": ["model.backbone.model_name=hrnet_w18_small"],
     "segformer_b2": ["model.backbone.depths=[1,1,1,1]", "model.backbone.embed_dims=[16,32,40,64]",
                      "model.head.embedding_dim=32"],
-    "tiny_cnn": [],
-}
+}  # narrow variants of the big models; any other model config runs as written
 
 
 def _load(name, overrides=()):
-    cfg = LazyConfig.load(str(MODELS / f"{name}.py"))
+    cfg = LazyConfig.load(os.path.join(MODELS, f"{name}.py"))
     return LazyConfig.apply_overrides(cfg, list(overrides))
 
 
 def _count(m):
     return sum(p.numel() for p in m.parameters())
+
+
+def test_every_model_config_is_found():
+    assert len(NAMES) >= 4 and "segmentor" not in NAMES
+    assert set(PARAMS) <= set(NAMES) and set(SMALL) <= set(NAMES)  # no entry for a config that is gone
 
 
 @pytest.mark.parametrize("name", list(PARAMS))
@@ -59,10 +66,10 @@ def _batch(num_classes, h=64, w=128, soft=False):
     return out
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", NAMES)
 def test_forward_backward_contract(name):
     torch.manual_seed(0)
-    cfg = _load(name, SMALL[name] + ["model.num_classes=7"])
+    cfg = _load(name, SMALL.get(name, []) + ["model.num_classes=7"])
     model = instantiate(cfg.model).train()
     x = torch.zeros(1, 3, 64, 128)
     assert model.forward_features(x).shape == (1, 7, 16, 32)  # every head predicts at stride 4
@@ -92,7 +99,7 @@ def test_num_classes_is_one_key():
     assert instantiate(cfg.model).head.classifier.out_channels == 3
 
 
-@pytest.mark.parametrize("name", list(PARAMS))
+@pytest.mark.parametrize("name", NAMES)
 def test_full_size_forward_backward(name):
     """The configs as written, at a small input (32 x 64)."""
     torch.manual_seed(0)

@@ -13,13 +13,14 @@ import os
 
 import pytest
 import torch
-from data_fixtures import cityscapes_tree
 from softlabelseg.data import BadSampleError, SoftLabelDatasetMapper, build_test_loader, build_train_loader
 from softlabelseg.data.datasets import load_cityscapes_semantic
 from softlabelseg.data.decode import collect_bad_records
 from softlabelseg.engine import Checkpointer, SimpleTrainer
 from softlabelseg.evaluation import SemSegEvaluator, inference_on_dataset
 from torch import nn
+
+from tests.helpers.fixtures import cityscapes_tree
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ import os
 
 import pytest
 import torch
-from engine_standins import ENGINES, ToySegModel, write_standin_config
 from omegaconf import OmegaConf
 from softlabelseg.data import DatasetCatalog, DatasetNotFoundError, dataset_root
 from softlabelseg.engine import Checkpointer
 from softlabelseg.engine.checkpoint import CheckpointError, atomic_save, nonfinite_tensors
 from softlabelseg.engine.cli import main
 from softlabelseg.engine.preflight import EVAL_JSON, ConfigValueError, OutputDirError, check_datasets
+
+from tests.helpers.standins import ENGINES, ToySegModel, write_standin_config
 
 
 @pytest.fixture

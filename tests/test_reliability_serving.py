@@ -11,11 +11,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from export_helpers import toycity_setup
 from softlabelseg_export import infer_onnx, verify
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import OnnxSegmenter, labels_from_scores, upsample_scores
 from softlabelseg_export.verification import ResolutionMismatchError
+
+from tests.helpers.export import toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 

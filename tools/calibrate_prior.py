@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     if args.output:  # fail before the minutes of inference, not after
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
 
-    from softlabelseg.analysis.ablation import group_miou
     from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
+    from softlabelseg.analysis.grid_stats import group_miou
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.evaluation import (
         metrics_from_confusion,

@@ -5,7 +5,7 @@
         --variants nearest_topleft nearest soft soft_area full_res --factors 1/8 1/4 1/2 \
         --seeds 0 1 2 --seeds-at 1/2=0 --output output/evidence
 
-Variants (``softlabelseg.analysis.ablation.VARIANTS``): ``nearest`` (cell-centred nearest, the fair
+Variants (``softlabelseg.analysis.sweep.VARIANTS``): ``nearest`` (cell-centred nearest, the fair
 baseline), ``nearest_topleft`` (top-left nearest, torch 'nearest' / OpenCV INTER_NEAREST), ``soft`` (soft
 labels with the recipe's image filter), ``soft_mc_off``, ``soft_sparse``, ``soft_area`` (image and label
 both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label), and two
@@ -29,17 +29,15 @@ import sys
 import time
 from fractions import Fraction
 
-from softlabelseg.analysis.ablation import (
+from softlabelseg.analysis.grid_report import calibration_table, markdown_tables, plot_miou
+from softlabelseg.analysis.sweep import (
     VARIANTS,
     OverrideKeys,
-    calibration_table,
     collect,
     eval_point,
     extra_result_file,
     make_grid,
-    markdown_tables,
     parse_factor,
-    plot_miou,
     run_point,
 )
 

@@ -7,6 +7,7 @@ needs the RNG states restored.
 """
 
 import importlib.util
+import os
 import random
 import time
 
@@ -15,6 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tests.helpers.repo import CONFIGS
 
 NUM_CLASSES = 3
 HAVE_D2 = importlib.util.find_spec("detectron2") is not None
@@ -128,7 +131,7 @@ def build_toy_test_loader(n: int = 4):
 CONFIG = """
 from softlabelseg.config import LazyCall as L
 from softlabelseg.evaluation import SemSegEvaluator
-from engine_standins import ToyLoader, ToySegModel, build_toy_test_loader
+from tests.helpers.standins import ToyLoader, ToySegModel, build_toy_test_loader
 from .common.optim import SGD as optimizer
 from .common.schedule import poly as lr_multiplier
 from .common.train import train
@@ -151,10 +154,10 @@ train.device = "cpu"
 
 
 def write_standin_config(folder) -> str:
-    """A LazyConfig recipe of the stand-ins importing the shared optim/schedule/train parts."""
-    import os
-
-    common = os.path.join(os.path.dirname(__file__), "..", "projects", "SoftLabelSeg", "configs", "common")
+    """A LazyConfig recipe of the stand-ins importing the shared optim/schedule/train parts. Its targets are
+    ``tests.helpers.standins.*``: a process that trains it needs the repository root on sys.path (pytest
+    puts it there; a subprocess gets it from :mod:`tests.helpers.run_tool`)."""
+    common = os.path.join(CONFIGS, "common")
     path = os.path.join(str(folder), "standin_config.py")
     os.makedirs(os.path.join(str(folder), "common"), exist_ok=True)
     for name in ("optim.py", "schedule.py", "train.py"):
