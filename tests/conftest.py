@@ -1,5 +1,6 @@
 """Suite-wide settings."""
 import os
+import tempfile
 
 import pytest
 import torch
@@ -8,6 +9,8 @@ import torch
 # results are compared bit for bit with in-process runs, and float sums depend on the thread count.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# The file-check cache of the runs the tests start: a folder of this session, never the user's.
+os.environ["SOFTLABELSEG_CACHE"] = tempfile.mkdtemp(prefix="softlabelseg-test-cache-")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -125,3 +125,66 @@ def test_two_process_ddp_via_cli(toycity, tmp_path):
     res = final_eval(out)
     assert sum(map(sum, res["confusion_matrix"])) == 3 * 128 * 256 - res_ignored(toycity)
     assert (out / "log.txt").exists() and (out / "log.txt.rank1").exists()
+
+
+def test_bad_test_files_stop_the_run_before_training_and_checks_are_remembered(toycity, tmp_path, caplog):
+    """A label value the dataset does not define and a truncated image in the test split end the run before
+    anything is written; a second check of unchanged files decodes nothing; --skip-data-check and
+    skip_bad_samples are the ways past it."""
+    import logging
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    from softlabelseg.data import BadSampleError
+
+    root = tmp_path / "toycity"
+    shutil.copytree(toycity, root)
+    labels = sorted((root / "gtFine" / "val").glob("*/*_labelTrainIds.png"))
+    images = sorted((root / "leftImg8bit" / "val").glob("*/*.png"))
+    bad = np.asarray(Image.open(labels[0])).copy()
+    bad[0, 0] = 77
+    Image.fromarray(bad).save(labels[0])
+    images[1].write_bytes(images[1].read_bytes()[:200])  # truncated
+    out = tmp_path / "out"
+    with pytest.raises(BadSampleError) as err:
+        main(["--config-file", RECIPE, *overrides(root, out)])
+    text = str(err.value)
+    assert "2 bad file(s)" in text and labels[0].name in text and "[77]" in text and images[1].name in text
+    assert not out.exists()
+    labels[0].unlink()
+    shutil.copy(toycity / labels[0].relative_to(root), labels[0])
+    images[1].unlink()
+    shutil.copy(toycity / images[1].relative_to(root), images[1])
+    with caplog.at_level(logging.INFO):
+        main(["--config-file", RECIPE, *overrides(root, out, "train.max_iter=1")])
+        assert "checked 2 of 3 samples' files (1 unchanged" in caplog.text
+        caplog.clear()
+        main(["--config-file", RECIPE, "--eval-only", *overrides(root, tmp_path / "ev",
+              f"train.init_checkpoint={out / 'model_final.pth'}")])
+        assert "checked 0 of 3 samples' files (3 unchanged" in caplog.text
+    bad_again = np.asarray(Image.open(labels[0])).copy()
+    bad_again[0, 0] = 77
+    Image.fromarray(bad_again).save(labels[0])
+    main(["--config-file", RECIPE, "--skip-data-check", "--eval-only", "--overwrite",
+          *overrides(root, tmp_path / "ev", f"train.init_checkpoint={out / 'model_final.pth'}",
+                     "dataloader.test.skip_bad_samples=True")])
+
+
+def test_a_checkpoint_is_scored_and_resumed_only_at_its_own_factor(toycity, tmp_path):
+    from softlabelseg.engine.checkpoint import CheckpointError
+
+    run = tmp_path / "run"
+    main(["--config-file", RECIPE, *overrides(toycity, run, "train.max_iter=4")])
+    weights = f"train.init_checkpoint={run / 'model_final.pth'}"
+    quarter = "dataloader.train.mapper.factor=0.25"
+    with pytest.raises(CheckpointError, match=r"another resolution factor.*train_factor: checkpoint 0.125, "
+                                              r"config 0.25.*--allow-factor-change"):
+        main(["--config-file", RECIPE, "--eval-only", *overrides(toycity, tmp_path / "ev", weights, quarter)])
+    assert not (tmp_path / "ev" / "inference").exists()
+    with pytest.raises(CheckpointError, match="another resolution factor"):
+        main(["--config-file", RECIPE, "--resume", *overrides(toycity, run, "train.max_iter=6", quarter)])
+    main(["--config-file", RECIPE, "--eval-only", "--allow-factor-change",
+          *overrides(toycity, tmp_path / "ev", weights, quarter)])
+    assert "--allow-factor-change" in (tmp_path / "ev" / "log.txt").read_text()
+    assert final_eval(tmp_path / "ev")["metrics"]["mIoU"] >= 0

@@ -67,6 +67,8 @@ def run(args):
     engine = _engine(getattr(args, "engine", "native"))
     preflight.check_train_config(cfg, eval_only)
     preflight.check_datasets(cfg, eval_only)
+    if not getattr(args, "skip_data_check", False):
+        preflight.check_test_files(cfg)
     earlier = preflight.check_output_dir(
         cfg, resume=args.resume, overwrite=getattr(args, "overwrite", False), eval_only=eval_only
     )

@@ -56,6 +56,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         "folder is refused",
     )
     parser.add_argument(
+        "--skip-data-check",
+        action="store_true",
+        help="do not decode the test split's files before training (by default every image and label is "
+        "opened and checked once; unchanged files are remembered in $SOFTLABELSEG_CACHE)",
+    )
+    parser.add_argument(
         "--allow-factor-change",
         action="store_true",
         help="resume or evaluate a checkpoint at another training-resolution factor than it was trained at "

@@ -14,10 +14,12 @@ import os
 
 from omegaconf import OmegaConf
 
+from ..data.decode import BadSampleError
 from ..utils import comm
 from .train_config import ConfigValueError, check_train_config  # the config-value check is the schema's
 
 __all__ = ["ConfigValueError", "OutputDirError", "check_train_config", "check_datasets", "check_output_dir",
+           "check_test_files",
            "eval_dir", "remove_earlier_run", "run_artefacts", "EVAL_JSON"]
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,43 @@ def check_datasets(cfg, eval_only: bool = False) -> None:
             skip = bool(OmegaConf.select(cfg, f"dataloader.{keys[key]}.skip_bad_samples", default=False))
             n = len(get_dataset_dicts(names, skip_bad=skip))
             logger.info(f"{key}: {', '.join(names)} ({n} samples)")
+
+
+def check_test_files(cfg) -> None:
+    """Decodes every image and label of the split the run will be scored on (``dataloader.test``, when an
+    evaluator is configured) and checks the label values, so a truncated file or a value the dataset does
+    not define stops the run before training, not after it. Files checked before are skipped (cache). With
+    ``dataloader.test.skip_bad_samples`` the bad files are reported and the run goes on without them."""
+    if OmegaConf.select(cfg, "dataloader.evaluator", default=None) is None:
+        return
+    from softlabelseg.config import instantiate
+    from softlabelseg.data import MetadataCatalog, get_dataset_dicts
+    from softlabelseg.data.file_check import check_records
+
+    node = OmegaConf.select(cfg, "dataloader.test.dataset", default=None)
+    names = _dataset_names(node)
+    skip = bool(OmegaConf.select(cfg, "dataloader.test.skip_bad_samples", default=False))
+    records = get_dataset_dicts(names if names else instantiate(node), skip_bad=skip)
+    num_classes = OmegaConf.select(cfg, "dataloader.test.mapper.num_classes", default=None)
+    if not isinstance(num_classes, int):
+        return  # a mapper without a class count: nothing to check the labels against
+    ev_name = OmegaConf.select(cfg, "dataloader.evaluator.dataset_name", default=None)
+    ignore = int(MetadataCatalog.get(ev_name).get("ignore_label", 255)) if isinstance(ev_name, str) else 255
+    rgb = bool(OmegaConf.select(cfg, "dataloader.test.mapper.convert_to_rgb", default=False))
+    errors = check_records(records, num_classes, ignore, convert_to_rgb=rgb)
+    if not errors:
+        return
+    more = f"\n  ... ({len(errors) - 10} more)" if len(errors) > 10 else ""
+    shown = "\n  ".join(str(e) for e in errors[:10]) + more
+    if skip:
+        logger.warning(f"{len(errors)} bad test sample(s) will be skipped (dataloader.test.skip_bad_samples):"
+                       f"\n  {shown}")
+        return
+    raise BadSampleError(
+        errors[0].path,
+        f"is one of {len(errors)} bad file(s) of the test split, found before training:\n  {shown}"
+        "\n  Fix or remove them, set dataloader.test.skip_bad_samples=True to score without them, or pass "
+        "--skip-data-check to leave this check out.")
 
 
 def eval_dir(cfg) -> str | None:
