@@ -1,7 +1,7 @@
 """Prior matching: offsets restore a thin class that a spread-out (soft) prediction never lets win."""
 import numpy as np
 import torch
-from softlabelseg.analysis.calibration import CachedPredictions, confusion_with_bias, fit_prior_bias
+from softlabelseg.evaluation.calibration import CachedPredictions, confusion_with_bias, fit_prior_bias
 
 
 def _thin_pole_case():

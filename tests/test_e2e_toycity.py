@@ -188,3 +188,49 @@ def test_a_checkpoint_is_scored_and_resumed_only_at_its_own_factor(toycity, tmp_
           *overrides(toycity, tmp_path / "ev", weights, quarter)])
     assert "--allow-factor-change" in (tmp_path / "ev" / "log.txt").read_text()
     assert final_eval(tmp_path / "ev")["metrics"]["mIoU"] >= 0
+
+
+def test_calibration_is_a_step_of_the_run_carried_by_the_checkpoint(toycity, tmp_path, caplog):
+    """train.calibration.enabled: the offsets are fitted on training images after the last step, saved in
+    model_final, and the evaluation JSON holds the scores with and without them; --eval-only applies them
+    (and says so), --no-calibration leaves them out; a run calibrated afterwards with the tool ends the
+    same way."""
+    import logging
+
+    run = tmp_path / "run"
+    main(["--config-file", RECIPE, *overrides(toycity, run, "train.calibration.enabled=True",
+                                              "train.calibration.fit_images=8")])
+    final = torch.load(run / "model_final.pth", weights_only=True)
+    cal = final["calibration"]
+    assert cal["method"] == "prior matching" and cal["fit_images"] == 8 and cal["offsets"].shape == (19,)
+    res = final_eval(run)
+    assert {"metrics", "metrics_without_offsets", "confusion_matrix_without_offsets"} <= set(res)
+    ev = tmp_path / "ev"
+    weights = f"train.init_checkpoint={run / 'model_final.pth'}"
+    with caplog.at_level(logging.INFO):
+        main(["--config-file", RECIPE, "--eval-only", *overrides(toycity, ev, weights)])
+    assert "carries class offsets (prior matching on 8 training images): applied" in caplog.text
+    assert final_eval(ev)["confusion_matrix"] == res["confusion_matrix"]
+    main(["--config-file", RECIPE, "--eval-only", "--no-calibration", "--overwrite",
+          *overrides(toycity, ev, weights)])
+    assert final_eval(ev)["confusion_matrix"] == res["confusion_matrix_without_offsets"]
+    assert "metrics_without_offsets" not in final_eval(ev)
+
+    later = tmp_path / "later"
+    main(["--config-file", RECIPE, *overrides(toycity, later)])
+    assert "calibration" not in torch.load(later / "model_final.pth", weights_only=True)
+    plain = final_eval(later)
+    tool = load_tool("calibrate_prior")
+    assert tool.main(["--run", str(later), "--fit-images", "8"]) == 0
+    again = final_eval(later)
+    assert again["metrics_without_offsets"] == plain["metrics"]
+    assert torch.equal(torch.load(later / "model_final.pth", weights_only=True)["calibration"]["offsets"],
+                       cal["offsets"])  # deterministic: the same fit as the run's own
+
+
+def test_calibration_refuses_too_few_training_images(toycity, tmp_path):
+    from softlabelseg.engine.train_config import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="train.calibration.fit_images"):
+        main(["--config-file", RECIPE, *overrides(toycity, tmp_path / "r", "train.calibration.enabled=True",
+                                                  "train.calibration.fit_images=2")])

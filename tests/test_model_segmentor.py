@@ -185,3 +185,50 @@ def test_forward_logits_exports_with_dynamic_size():
     for h, w in [(40, 52), (64, 96), (33, 47)]:
         x = _image(h, w)[None]
         torch.testing.assert_close(program.module()(x), m.forward_logits(x))
+
+
+def test_class_offsets_move_the_argmax_as_computed_by_hand_and_only_in_eval():
+    m = _model().eval()
+    img = _image(32, 48)
+    inputs = [{"image": img, "height": 32, "width": 48}]
+    with torch.no_grad():
+        plain_logits = m.forward_features(m.normalize(img[None]))
+        up = F.interpolate(plain_logits, size=(32, 48), mode="bilinear", align_corners=False)[0]
+        offsets = torch.zeros(C)
+        offsets[3] = float(up.max() - up.min()) + 1.0  # class 3 wins everywhere
+        offsets[1] = -0.5
+        assert (m.predict_labels(inputs)[0]["sem_seg_labels"] == up.argmax(0)).all()
+        m.set_class_offsets(offsets, {"method": "by hand"})
+        out = m.predict_labels(inputs)[0]
+        expected = (up + offsets[:, None, None]).argmax(0)
+        assert (out["sem_seg_labels"] == expected).all() and (expected == 3).all()
+        assert (out["sem_seg_labels_plain"] == up.argmax(0)).all()  # the same forward, without offsets
+        assert m(inputs)[0]["sem_seg"].argmax(0).eq(3).all()
+        torch.testing.assert_close(m.forward_logits(img[None])[0], up + offsets[:, None, None])
+    m.train()
+    lab = _label(32, 48)
+    trained = m([{"image": img, "sem_seg": lab}])["loss_sem_seg"]
+    m.set_class_offsets(None)
+    torch.testing.assert_close(m([{"image": img, "sem_seg": lab}])["loss_sem_seg"], trained)  # no offsets
+    with pytest.raises(ValueError, match="finite"):
+        m.set_class_offsets([float("nan")] * C)
+
+
+def test_a_checkpoint_without_offsets_behaves_as_before(tmp_path):
+    from softlabelseg.engine import Checkpointer
+
+    m = _model().eval()
+    assert "class_offsets" not in m.state_dict()  # checkpoints keep their keys
+    Checkpointer(m, str(tmp_path)).save("plain")
+    assert "calibration" not in torch.load(tmp_path / "plain.pth", weights_only=True)
+    m.set_class_offsets(torch.arange(C, dtype=torch.float32), {"method": "prior matching", "fit_images": 9})
+    Checkpointer(m, str(tmp_path)).save("calibrated")
+    fresh = _model().eval()
+    Checkpointer(fresh).load(str(tmp_path / "calibrated.pth"), checkpointables=[], strict=True)
+    assert fresh.calibration == {"method": "prior matching", "fit_images": 9}
+    torch.testing.assert_close(fresh.class_offsets, torch.arange(C, dtype=torch.float32))
+    Checkpointer(fresh).load(str(tmp_path / "plain.pth"), checkpointables=[], strict=True)
+    assert fresh.calibration is None and not fresh.offsets_active
+    img = _image(24, 40, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.forward_logits(img[None]), _model().eval().forward_logits(img[None]))

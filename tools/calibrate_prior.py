@@ -1,15 +1,20 @@
 #!/usr/bin/env python
-"""Fit per-class logit offsets on training images (prior matching) and score val with and without them.
+"""Fit per-class logit offsets on training images (prior matching): on a run folder, or as an analysis.
 
-    python tools/calibrate_prior.py --config-file <run>/config.yaml --checkpoint <run>/model_final.pth \
+    python tools/calibrate_prior.py --run output/toycity_tiny_soft_0.125 [--fit-images 48] [--iters 12]
+    python tools/calibrate_prior.py --config-file <run>/config.yaml --checkpoint <run>/model_final.pth \\
         [--fit-images 48] [--output offsets.json] [key=value ...]
 
-Pass the run's own saved ``config.yaml`` (or its recipe with the same overrides): the test images must be
-resized with the filter and factor the model was trained with.
+``--run``: the offsets become part of the run: written into its newest checkpoint (so ``--eval-only``,
+export and both runners apply them) and its evaluation JSON is rewritten with the scores with and without
+them. A recipe does the same after training with ``train.calibration.enabled=True``.
 
-The offsets are a decision rule at evaluation (``softlabelseg.analysis.calibration``): they let thin
-classes win the argmax where soft labels taught the model a minority share per cell. They are fitted on
-``dataloader.train.dataset`` through the evaluation mapper (full-resolution labels), never on val.
+``--config-file/--checkpoint``: an analysis that changes nothing: it prints (and with ``--output`` writes)
+the offsets and the test split's scores with and without them (pass the run's own saved ``config.yaml`` or
+its recipe with the same overrides, so the test images are resized as in training).
+
+The offsets match the predicted class shares to the label shares of ``--fit-images`` training images
+(evenly spaced over the split, seen through the test mapper); validation and test images are never used.
 """
 import argparse
 import os
@@ -18,57 +23,78 @@ import sys
 import torch
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--config-file", required=True)
-    ap.add_argument("--checkpoint", required=True, help="trained weights (model_final.pth)")
-    ap.add_argument("--fit-images", type=int, default=48, help="training images to fit on")
-    ap.add_argument("--iters", type=int, default=12)
-    ap.add_argument("--output", help="write offsets and both scores as JSON here")
-    ap.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value config overrides")
-    args = ap.parse_args(argv)
-    if args.output:  # fail before the minutes of inference, not after
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-
-    from softlabelseg.analysis.calibration import cache_predictions, confusion_with_bias, fit_prior_bias
-    from softlabelseg.analysis.grid_stats import group_miou
+def _analysis(args) -> int:
+    from softlabelseg.analysis.grid_stats import group_scores
     from softlabelseg.config import LazyConfig, instantiate
+    from softlabelseg.engine.calibration import fit_class_offsets
+    from softlabelseg.engine.checkpoint import Checkpointer
     from softlabelseg.evaluation import (
         metrics_from_confusion,
         scored_class_groups,
         scored_class_names,
         write_json_atomic,
     )
-    from softlabelseg.modeling.backbone import load_state_dict_file
+    from softlabelseg.evaluation.calibration import cache_predictions, confusion_with_bias
 
-    torch.set_num_threads(1)
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
     model = instantiate(cfg.model)
-    model.load_state_dict(load_state_dict_file(args.checkpoint), strict=True)
+    Checkpointer(model).load(args.checkpoint, checkpointables=[], strict=True)
+    model.set_class_offsets(None)  # an analysis of the plain logits
+    state = fit_class_offsets(cfg, model, args.fit_images, args.iters)
     names, groups = scored_class_names(cfg), scored_class_groups(cfg)
-
-    fit_cfg = cfg.dataloader.test.copy()
-    fit_cfg.dataset = cfg.dataloader.train.dataset
-    fit = cache_predictions(model, instantiate(fit_cfg), args.fit_images)
-    bias, history = fit_prior_bias(fit, iters=args.iters)
-    val = cache_predictions(model, instantiate(cfg.dataloader.test))
+    test = cache_predictions(model, instantiate(cfg.dataloader.test))
     rows = {}
-    for tag, b in (("argmax", None), ("prior-matched", bias)):
-        m = metrics_from_confusion(confusion_with_bias(val, b), names)
-        rows[tag] = {"mIoU": m["mIoU"], "thin": group_miou(m, names, groups["thin"]),
-                     "stuff": group_miou(m, names, groups["stuff"]),
-                     **{f"IoU-{n}": m[f"IoU-{n}"] for n in names}}
-    print(f"fitted on {len(fit.logits)} training images; mean |log share ratio| per step: "
-          + " ".join(f"{h:.3f}" for h in history))
-    print("offsets: " + ", ".join(f"{n} {float(v):+.2f}" for n, v in zip(names, bias, strict=True)))
-    print(f"val ({len(val.logits)} images)   mIoU   thin   stuff")
+    for tag, b in (("argmax", None), ("prior-matched", state["offsets"])):
+        m = metrics_from_confusion(confusion_with_bias(test, b), names)
+        rows[tag] = {**group_scores(m, names, groups), **{f"IoU-{n}": m[f"IoU-{n}"] for n in names}}
+    print(f"fitted on {state['fit_images']} training images in {state['seconds']:.1f} s")
+    offsets = zip(names, state["offsets"], strict=True)
+    print("offsets: " + ", ".join(f"{n} {float(v):+.2f}" for n, v in offsets))
+    print(f"test ({len(test.logits)} images)   mIoU   thin   stuff")
     for tag, r in rows.items():
         print(f"{tag:15s} {r['mIoU']:6.2f} {r['thin']:6.2f} {r['stuff']:6.2f}")
     if args.output:
-        write_json_atomic(args.output, {"offsets": dict(zip(names, bias.tolist(), strict=True)),
-                                        "fit_images": len(fit.logits), "history": history, "val": rows})
+        write_json_atomic(args.output, {"offsets": dict(zip(names, state["offsets"].tolist(), strict=True)),
+                                        "fit_images": state["fit_images"], "history": state["history"],
+                                        "seconds": state["seconds"],
+                                        "val": rows})
     return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--run", help="a training run's folder: calibrate it in place")
+    ap.add_argument("--config-file", help="analysis: the run's config.yaml (or its recipe)")
+    ap.add_argument("--checkpoint", help="analysis: trained weights (model_final.pth)")
+    ap.add_argument("--fit-images", type=int, default=48, help="training images to fit on")
+    ap.add_argument("--iters", type=int, default=12)
+    ap.add_argument("--output", help="analysis: write offsets and both scores as JSON here")
+    ap.add_argument("overrides", nargs=argparse.REMAINDER, help="analysis: key=value config overrides")
+    args = ap.parse_args(argv)
+    if bool(args.run) == bool(args.config_file or args.checkpoint):
+        ap.error("pass either --run FOLDER, or --config-file and --checkpoint")
+    if not args.run and not (args.config_file and args.checkpoint):
+        ap.error("the analysis needs both --config-file and --checkpoint")
+    if args.output:  # fail before the minutes of inference, not after
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    torch.set_num_threads(1)
+    from softlabelseg.engine.checkpoint import CheckpointError
+    from softlabelseg.engine.preflight import OutputDirError
+    from softlabelseg.engine.train_config import ConfigValueError
+
+    try:
+        if args.run:
+            from softlabelseg.engine.calibration import calibrate_run
+            from softlabelseg.engine.defaults import setup_logger
+
+            setup_logger(None)
+            calibrate_run(args.run, args.fit_images, args.iters)
+            return 0
+        return _analysis(args)
+    except (CheckpointError, ConfigValueError, OutputDirError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from detectron2.evaluation import SemSegEvaluator as D2SemSegEvaluator
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 
 from .data import DatasetCatalog, MetadataCatalog, read_label
-from .engine.checkpoint import Checkpointer
+from .engine.checkpoint import Checkpointer, apply_calibration
 from .engine.training import Engine
 from .utils import comm
 
@@ -142,6 +142,11 @@ class _Checkpointer(DetectionCheckpointer):
     def save(self, name: str, **kwargs) -> None:
         self._project().save(name, **kwargs)
 
+    def load(self, path, checkpointables=None):
+        rest = super().load(path, checkpointables)
+        apply_calibration(self.model, rest)  # detectron2 leaves entries it does not know to the caller
+        return rest
+
     def resume_or_load(self, path: str, *, resume: bool = True):
         self.resumed_from = None
         if resume:
@@ -201,6 +206,9 @@ class Detectron2Engine(Engine):
 
     def lr_scheduler(self, optimizer, multiplier, max_iter):
         return hooks.LRScheduler(scheduler=multiplier)
+
+    def project_hook(self, hook):
+        return _ProjectHook(hook)
 
     def memory(self, device):
         if device.type == "cuda":

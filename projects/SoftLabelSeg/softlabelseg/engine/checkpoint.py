@@ -148,6 +148,24 @@ def read_checkpoint(path: str) -> dict:
     return data
 
 
+def calibration_of(model: nn.Module) -> dict | None:
+    """The decision rule a model carries (``{"offsets": tensor, ...}``), for a checkpoint's
+    ``"calibration"`` entry; None when it has none."""
+    get = getattr(model, "calibration_state", None)
+    return get() if callable(get) else None
+
+
+def apply_calibration(model: nn.Module, data: dict) -> None:
+    """Gives ``model`` the checkpoint entry ``data["calibration"]`` (popped); a checkpoint without one leaves
+    the model without offsets, so it behaves exactly as before calibration existed."""
+    state = data.pop("calibration", None)
+    load = getattr(model, "load_calibration_state", None)
+    if callable(load):
+        load(state)
+    elif state:
+        logger.warning("the checkpoint carries class offsets, but this model cannot apply them")
+
+
 def state_dict_mismatch(model: nn.Module, state: dict, shown: int = 8) -> list[str]:
     """Lines describing how ``state`` differs from ``model.state_dict()`` (empty when it fits exactly)."""
     own = model.state_dict()
@@ -195,6 +213,9 @@ class Checkpointer:
             data[key] = obj.state_dict()
         if self.meta:
             data["meta"] = dict(self.meta)
+        calibration = calibration_of(self.model)
+        if calibration is not None:
+            data["calibration"] = calibration
         data.update(extra)
         bad = nonfinite_tensors(data)
         what = "hold inf/NaN"
@@ -292,6 +313,7 @@ class Checkpointer:
                 + "\n  Use the recipe and overrides the checkpoint was trained with (e.g. model.num_classes)."
             )
         self._load_model(state)
+        apply_calibration(self.model, data)
         keys = list(self.checkpointables) if checkpointables is None else checkpointables
         for key in keys:
             if key in data:

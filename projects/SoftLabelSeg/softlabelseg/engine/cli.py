@@ -103,7 +103,8 @@ def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_ch
         f"Model: {type(model).__name__} with {sum(p.numel() for p in model.parameters()):,} parameters"
     )
     if eval_only:
-        weights = load_eval_weights(cfg, model, args.resume, allow_factor_change)
+        weights = load_eval_weights(cfg, model, args.resume, allow_factor_change,
+                                    offsets=not getattr(args, "no_calibration", False))
         logger.info(f"Evaluating {weights}")
         if preflight.eval_dir(cfg):
             save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))

@@ -56,6 +56,11 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         "folder is refused",
     )
     parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="--eval-only: score the plain argmax, leaving out the class offsets a checkpoint carries",
+    )
+    parser.add_argument(
         "--skip-data-check",
         action="store_true",
         help="do not decode the test split's files before training (by default every image and label is "

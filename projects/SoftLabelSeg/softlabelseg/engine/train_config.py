@@ -65,6 +65,15 @@ class DivergenceConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    enabled: bool = _key(False, "after training, fit per-class logit offsets (prior matching) on training "
+                                "images; the checkpoint, evaluation and exports carry them")
+    fit_images: int = _key(48, "training images the offsets are fitted on (evenly spaced over the split)",
+                           minimum=4)
+    iters: int = _key(12, "fixed-point steps of the fit", minimum=1)
+
+
+@dataclass
 class TestConfig:
     flip: bool = _key(False, "test-time horizontal flip")
     scales: list[float] = field(default_factory=lambda: [1.0], metadata={
@@ -92,6 +101,7 @@ class TrainConfig:
                                         positive=True)
     cudnn_benchmark: bool = _key(False, "torch.backends.cudnn.benchmark")
     divergence: DivergenceConfig = _dict_key(DivergenceConfig, "when a run counts as diverged")
+    calibration: CalibrationConfig = _dict_key(CalibrationConfig, "a decision rule fitted after training")
     test: TestConfig = _dict_key(TestConfig, "evaluation-time wrappers (flip, scales, sliding window)")
 
 

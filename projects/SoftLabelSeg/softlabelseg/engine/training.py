@@ -15,6 +15,7 @@ from softlabelseg.config import instantiate
 
 from ..utils import comm
 from . import hooks, preflight
+from .calibration import CalibrationHook
 from .checkpoint import Checkpointer, CheckpointError
 from .defaults import create_ddp_model, default_writers
 from .events import trim_metrics
@@ -47,6 +48,10 @@ class Engine:
 
     def lr_scheduler(self, optimizer, multiplier, max_iter: int):
         return hooks.LRScheduler(optimizer, LRMultiplier(optimizer, multiplier, max_iter))
+
+    def project_hook(self, hook):
+        """One of the project's own hooks (``HookBase``) as this engine's loop registers it."""
+        return hook
 
     def memory(self, device):
         return hooks.MemoryStats()
@@ -191,6 +196,9 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
         engine.skipped_samples(log_period),
         engine.periodic_checkpointer(checkpointer, train_value(cfg, "checkpointer.period"), max_iter,
                                      train_value(cfg, "checkpointer.max_to_keep")),
+        # before the final evaluation, after model_final: the offsets are fitted, saved, then scored
+        engine.project_hook(CalibrationHook(cfg, model, checkpointer))
+        if train_value(cfg, "calibration.enabled") else None,
         engine.eval_hook(train_value(cfg, "eval_period"), lambda: do_test(cfg, model, engine)),
         engine.writer(out, max_iter, log_period) if comm.is_main_process() else None,
     ])
@@ -221,13 +229,15 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
     return trainer
 
 
-def load_eval_weights(cfg, model, resume: bool, allow_factor_change: bool = False) -> str:
+def load_eval_weights(cfg, model, resume: bool, allow_factor_change: bool = False,
+                      offsets: bool = True) -> str:
     """Loads the weights ``--eval-only`` scores, strictly; returns their path.
 
     With ``resume`` and checkpoints in ``train.output_dir``: the newest good one; else
     ``train.init_checkpoint``. Raises :class:`CheckpointError` when there is none, or when it is unreadable,
     non-finite, diverged, does not fit the model (a mismatched head would otherwise score random weights) or
-    was trained at another resolution factor (unless ``allow_factor_change``).
+    was trained at another resolution factor (unless ``allow_factor_change``). Class offsets the checkpoint
+    carries are applied (and said so), unless ``offsets`` is False.
     """
     checkpointer = Checkpointer(model, cfg.train.output_dir)
     checkpointer.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
@@ -244,4 +254,11 @@ def load_eval_weights(cfg, model, resume: bool, allow_factor_change: bool = Fals
             )
         rest = checkpointer.load(path, checkpointables=[], strict=True)
     check_factors(cfg, (rest or {}).get("meta") or {}, path, allow_factor_change)
+    calibration = getattr(model, "calibration", None)
+    if calibration is not None:
+        model.apply_offsets = offsets
+        logger.info(f"{path} carries class offsets ({calibration.get('method')} on "
+                    f"{calibration.get('fit_images')} training images): "
+                    + ("applied; the evaluation scores the argmax without them too (--no-calibration "
+                       "leaves them out)" if offsets else "left out (--no-calibration)"))
     return path

@@ -131,6 +131,7 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def reset(self):
         self._conf = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+        self._conf_plain = torch.zeros_like(self._conf)  # a calibrated model's argmax without its offsets
         self._count = 0
         self._skipped: dict[str, str] = {}
 
@@ -155,12 +156,16 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}`` scores or
-        ``{"sem_seg_labels": (H, W)}`` top-1 labels."""
+        ``{"sem_seg_labels": (H, W)}`` top-1 labels (with ``"sem_seg_labels_plain"``: a calibrated model's
+        labels without its class offsets, scored beside them)."""
         for inp, out in zip(inputs, outputs, strict=True):
             pred = out["sem_seg_labels"] if "sem_seg_labels" in out else out["sem_seg"].argmax(dim=0)
             gt = self._ground_truth(inp)
             try:
                 conf = confusion_matrix(pred, gt, self.num_classes, self.ignore_label)
+                if "sem_seg_labels_plain" in out:
+                    self._conf_plain += confusion_matrix(out["sem_seg_labels_plain"], gt, self.num_classes,
+                                                         self.ignore_label).cpu()
             except ValueError as e:
                 raise ValueError(f"{inp.get('file_name', '<input>')}: {e}") from None
             self._conf += conf.cpu()
@@ -168,11 +173,13 @@ class SemSegEvaluator(DatasetEvaluator):
             for w in self._writers:
                 w.write(inp, pred.cpu().numpy().astype(np.uint8))
 
-    def confusion(self) -> torch.Tensor:
-        """The (C, C) matrix summed over ranks (collective call under DDP)."""
+    def confusion(self, plain: bool = False) -> torch.Tensor:
+        """The (C, C) matrix summed over ranks (collective call under DDP); ``plain``: that of the argmax
+        without class offsets (all zero when the model has none)."""
+        conf = self._conf_plain if plain else self._conf
         if self.distributed:
-            return comm.all_reduce_sum(self._conf)
-        return self._conf.clone()
+            return comm.all_reduce_sum(conf)
+        return conf.clone()
 
     def _all_skipped(self) -> dict[str, str]:
         if not (self.distributed and comm.is_distributed()):
@@ -183,14 +190,23 @@ class SemSegEvaluator(DatasetEvaluator):
         return merged
 
     def evaluate(self):
-        conf = self.confusion()
+        """``{"sem_seg": metrics}`` of the predictions (for a calibrated model: with its class offsets, what
+        it serves), plus ``"sem_seg_without_offsets"`` when the plain argmax was scored too."""
+        conf, conf_plain = self.confusion(), self.confusion(plain=True)
         skipped = self._all_skipped()  # collective under DDP, like confusion()
         if int(conf.sum()) == 0:
             logger.warning(f"SemSegEvaluator on {self.dataset_name}: no labelled pixel was evaluated")
         res = metrics_from_confusion(conf.numpy(), self.class_names)
+        plain = None
+        if int(conf_plain.sum()):
+            plain = metrics_from_confusion(conf_plain.numpy(), self.class_names)
         main = comm.is_main_process()
         if main:
             title = f"Semantic segmentation on {self.dataset_name or 'dataset'} at full resolution"
+            if plain is not None:
+                logger.info(f"{title}, argmax without the class offsets:\n"
+                            + format_results_table(plain, self.class_names))
+                title += ", with the class offsets the model carries"
             logger.info(f"{title}:\n" + format_results_table(res, self.class_names))
             if skipped:
                 logger.warning(f"{len(skipped)} unreadable input(s) were left out of these metrics")
@@ -202,8 +218,11 @@ class SemSegEvaluator(DatasetEvaluator):
                     "confusion_matrix": conf.tolist(),
                     "skipped_inputs": skipped,
                 }
+                if plain is not None:
+                    payload["metrics_without_offsets"] = plain
+                    payload["confusion_matrix_without_offsets"] = conf_plain.tolist()
                 write_json_atomic(os.path.join(self.output_dir, "sem_seg_evaluation.json"), payload)
-        return {"sem_seg": res}
+        return {"sem_seg": res} if plain is None else {"sem_seg": res, "sem_seg_without_offsets": plain}
 
 
 def _metadata(name: str):

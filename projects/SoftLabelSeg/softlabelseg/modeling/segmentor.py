@@ -6,6 +6,10 @@ Logits are upsampled bilinearly to the target grid; targets are never resampled 
 Eval: ``model(list[dict])`` -> ``[{"sem_seg": probs (C, height, width)}]`` at the record's size;
 ``predict_labels(list[dict])`` -> ``[{"sem_seg_labels": int64 (height, width)}]``, the same argmax with
 memory that does not grow with C x height x width (what evaluation uses).
+
+A decision rule fitted after training travels with the model: per-class logit offsets
+(:meth:`SemanticSegmentor.set_class_offsets`, e.g. prior matching) are added to the head's logits in every
+eval path (probabilities, top-1 labels, the exported graph), never in training.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ class SemanticSegmentor(nn.Module):
         self.loss = _build_loss(loss, self.ignore_value, multi_class, class_weights, loss_weight)
         if hasattr(self.loss, "check_classes"):
             self.loss.check_classes(self.num_classes)
+        # not in the state dict: checkpoints carry offsets as their own "calibration" entry
+        self.register_buffer("class_offsets", torch.zeros(self.num_classes), persistent=False)
+        self.calibration: dict | None = None  # how the offsets were fitted (None: no offsets)
+        self.apply_offsets = True  # False serves the plain argmax of a calibrated model
 
     @property
     def device(self) -> torch.device:
@@ -81,8 +89,49 @@ class SemanticSegmentor(nn.Module):
         return F.pad(x, (0, (-x.shape[-1]) % d, 0, (-x.shape[-2]) % d))  # no branch: export-friendly
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Normalised, padded (N, 3, H, W) -> head logits (N, C, H / s, W / s)."""
-        return self.head(self.backbone(x))
+        """Normalised, padded (N, 3, H, W) -> head logits (N, C, H / s, W / s); in eval mode with the class
+        offsets added when the model carries them."""
+        logits = self.head(self.backbone(x))
+        return self._decide(logits) if not self.training else logits
+
+    # ---- a decision rule fitted after training -------------------------------------------------------------
+    @property
+    def offsets_active(self) -> bool:
+        """Whether eval outputs include class offsets (a Python bool: export traces a fixed graph)."""
+        return self.calibration is not None and self.apply_offsets
+
+    def _decide(self, logits: Tensor) -> Tensor:
+        if not self.offsets_active:
+            return logits
+        return logits + self.class_offsets.to(logits.dtype).view(1, -1, 1, 1)
+
+    def set_class_offsets(self, offsets, calibration: dict | None = None) -> None:
+        """Per-class logit offsets (C,) added to the logits at evaluation and in exports; ``calibration``
+        describes how they were fitted (saved with checkpoints). None removes them."""
+        if offsets is None:
+            self.class_offsets.zero_()
+            self.calibration = None
+            return
+        offsets = torch.as_tensor(offsets, dtype=torch.float32).flatten()
+        if offsets.numel() != self.num_classes or not bool(torch.isfinite(offsets).all()):
+            raise ValueError(f"class offsets must be {self.num_classes} finite numbers, got "
+                             f"{offsets.tolist()}")
+        self.class_offsets.copy_(offsets.to(self.class_offsets.device))
+        self.calibration = dict(calibration or {})
+
+    def calibration_state(self) -> dict | None:
+        """``{"offsets": (C,) tensor, **how they were fitted}`` for a checkpoint; None without offsets."""
+        if self.calibration is None:
+            return None
+        return {**self.calibration, "offsets": self.class_offsets.detach().cpu().clone()}
+
+    def load_calibration_state(self, state: dict | None) -> None:
+        """The inverse of :meth:`calibration_state` (None: no offsets)."""
+        if not state:
+            self.set_class_offsets(None)
+            return
+        state = dict(state)
+        self.set_class_offsets(state.pop("offsets"), state)
 
     def forward_logits(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) uint8 (or 0..255 float) RGB -> logits (N, C, H, W) at the input resolution.
@@ -121,13 +170,19 @@ class SemanticSegmentor(nn.Module):
     @torch.no_grad()
     def predict_labels(self, batched_inputs: list[dict], max_bytes: int = 64 << 20) -> list[dict]:
         """Top-1 labels at each record's (height, width): the argmax of what ``forward`` returns in eval,
-        computed in bands from the head's logits (see ``top1.fused_top1``)."""
+        computed in bands from the head's logits (see ``top1.fused_top1``). With class offsets active, also
+        ``"sem_seg_labels_plain"``: the argmax without them, from the same forward pass."""
         images, sizes = self._batch_images(batched_inputs)
-        logits = self.forward_features(images)
+        plain = self.head(self.backbone(images))
+        decided = self._decide(plain)
         results = []
-        for x, lg, (h, w) in zip(batched_inputs, logits, sizes, strict=True):
+        for x, lg, lg_plain, (h, w) in zip(batched_inputs, decided, plain, sizes, strict=True):
             out_size = (int(x.get("height", h)), int(x.get("width", w)))
-            results.append({"sem_seg_labels": fused_top1(lg, images.shape[-2:], (h, w), out_size, max_bytes)})
+            out = {"sem_seg_labels": fused_top1(lg, images.shape[-2:], (h, w), out_size, max_bytes)}
+            if self.offsets_active:
+                out["sem_seg_labels_plain"] = fused_top1(lg_plain, images.shape[-2:], (h, w), out_size,
+                                                         max_bytes)
+            results.append(out)
         return results
 
     def losses(self, logits: Tensor, targets: list, image_sizes: list[tuple[int, int]],
