@@ -120,3 +120,20 @@ def test_grad_accumulation_matches_larger_batch():
         results.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_divergence_guard_tells_an_explosion_from_a_late_spike():
+    from softlabelseg.engine.train_loop import TrainStep
+
+    model = torch.nn.Linear(2, 2)
+    step = TrainStep(model, [], torch.optim.SGD(model.parameters(), lr=0.1), max_loss=1e3, max_loss_ratio=20)
+    for loss in (2.5, 2.4, 2.4, 2.3, 2.2):  # the start of a run
+        assert step._divergence(loss) is None
+    for _ in range(60):  # it memorises its data
+        assert step._divergence(0.05) is None
+    assert step._divergence(1.5) is None  # 30 times the median, yet below the starting loss: a spike
+    assert "times its median" in step._divergence(40.0)  # above both: an explosion
+    assert "max_loss" in step._divergence(2e3) and "not finite" in step._divergence(float("nan"))
+    restored = TrainStep(model, [], torch.optim.SGD(model.parameters(), lr=0.1), max_loss_ratio=20)
+    restored.load_state_dict({"optimizer": step.optimizer.state_dict(), "start_loss": step._start_loss})
+    assert restored._start_loss == pytest.approx(2.4)

@@ -89,6 +89,8 @@ def check_test_files(cfg) -> None:
     from softlabelseg.data.file_check import check_records
 
     node = OmegaConf.select(cfg, "dataloader.test.dataset", default=None)
+    if node is None:
+        return  # a loader that lists its own samples: nothing to check here
     names = _dataset_names(node)
     skip = bool(OmegaConf.select(cfg, "dataloader.test.skip_bad_samples", default=False))
     records = get_dataset_dicts(names if names else instantiate(node), skip_bad=skip)

@@ -57,8 +57,8 @@ class DivergenceConfig:
         1e3, "stop when the training loss exceeds this (a run that explodes), before its weights are saved; "
         "None: only inf/NaN stop", positive=True)
     max_loss_ratio: float | None = _key(
-        20.0, "stop when the loss exceeds this multiple of its median over the last 50 iterations (an "
-        "explosion starting); None: no relative check", positive=True)
+        20.0, "stop when the loss exceeds this multiple of its median over the last 50 iterations and the "
+        "run's starting loss (an explosion starting); None: no relative check", positive=True)
     max_abs_weight: float | None = _key(
         1e6, "a checkpoint whose parameters exceed this in magnitude is diverged: never saved, never resumed "
         "from; None: only inf/NaN count", positive=True)

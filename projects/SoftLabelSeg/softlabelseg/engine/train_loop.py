@@ -192,7 +192,9 @@ class TrainStep:
         clip_grad_norm: largest global L2 norm of the gradients (None: no clipping).
         precision: None for fp32, or "bf16" / "fp16" for CUDA autocast (fp16 adds a GradScaler).
         max_loss: a loss above this counts as diverged (None: only inf/NaN).
-        max_loss_ratio: so does a loss above this multiple of the median of the last 50 (from the 5th on).
+        max_loss_ratio: so does a loss above this multiple of the median of the last 50 (from the 5th on)
+            that is also above the run's starting loss (the median of its first 5): a late-training spike
+            that stays below where training began is not an explosion.
     Raises (from ``run``):
         FloatingPointError, on every rank alike, when the loss is NaN, infinite or above ``max_loss``; no
         update is applied.
@@ -217,6 +219,7 @@ class TrainStep:
         self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.max_loss, self.max_loss_ratio = max_loss, max_loss_ratio
         self._recent_losses: deque[float] = deque(maxlen=50)
+        self._start_loss: float | None = None  # median of the first 5 losses (checkpointed)
         self._rng_after_positioning = None
         self._configured = [{k: v for k, v in g.items() if k not in ("params", "initial_lr")}
                             for g in optimizer.param_groups]
@@ -281,12 +284,15 @@ class TrainStep:
         if self.max_loss is not None and loss > self.max_loss:
             return f"above train.divergence.max_loss={self.max_loss:g}"
         recent = self._recent_losses
-        if self.max_loss_ratio is not None and len(recent) >= 5:
+        if self.max_loss_ratio is not None and len(recent) >= 5 and self._start_loss is not None:
             median = statistics.median(recent)
-            if loss > self.max_loss_ratio * median:
-                return (f"{loss / median:.0f} times its median over the last {len(recent)} iterations "
+            if loss > self.max_loss_ratio * median and loss > self._start_loss:
+                return (f"{loss / median:.0f} times its median over the last {len(recent)} iterations and "
+                        f"above the starting loss {self._start_loss:.3g} "
                         f"(train.divergence.max_loss_ratio={self.max_loss_ratio:g})")
         recent.append(loss)
+        if self._start_loss is None and len(recent) == 5:
+            self._start_loss = statistics.median(recent)
         return None
 
     def _update(self, storage) -> None:
@@ -305,6 +311,8 @@ class TrainStep:
         """``optimizer``, ``rng`` and ``data`` (of every rank), ``grad_scaler`` with fp16."""
         state = {"optimizer": self.optimizer.state_dict(), "rng": comm.all_gather_object(capture_rng_state()),
                  "data": self.batches.state_dict()}
+        if self._start_loss is not None:
+            state["start_loss"] = self._start_loss
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()
         return state
@@ -312,6 +320,7 @@ class TrainStep:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self._keep_configured_hyperparameters()
+        self._start_loss = state.get("start_loss", self._start_loss)
         if self.grad_scaler is not None and "grad_scaler" in state:
             self.grad_scaler.load_state_dict(state["grad_scaler"])
         if "data" in state:
