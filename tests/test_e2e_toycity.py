@@ -234,3 +234,32 @@ def test_calibration_refuses_too_few_training_images(toycity, tmp_path):
     with pytest.raises(ConfigValueError, match="train.calibration.fit_images"):
         main(["--config-file", RECIPE, *overrides(toycity, tmp_path / "r", "train.calibration.enabled=True",
                                                   "train.calibration.fit_images=2")])
+
+
+def test_demo_writes_overlays_with_a_legend_from_a_checkpoint(toycity, tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["--config-file", RECIPE, *overrides(toycity, run, "train.max_iter=2")])
+    assert len(os.listdir(run / "inference" / "overlays")) == 3  # the recipe writes the val overlays
+    demo = load_tool("demo")
+    images = toycity / "leftImg8bit" / "val"
+    args = ["--config-file", str(run / "config.yaml"), "--input", str(images), "--output",
+            str(tmp_path / "demo"), f"train.init_checkpoint={run / 'model_final.pth'}"]
+    assert demo.main(args) == 0
+    written = sorted(p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*.png"))
+    sources = sorted(p.relative_to(images) for p in images.rglob("*.png"))
+    assert [str(p) for p in written] == sorted(str(s.with_suffix("")) + e for s in sources
+                                               for e in (".png", "_labels.png"))
+    from PIL import Image
+
+    overlay = Image.open(tmp_path / "demo" / str(sources[0]).replace(".png", ".png"))
+    labels = Image.open(tmp_path / "demo" / str(sources[0]).replace(".png", "_labels.png"))
+    assert labels.size == (256, 128) and overlay.size[0] == 256 and overlay.size[1] > 128  # + legend
+    assert demo.main(args[:5] + [str(images / "inside")] + args[6:]) == 2  # never writes where it reads
+    assert "inside --input" in capsys.readouterr().err
+    broken = tmp_path / "mixed"
+    broken.mkdir()
+    (broken / "broken.png").write_bytes(b"not an image")
+    (broken / "good.png").write_bytes(next(images.rglob("*.png")).read_bytes())
+    assert demo.main(["--config-file", str(run / "config.yaml"), "--input", str(broken), "--output",
+                      str(tmp_path / "demo2"), f"train.init_checkpoint={run / 'model_final.pth'}"]) == 1
+    assert (tmp_path / "demo2" / "good.png").is_file() and not (tmp_path / "demo2" / "broken.png").exists()

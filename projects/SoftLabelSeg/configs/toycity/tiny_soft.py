@@ -32,6 +32,8 @@ optimizer.params.lr_factor_func = None  # plain AdamW: one lr for the whole (tin
 
 lr_multiplier.warmup_length = 0.05
 
+dataloader.evaluator.write_overlays = True  # inference/overlays/: the 48 val images with the predictions
+
 train.max_iter = 3000
 train.eval_period = 0  # evaluate once, at the end
 train.log_period = 100

@@ -144,6 +144,16 @@ class SoftLabelDatasetMapper:
         counts = torch.bincount(hard[hard != self.ignore_value].flatten(), minlength=self.num_classes)
         return int((counts > 0).sum()) > 1 and int(counts.max()) < self.cat_max_ratio * int(counts.sum())
 
+    def test_input(self, image: np.ndarray) -> dict:
+        """The model input of an image at test time, with no label needed (``tools/demo.py``):
+        ``{"image": uint8 (3, h, w) at the test factor, "height", "width": the image's own size}``."""
+        out = {"height": image.shape[0], "width": image.shape[1]}
+        size = scaled_size(image.shape[:2], self.test_factor)
+        if size != image.shape[:2]:
+            image = softlabel_ops.resize_image(image, size, **self.mode_kw)
+        out["image"] = _chw(image)
+        return out
+
     # -- call ----------------------------------------------------------------------------------------
     def __call__(self, record: dict, rng: np.random.Generator | None = None) -> dict:
         rng = self._rng if rng is None else rng
@@ -152,10 +162,7 @@ class SoftLabelDatasetMapper:
         if "image_id" in record:
             out["image_id"] = record["image_id"]
         if not self.is_train:
-            size = scaled_size(image.shape[:2], self.test_factor)
-            if size != image.shape[:2]:
-                image = softlabel_ops.resize_image(image, size, **self.mode_kw)
-            out["image"] = _chw(image)
+            out.update(self.test_input(image))
             out["sem_seg"] = torch.from_numpy(label.astype(np.int64))
             return out
         crop = self.crop_size

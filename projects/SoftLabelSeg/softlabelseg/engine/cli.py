@@ -23,6 +23,7 @@ from .defaults import (
     resolve_device,
     save_config_file,
     seed_from_config,
+    setup_logger,
 )
 from .launch import launch
 from .run_lock import RunLock
@@ -60,6 +61,7 @@ def run(args):
     folder (an earlier run is refused without ``--resume``/``--overwrite``) and, for ``--eval-only``, the
     weights.
     """
+    setup_logger(None, comm.get_rank())  # the console, until the run's folder is this process's
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     eval_only = bool(args.eval_only)
@@ -110,7 +112,35 @@ def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_ch
             save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))
         return do_test(cfg, model, engine)
     do_train(cfg, model, device, resume=args.resume, engine=engine, allow_factor_change=allow_factor_change)
+    _say_where_results_went(cfg)
     return None
+
+
+def _say_where_results_went(cfg) -> None:
+    """The last lines of a run: where its weights, evaluation and overlays are, and how to look further."""
+    out = cfg.train.output_dir
+    if not out or not comm.is_main_process():
+        return
+    lines = [f"Run folder: {out}"]
+    final = os.path.join(out, "model_final.pth")
+    if os.path.isfile(final):
+        lines.append(f"  weights:    {final}")
+    folder = preflight.eval_dir(cfg)
+    result = os.path.join(folder, preflight.EVAL_JSON) if folder else None
+    if result and os.path.isfile(result):
+        import json
+
+        with open(result) as f:
+            miou = json.load(f)["metrics"]["mIoU"]
+        lines.append(f"  evaluation: {result} (mIoU {miou:.2f} at full resolution)")
+        overlays = os.path.join(folder, "overlays")
+        if os.path.isdir(overlays):
+            lines.append(f"  overlays:   {overlays}/ ({len(os.listdir(overlays))} images)")
+    if os.path.isfile(final):
+        config = os.path.join(out, "config.yaml")
+        lines.append(f"  on your own images: python tools/demo.py --config-file {config} "
+                     f"--input <image or folder> --output <folder> train.init_checkpoint={final}")
+    logger.info("\n".join(lines))
 
 
 def main(argv=None):

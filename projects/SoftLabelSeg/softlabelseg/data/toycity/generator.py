@@ -143,6 +143,21 @@ def _render_to(out_dir: Path, params: ToyCityParams, split_idx: int, split: str,
     _write_png(gt_dir / f"{stem}_gtFine_color.png", label_to_color(label))
 
 
+class _Progress:
+    """Logs "rendered k/n scenes" about every 10 s, so a long generation never looks stuck."""
+
+    def __init__(self, total: int, every_s: float = 10.0):
+        self.total, self.done, self.every_s = total, 0, every_s
+        self._last = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self._last >= self.every_s and self.done < self.total:
+            logger.info("ToyCity: rendered %d/%d scenes", self.done, self.total)
+            self._last = now
+
+
 def _worker_init() -> None:
     cv2.setNumThreads(1)  # parallelism comes from the worker count, not from threads inside each
 
@@ -153,9 +168,11 @@ def _render_in_workers(out_dir: Path, params: ToyCityParams, jobs: list, workers
     with concurrent.futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
                                                 initializer=_worker_init) as pool:
         futures = [pool.submit(_render_to, out_dir, params, *job) for job in jobs]
+        progress = _Progress(len(jobs))
         try:
             for future in futures:
                 future.result()  # re-raises a worker's error here
+                progress.step()
         except BaseException:
             pool.shutdown(cancel_futures=True)  # do not render the rest of a set that failed
             raise
@@ -180,8 +197,10 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: 
             # a worker died (killed for memory, say): one process needs the least memory
             logger.warning("ToyCity worker processes stopped; rendering the %d scenes in this process "
                            "(set %s=1 to skip the workers)", len(jobs), WORKERS_ENV)
+    progress = _Progress(len(jobs))
     for job in jobs:  # the same scenes overwrite whatever a broken pool left, byte for byte
         _render_to(out_dir, params, *job)
+        progress.step()
     (out_dir / MARKER).write_text(json.dumps(_marker(params), indent=1))
     return out_dir
 
