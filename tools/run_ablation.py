@@ -23,51 +23,25 @@ arguments are passed to every run. ``--ceilings <dataset>_summary.csv`` (from
 ceilings and their decomposition. Writes ``<output>/ablation.md`` and ``<output>/ablation_miou.png``.
 """
 import argparse
-import csv
 import os
 import sys
 import time
-from fractions import Fraction
 
-from softlabelseg.analysis.grid_report import calibration_table, markdown_tables, plot_miou
-from softlabelseg.analysis.sweep import (
-    VARIANTS,
-    OverrideKeys,
-    collect,
-    eval_point,
-    extra_result_file,
-    make_grid,
-    parse_factor,
-    run_point,
-)
+from softlabelseg.analysis.evidence import GridSpec, grid_document
+from softlabelseg.analysis.grid_report import plot_miou
+from softlabelseg.analysis.sweep import VARIANTS, OverrideKeys, collect, eval_point, run_point
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyconfig_train_net.py")
-# analyze_downsampling mode -> the variant whose targets it describes
-CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
-                 "torch:bilinear": "soft", "torch:area": "soft_area"}
 DEFAULT_VARIANTS = ["nearest_topleft", "nearest", "soft", "soft_area", "full_res"]
 
 
-def _seeds_at(items: list[str]) -> dict[Fraction, list[int]]:
+def _seeds_at(items: list[str]) -> dict[str, list[int]]:
     out = {}
     for item in items:
         factor, _, seeds = item.partition("=")
         if not seeds:
             raise ValueError(f"--seeds-at takes FACTOR=SEED[,SEED...], got {item!r}")
-        out[parse_factor(factor)] = [int(s) for s in seeds.split(",")]
-    return out
-
-
-def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
-    """{(variant, factor): recoverable mIoU} from an analyze_downsampling ``*_summary.csv``."""
-    out = {}
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            variant = CEILING_MODES.get(row["mode"])
-            if variant is not None:
-                out[(variant, parse_factor(row["factor"]))] = float(row["recoverable_miou"])
-    for f in {f for _, f in out}:
-        out[("full_res", f)] = 100.0  # the full-resolution label recovers itself
+        out[factor] = [int(s) for s in seeds.split(",")]
     return out
 
 
@@ -97,11 +71,11 @@ def main(argv=None) -> int:
     except ValueError:
         ap.error(f"--lane must be i/n with 0 <= i < n, got {args.lane!r}")
     try:
-        grid = make_grid(args.variants, [parse_factor(f) for f in args.factors], args.seeds,
-                         _seeds_at(args.seeds_at))
+        spec = GridSpec("cli", args.output, args.config_file, tuple(args.variants), tuple(args.factors),
+                        tuple(args.seeds), _seeds_at(args.seeds_at), args.ceilings, tuple(args.also_eval))
+        grid = spec.points()
     except ValueError as e:
         ap.error(str(e))
-    ceilings = read_ceilings(args.ceilings) if args.ceilings else None
     if args.label_smoothing is None and any(VARIANTS[v].label_smoothing for v in args.variants):
         ap.error("a variant that smooths (nearest_ls) needs --label-smoothing")
 
@@ -122,28 +96,12 @@ def main(argv=None) -> int:
                 print(e, file=sys.stderr, flush=True)
                 failed.append(point.name)
     results = collect(grid, args.output)
-    if not results:
+    table = grid_document(spec, root="")
+    if table is None:
         print("no finished run to tabulate", file=sys.stderr)
         return 1
-    from softlabelseg.config import LazyConfig
-    from softlabelseg.evaluation import scored_class_groups, scored_class_names
-
-    cfg = LazyConfig.load(args.config_file)
-    class_names, groups = scored_class_names(cfg), scored_class_groups(cfg)
-    table = markdown_tables(results, class_names, ceilings, groups)
-    calibrated = calibration_table(grid, args.output)
-    table += f"\n{calibrated}" if calibrated else ""
-    for dataset in args.also_eval:
-        extra = collect(grid, args.output, extra_result_file(dataset))
-        if extra:
-            table += (f"\n## Scored on {dataset} ({len(extra)}/{len(grid)} runs)\n\n"
-                      + markdown_tables(extra, class_names, None, groups))
-    header = (f"Recipe: `{args.config_file}` (soft labels use its image filter, "
-              f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
-              f"{len(results)}/{len(grid)} runs finished; scored on `{cfg.dataloader.test.dataset}` "
-              "unless a section says otherwise.\n\n")
     with open(os.path.join(args.output, "ablation.md"), "w") as f:
-        f.write(header + table)
+        f.write(table)
     plot_miou(results, os.path.join(args.output, "ablation_miou.png"), os.path.basename(args.config_file))
     print(table)
     print(f"{len(results)}/{len(grid)} runs tabulated in {args.output}/ablation.md; "

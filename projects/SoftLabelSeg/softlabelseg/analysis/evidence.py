@@ -1,0 +1,239 @@
+"""The evidence report made from the runs' own outputs: one manifest, generated tables, a staleness check.
+
+``docs/evidence/grids.json`` lists every committed grid (its folder of finished runs, recipe, variants,
+factors, seeds, label ceilings, extra evaluation sets) and the findings the README summarises. From it
+:func:`render_all` makes every generated text: each grid's ``ablation.md`` (what ``tools/run_ablation.py``
+writes), the summary blocks of ``docs/evidence/README.md`` and the findings table of ``README.md`` (between
+``<!-- name:start -->`` and ``<!-- name:end -->`` markers; the prose around them is written by hand and
+types no figure). ``tools/make_report.py`` writes them; ``--check`` (and a test) fails on a stale one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..utils.factors import parse_factor
+from .grid_report import calibration_table, format_p_value, markdown_tables
+from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
+from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid
+
+__all__ = ["CEILING_MODES", "GridSpec", "grid_document", "load_manifest", "read_ceilings", "regime_table",
+           "render_all", "replace_block", "summary_table"]
+
+# analyze_downsampling mode -> the variant whose targets it describes
+CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
+                 "torch:bilinear": "soft", "torch:area": "soft_area"}
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """One grid: the arguments of ``tools/run_ablation.py`` that made (and tabulate) its folder."""
+
+    name: str
+    folder: str
+    config: str
+    variants: tuple[str, ...]
+    factors: tuple[str, ...]
+    seeds: tuple[int, ...]
+    seeds_at: dict = field(default_factory=dict)
+    ceilings: str | None = None
+    also_eval: tuple[str, ...] = ()
+    title: str = ""
+
+    def points(self):
+        seeds_at = {parse_factor(f): list(s) for f, s in self.seeds_at.items()}
+        return make_grid(list(self.variants), [parse_factor(f) for f in self.factors], list(self.seeds),
+                         seeds_at)
+
+
+def load_manifest(path: str) -> dict:
+    """``{"grids": [GridSpec], "regimes": [...], "findings": [...]}`` of a manifest file (paths in it are
+    relative to the repository root, the manifest's grandparent folder's parent: ``docs/evidence/..``)."""
+    with open(path) as f:
+        data = json.load(f)
+    grids = [GridSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
+             for g in data.get("grids", [])]
+    return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
+            "root": os.path.abspath(os.path.join(os.path.dirname(path), "..", ".."))}
+
+
+def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
+    """{(variant, factor): recoverable mIoU} from an analyze_downsampling ``*_summary.csv``."""
+    out = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            variant = CEILING_MODES.get(row["mode"])
+            if variant is not None:
+                out[(variant, parse_factor(row["factor"]))] = float(row["recoverable_miou"])
+    for f in {f for _, f in out}:
+        out[("full_res", f)] = 100.0  # the full-resolution label recovers itself
+    return out
+
+
+def _recipe(config: str):
+    from softlabelseg.config import LazyConfig
+    from softlabelseg.evaluation import scored_class_groups, scored_class_names
+
+    cfg = LazyConfig.load(config)
+    return cfg, scored_class_names(cfg), scored_class_groups(cfg)
+
+
+def grid_document(spec: GridSpec, root: str = ".") -> str | None:
+    """The text of the grid's ``ablation.md`` (None when no run of it finished)."""
+    folder = os.path.join(root, spec.folder)
+    grid = spec.points()
+    results = collect(grid, folder)
+    if not results:
+        return None
+    cfg, names, groups = _recipe(os.path.join(root, spec.config))
+    ceilings = read_ceilings(os.path.join(root, spec.ceilings)) if spec.ceilings else None
+    table = markdown_tables(results, names, ceilings, groups)
+    calibrated = calibration_table(grid, folder)
+    table += f"\n{calibrated}" if calibrated else ""
+    for dataset in spec.also_eval:
+        extra = collect(grid, folder, extra_result_file(dataset))
+        if extra:
+            table += (f"\n## Scored on {dataset} ({len(extra)}/{len(grid)} runs)\n\n"
+                      + markdown_tables(extra, names, None, groups))
+    header = (f"Recipe: `{spec.config}` (soft labels use its image filter, "
+              f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
+              f"{len(results)}/{len(grid)} runs finished; scored on `{cfg.dataloader.test.dataset}` "
+              "unless a section says otherwise.\n\n")
+    return header + table
+
+
+def _pm(values, signed: bool = False) -> str:
+    mean, std, n = mean_std(values)
+    if n == 0:
+        return "-"
+    text = f"{mean:+.2f}" if signed else f"{mean:.2f}"
+    return text if n < 2 else f"{text} ± {std:.2f}"
+
+
+def summary_table(spec: GridSpec, root: str = ".", result_file: str = RESULT_FILE) -> str:
+    """The short table of a grid: per factor and target, seeds, mIoU and thin mIoU (mean ± std), and the
+    paired difference to centred nearest (mIoU, its p-value, thin)."""
+    folder = os.path.join(root, spec.folder)
+    results = collect(spec.points(), folder, result_file)
+    if not results:
+        return "(no finished run yet)\n"
+    _, names, groups = _recipe(os.path.join(root, spec.config))
+    cells = by_cell(results)
+    lines = ["| factor | labels | seeds | mIoU | thin mIoU | Δ mIoU to centred nearest | p | Δ thin |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in sorted({f for _, f in cells}):
+        for v in [v for v in VARIANTS if (v, f) in cells]:
+            runs = cells[(v, f)]
+            sc = [group_scores(m, names, groups) for m in runs.values()]
+            diffs = [] if v == BASELINE else paired_differences(cells, v, BASELINE, f, names, groups)
+            d_miou = [d["mIoU"] for d in diffs]
+            paired = ([_pm(d_miou, True) + f" ({len(diffs)})", format_p_value(paired_p_value(d_miou)),
+                       _pm([d["thin"] for d in diffs], True)] if diffs else ["-", "-", "-"])
+            lines.append(f"| {f} | {VARIANTS[v].title} | {len(runs)} | {_pm([s['mIoU'] for s in sc])} | "
+                         f"{_pm([s['thin'] for s in sc])} | " + " | ".join(paired) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def regime_table(regime: dict, root: str = ".") -> str:
+    """The over-fitting study: per training-subset size and target, the mIoU on the model's own training
+    images, on val and on test, the train - val gap, and each target's paired difference to centred
+    nearest on val and on test (mean ± std over seeds, count)."""
+    lines = ["| training images | labels | seeds | train mIoU | val mIoU | train - val | test mIoU | "
+             "Δ val to centred nearest | Δ test to centred nearest |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    factor = [parse_factor(regime["factor"])]
+    for size, (folder, train_set) in regime["subsets"].items():
+        grid = make_grid(regime["variants"], factor, regime["seeds"])
+        where = os.path.join(root, folder)
+        by = {name: by_cell(collect(grid, where, rf)) for name, rf in (
+            ("train", extra_result_file(train_set)), ("val", extra_result_file(regime["val"])),
+            ("test", RESULT_FILE))}
+        for v in regime["variants"]:
+            cell = {k: c.get((v, factor[0]), {}) for k, c in by.items()}
+            if not cell["test"]:
+                continue
+            miou = {k: [m["mIoU"] for m in runs.values()] for k, runs in cell.items()}
+            gap = [cell["train"][s]["mIoU"] - cell["val"][s]["mIoU"] for s in cell["train"]
+                   if s in cell["val"]]
+            deltas = []
+            for split in ("val", "test"):
+                ref = by[split].get((BASELINE, factor[0]), {})
+                d = [cell[split][s]["mIoU"] - ref[s]["mIoU"] for s in sorted(cell[split]) if s in ref]
+                deltas.append("-" if v == BASELINE or not d else f"{_pm(d, True)} ({len(d)})")
+            lines.append(f"| {size} | {VARIANTS[v].title} | {len(cell['test'])} | {_pm(miou['train'])} | "
+                         f"{_pm(miou['val'])} | {_pm(gap, True)} | {_pm(miou['test'])} | "
+                         + " | ".join(deltas) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def findings_table(manifest: dict, root: str = ".") -> str:
+    """The README's "what we found" rows: each finding's paired difference, computed from its grid."""
+    grids = {g.name: g for g in manifest["grids"]}
+    lines = ["| finding | where | Δ mIoU (seeds, p) | use |", "|---|---|---|---|"]
+    for item in manifest["findings"]:
+        spec = grids[item["grid"]]
+        result_file = extra_result_file(item["eval"]) if item.get("eval") else RESULT_FILE
+        results = collect(spec.points(), os.path.join(root, spec.folder), result_file)
+        _, names, groups = _recipe(os.path.join(root, spec.config))
+        f = parse_factor(item["factor"])
+        diffs = paired_differences(by_cell(results), item["variant"], item.get("reference", BASELINE), f,
+                                   names, groups)
+        key = item.get("score", "mIoU")
+        d = [x[key] for x in diffs]
+        value = "-" if not d else (f"{_pm(d, True)} ({len(d)}, p {format_p_value(paired_p_value(d))})"
+                                   if len(d) > 1 else f"{_pm(d, True)} (1)")
+        lines.append(f"| {item['finding']} | {item['where']} | {value} | {item['use']} |")
+    return "\n".join(lines) + "\n"
+
+
+_BLOCK = "<!-- {name}:start -->\n{content}<!-- {name}:end -->"
+
+
+def replace_block(text: str, name: str, content: str) -> str:
+    """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` set to ``content``;
+    raises when the markers are missing (a generated block is never appended silently)."""
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->\n.*?<!-- {re.escape(name)}:end -->", re.S)
+    if not pattern.search(text):
+        raise KeyError(f"no <!-- {name}:start --> ... <!-- {name}:end --> block")
+    return pattern.sub(lambda _: _BLOCK.format(name=name, content=content), text, count=1)
+
+
+def render_all(manifest_path: str) -> dict[str, str]:
+    """{path: the text it should hold} for every generated file and block of the manifest."""
+    manifest = load_manifest(manifest_path)
+    root = manifest["root"]
+    out: dict[str, str] = {}
+    for spec in manifest["grids"]:
+        doc = grid_document(spec, root)
+        if doc is not None:
+            out[os.path.join(root, spec.folder, "ablation.md")] = doc
+    report = os.path.join(root, "docs", "evidence", "README.md")
+    text = _read(report)
+    for spec in manifest["grids"]:
+        if f"<!-- summary-{spec.name}:start -->" in text:
+            text = replace_block(text, f"summary-{spec.name}", summary_table(spec, root))
+        for dataset in spec.also_eval:
+            name = f"summary-{spec.name}-{dataset}"
+            if f"<!-- {name}:start -->" in text:
+                text = replace_block(text, name, summary_table(spec, root, extra_result_file(dataset)))
+    for regime in manifest["regimes"]:
+        if f"<!-- regime-{regime['name']}:start -->" in text:
+            text = replace_block(text, f"regime-{regime['name']}", regime_table(regime, root))
+    out[report] = text
+    readme = os.path.join(root, "README.md")
+    if manifest["findings"] and "<!-- findings:start -->" in _read(readme):
+        out[readme] = replace_block(_read(readme), "findings", findings_table(manifest, root))
+    return out
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
