@@ -8,7 +8,8 @@ Modules (importing the package imports nothing else, so the runtime path stays f
 - ``checkpoint``, ``recipe``, ``pipeline``: strict checkpoint loading, recipe -> model and metadata,
   the steps behind the command lines.
 - ``verification``: PyTorch vs ONNX Runtime (max logit difference, argmax agreement).
-- ``runtime``: the serving pipeline with onnxruntime, numpy and cv2 only.
+- ``runtime``: the serving pipeline with onnxruntime, numpy and cv2 only; ``guards``: its torch-free
+  checks (NaN / inf initializers, the machine's memory, output folder vs input folder, atomic writes).
 - ``random_models``: paper models with random weights and calibrated BatchNorm (deployability checks,
   serving benchmarks).
 - Command lines: ``export_onnx.py``, ``verify.py``, ``infer_onnx.py``; C++ runner in ``cpp/``.

@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 
 import torch
-from softlabelseg.engine.checkpoint import CheckpointError, read_checkpoint, state_dict_mismatch
+from softlabelseg.engine.checkpoint import (
+    CheckpointError,
+    nonfinite_tensors,
+    read_checkpoint,
+    state_dict_mismatch,
+)
 from torch import nn
 
 
@@ -14,10 +19,14 @@ class CheckpointMismatchError(RuntimeError):
     """The checkpoint's state dict does not fit the model the recipe builds."""
 
 
+class NonFiniteWeightsError(CheckpointMismatchError):
+    """The checkpoint holds NaN or inf weights: nothing exported or verified from it could work."""
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Model weights from a ``.pth`` (a bare state dict or a trainer checkpoint ``{"model": ...}``, loaded
     with ``weights_only=True``) or a ``.safetensors`` file; a ``module.`` prefix (DistributedDataParallel)
-    is stripped."""
+    is stripped. Raises :class:`NonFiniteWeightsError` naming the tensors that hold NaN or inf."""
     path = os.fspath(path)
     try:
         state = read_checkpoint(path)["model"]
@@ -29,6 +38,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         )
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
+    bad = nonfinite_tensors(state)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise NonFiniteWeightsError(
+            f"checkpoint {path!r} holds NaN or inf values in {len(bad)} of {len(state)} tensors ({shown}):"
+            " the training that saved it diverged. Export a checkpoint saved before the divergence (an"
+            " earlier model_*.pth of the run), or train again with a lower learning rate."
+        )
     return state
 
 

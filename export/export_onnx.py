@@ -6,6 +6,11 @@
 
 --random-init exports the recipe's untrained model (with a warning, recorded in the metadata): a check
 that a recipe deploys before any training.
+
+A checkpoint whose weights hold NaN or inf (a diverged training) is refused, naming the tensors. The
+.onnx file is written atomically: an export that fails or is killed leaves an earlier file at --output
+unchanged (at most a .tmp_* file beside it). Exit code: 0 written, 2 refused (unreadable or mismatching
+checkpoint, NaN / inf weights, unsupported operator or arguments).
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ from __future__ import annotations
 import io
 import os
 import re
+import tempfile
 import warnings
 from contextlib import redirect_stdout
 
 import numpy as np
 import onnx
 import torch
+from softlabelseg.utils.fileio import TMP_PREFIX, atomic_write
 
 from .fold import fold_static_shapes
 from .metadata import ExportMetadata, write_metadata
@@ -124,15 +126,23 @@ def export_onnx(
     (input size, opset, exporter, output kind) and stored as JSON ``metadata_props``. ``fp16``
     converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
     Returns the checked ``onnx.ModelProto``.
+
+    ``path`` is replaced atomically: the graph is traced to a temporary file in its folder and the
+    final model written through :func:`softlabelseg.utils.fileio.atomic_write`, so an export that fails
+    or is killed leaves an earlier file at ``path`` as it was (at most a ``.tmp_*`` file beside it).
     """
     check_opset(opset, exporter)
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     wrapper = wrapper.eval()
     example = torch.randint(0, 256, (1, 3, *input_size), dtype=torch.uint8)
+    fd, traced = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.path.basename(path)}.", suffix=".onnx", dir=folder)
+    os.close(fd)
     try:
         with torch.no_grad(), redirect_stdout(io.StringIO()):  # progress lines and IR dumps
-            _trace(wrapper, example, path, opset, dynamic, exporter)
+            _trace(wrapper, example, traced, opset, dynamic, exporter)
+        model = onnx.load(traced)
     except torch.onnx.errors.UnsupportedOperatorError as e:
         raise ExportError(_unsupported_message(e, opset)) from e
     except torch.onnx.errors.SymbolicValueError as e:
@@ -141,7 +151,9 @@ def export_onnx(
         if "Unsupported" in type(e).__name__ or "not supported" in str(e) or "No decompositions" in str(e):
             raise ExportError(_unsupported_message(e, opset)) from e
         raise
-    model = onnx.load(path)
+    finally:
+        if os.path.exists(traced):
+            os.remove(traced)
     if not dynamic:
         model = fold_static_shapes(model)
     if fp16:
@@ -160,5 +172,6 @@ def export_onnx(
     write_metadata(model, metadata)
     model.producer_name = "softlabelseg_export"
     onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, path)
+    data = model.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
     return model

@@ -1,11 +1,22 @@
 """Segment an image or a folder with an exported model: onnxruntime + numpy + cv2, no torch.
 
-python export/infer_onnx.py --model model.onnx --input <image or folder> --output <folder>
+python export/infer_onnx.py --model model.onnx --input <image or folder> --output <folder> \\
+    [--max-memory-gb G] [--threads N] [--alpha 0.5]
 
 Outputs keep each image's sub-folder: <folder>/<sub>/<stem>_labels.png (train ids) and _overlay.png;
 when two images of one folder share a stem (a.png, a.jpg) the extension stays in the name
-(a.png_labels.png, a.jpg_labels.png). An image that fails is reported and skipped. Exit code: 0 all
-written, 1 some images failed, 2 nothing could be done (bad model, no input).
+(a.png_labels.png, a.jpg_labels.png). Each PNG is written atomically (complete or absent). The output
+folder may not be the input folder or inside it (refused: outputs would overwrite inputs and be read as
+inputs by the next run).
+
+Refused before any image: a model whose weights hold NaN or inf (the initializers are named). Skipped and
+reported, the run going on: an image that cannot be read, one whose estimated memory exceeds
+--max-memory-gb (default: half of this machine's memory; an export that upsamples class scores in-graph
+needs the most, the message says which export to use instead), one whose scores come back NaN or inf, an
+onnxruntime error (e.g. a failed allocation), an output that cannot be written.
+
+Exit code: 0 all written, 1 some images failed, 2 nothing could be done (bad or broken model, no input,
+output folder inside the input folder).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from softlabelseg_export.guards import OutputFolderError
 from softlabelseg_export.runtime import ImageReadError, ModelLoadError, OnnxSegmenter, segment_files
 
 
@@ -20,15 +32,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="exported .onnx file")
     parser.add_argument("--input", required=True, help="an image or a folder of images")
-    parser.add_argument("--output", required=True, help="folder for <name>_labels.png and <name>_overlay.png")
+    parser.add_argument(
+        "--output", required=True,
+        help="folder for <name>_labels.png and <name>_overlay.png (not the input folder nor inside it)",
+    )  # fmt: skip
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colours")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument(
+        "--max-memory-gb", type=float, default=None,
+        help="refuse an image whose estimated memory exceeds this (default: half of the machine's memory)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
+        parser.error(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
+    budget = None if args.max_memory_gb is None else int(args.max_memory_gb * 2**30)
 
     try:
-        segmenter = OnnxSegmenter(args.model, threads=args.threads)
+        segmenter = OnnxSegmenter(args.model, threads=args.threads, max_memory=budget)
         stats = segment_files(segmenter, args.input, args.output, alpha=args.alpha)
-    except (ImageReadError, ModelLoadError) as e:
+    except (ImageReadError, ModelLoadError, OutputFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for reason in stats.failed:

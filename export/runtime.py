@@ -5,7 +5,10 @@ bilinear upsampling of the scores to (H, W) with the exported ``align_corners`` 
 
 The upsampling and the argmax run together on bands of output rows (:func:`labels_from_scores`), so
 memory stays at the graph's output plus one band, whatever the class count times the full resolution.
-A folder run reports and skips an image that fails (unreadable, out of memory, not writable) and goes on.
+A model whose weights hold NaN or inf is refused before any image. An image whose estimated memory
+(:func:`estimate_peak_bytes`) exceeds the budget is refused, and a folder run reports and skips an image
+that fails (unreadable, too large, NaN scores, an onnxruntime error such as a failed allocation, not
+writable) and goes on. Outputs are written atomically and never inside the input folder.
 """
 
 from __future__ import annotations
@@ -22,9 +25,20 @@ import onnxruntime as ort
 from softlabel_ops.filters import torch_linear
 from softlabel_ops.taps import apply_taps
 
+from .guards import available_memory, check_output_folder, nonfinite_initializers, write_atomically
 from .metadata import ExportMetadata, cv2_flags, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Float32 copies of the graph's class scores alive at once at its end (the upsampled scores and the
+# softmax / argmax working copy), and the runner's own bytes per image pixel (RGB image, labels, overlay).
+SCORE_COPIES = 2
+RUNNER_BYTES_PER_PIXEL = 8
+# Every exception class of onnxruntime's bindings (RuntimeException, Fail, ...): they derive from
+# Exception only, not from RuntimeError.
+ORT_ERRORS = tuple(
+    cls for cls in vars(ort.capi.onnxruntime_pybind11_state).values()
+    if isinstance(cls, type) and issubclass(cls, Exception)
+)  # fmt: skip
 
 
 class ImageReadError(OSError):
@@ -32,7 +46,21 @@ class ImageReadError(OSError):
 
 
 class ModelLoadError(RuntimeError):
-    """An .onnx file that is missing, corrupt, or not an exported SoftLabelSeg model."""
+    """An .onnx file that is missing, corrupt, not an exported SoftLabelSeg model, or holds NaN / inf
+    weights."""
+
+
+class ImageTooLargeError(MemoryError):
+    """An image whose estimated peak memory with this export exceeds the runner's budget."""
+
+
+class NonFiniteOutputError(RuntimeError):
+    """The graph returned NaN or inf scores for an image."""
+
+
+def default_memory_budget() -> int:
+    """Half of :func:`~softlabelseg_export.guards.available_memory` (RAM, cgroup or ulimit, the lowest)."""
+    return available_memory() // 2
 
 
 def open_session(model_path, options=None, providers=None) -> ort.InferenceSession:
@@ -122,6 +150,26 @@ def upsample_scores(scores: np.ndarray, size: tuple[int, int], align_corners: bo
     return apply_taps(rows, *_bilinear(h, size[0], True), axis=1)
 
 
+def graph_output_pixels(height: int, width: int, meta: ExportMetadata) -> int:
+    """Pixels of the class scores the graph computes for an original (height, width) image: the model
+    input, or the in-graph upsampling's size (``output_size``, or the input times ``output_scale``)."""
+    if meta.output_size:
+        return int(meta.output_size[0]) * int(meta.output_size[1])
+    h, w = input_size_for(height, width, meta)
+    if meta.output_scale:
+        s = float(meta.output_scale)
+        return int(round(h * s)) * int(round(w * s))
+    return h * w
+
+
+def estimate_peak_bytes(height: int, width: int, meta: ExportMetadata) -> int:
+    """Estimated memory to segment an original (height, width) image: :data:`SCORE_COPIES` float32 copies
+    of the graph's (C, h, w) scores plus the runner's image, labels and overlay. The model's own
+    activations are not counted; with in-graph upsampling the scores dominate at large sizes."""
+    scores = SCORE_COPIES * 4 * meta.num_classes * graph_output_pixels(height, width, meta)
+    return scores + RUNNER_BYTES_PER_PIXEL * int(height) * int(width)
+
+
 def _band_rows(num_classes: int, width: int, max_bytes: int) -> int:
     return max(1, int(max_bytes) // max(1, num_classes * width * 4 * 3))
 
@@ -165,13 +213,30 @@ def overlay(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndar
 
 
 class OnnxSegmenter:
-    """An exported model plus its metadata; ``predict`` maps an RGB image to full-size labels."""
+    """An exported model plus its metadata; ``predict`` maps an RGB image to full-size labels.
 
-    def __init__(self, model_path: str | os.PathLike, threads: int | None = None, providers=None):
+    Raises :class:`ModelLoadError` for a file that cannot serve: corrupt, without our metadata, or with
+    initializers holding NaN or inf (named). ``max_memory`` (bytes, default :func:`default_memory_budget`)
+    bounds :func:`estimate_peak_bytes` of an image; ``predict`` refuses a larger one.
+    """
+
+    def __init__(
+        self, model_path: str | os.PathLike, threads: int | None = None, providers=None, max_memory=None
+    ):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
         self.session = open_session(model_path, options, providers)
+        name = os.fspath(model_path) if isinstance(model_path, (str, os.PathLike)) else "<serialized model>"
+        broken = nonfinite_initializers(model_path)
+        if broken:
+            shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+            raise ModelLoadError(
+                f"{name!r} holds NaN or inf weights in {len(broken)} initializer(s) ({shown}): every "
+                "prediction would be meaningless. Export it again from a checkpoint with finite weights "
+                "(export/export_onnx.py names the tensors of a broken checkpoint)."
+            )
+        self.max_memory = int(max_memory) if max_memory is not None else default_memory_budget()
         try:
             self.meta = read_metadata(self.session)
         except (KeyError, ValueError, TypeError) as e:
@@ -188,8 +253,35 @@ class OnnxSegmenter:
         return np.ascontiguousarray(small.transpose(2, 0, 1)[None])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Raw graph output for a uint8 (N, 3, h, w) batch."""
-        return self.session.run(None, {self.input_name: batch})[0]
+        """Raw graph output for a uint8 (N, 3, h, w) batch; raises :class:`NonFiniteOutputError` when
+        float scores hold NaN or inf."""
+        out = self.session.run(None, {self.input_name: batch})[0]
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            bad = int(out.size - np.isfinite(out).sum())
+            raise NonFiniteOutputError(
+                f"the model returned {bad} NaN or inf score(s) of {out.size}: its weights are broken or a "
+                "float16 export overflows; export it again from a good checkpoint (without --fp16)"
+            )
+        return out
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise :class:`ImageTooLargeError` when :func:`estimate_peak_bytes` exceeds ``max_memory``."""
+        need = estimate_peak_bytes(height, width, self.meta)
+        if need <= self.max_memory:
+            return
+        m = self.meta
+        text = f"{width}x{height} image needs about {need / 2**30:.2f} GB with this export"
+        text += f" (limit {self.max_memory / 2**30:.2f} GB, --max-memory-gb)"
+        if m.output_size or m.output_scale:
+            size = "a fixed size" if m.output_size else "the image's full size"
+            text += (
+                f": the graph upsamples {m.num_classes} class scores to {size} in memory. Export with"
+                " --output-kind logits and without --upsample-to (the runner then upsamples in bounded"
+                " memory), or resize the image"
+            )
+        else:
+            text += ": resize the image, or raise --max-memory-gb if the machine has the memory"
+        raise ImageTooLargeError(text)
 
     def predict_scores(self, image: np.ndarray) -> np.ndarray:
         """Float32 (C, H, W) logits or probabilities at the image's size (not for "labels" graphs)."""
@@ -201,7 +293,9 @@ class OnnxSegmenter:
         return upsample_scores(scores, image.shape[:2], self.meta.align_corners)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) train-id labels for an RGB (H, W, 3) image (upsampling fused with the argmax)."""
+        """uint8 (H, W) train-id labels for an RGB (H, W, 3) image (upsampling fused with the argmax);
+        refuses an image over the memory budget (:meth:`check_size`) before running it."""
+        self.check_size(*image.shape[:2])
         if self.meta.output_kind != "labels":
             scores = self.run(self.prepare(image))[0]
             return labels_from_scores(scores, image.shape[:2], self.meta.align_corners)
@@ -254,28 +348,49 @@ class RunStats:
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
-    """PNG-encode ``array`` and write it; raises OSError naming ``path`` (no partial file is left)."""
+    """PNG-encode ``array`` and write it atomically (:func:`~softlabelseg_export.guards.write_atomically`:
+    ``path`` keeps its old content, if any, unless the whole new file is written); raises OSError naming
+    ``path``."""
     ok, buf = cv2.imencode(".png", array)
     if not ok:
         raise OSError(f"cannot encode {path} as PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(path, "wb") as f:
-            f.write(buf.tobytes())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, buf.tobytes())
     except OSError as e:
-        path.unlink(missing_ok=True)
         raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _failure(file, e: BaseException) -> str:
+    """"<file>: <reason>" for an image that failed in a folder run."""
+    if isinstance(e, ImageReadError):
+        return str(e)
+    if isinstance(e, (ImageTooLargeError, NonFiniteOutputError)):
+        return f"{file}: {e}"
+    if isinstance(e, MemoryError):
+        return f"{file}: out of memory"
+    if isinstance(e, ORT_ERRORS):
+        first = (str(e).strip().splitlines() or [""])[0]
+        hint = (
+            "; out of memory: resize the image or serve it with more memory"
+            if "alloc" in first.lower() else ""
+        )  # fmt: skip
+        return f"{file}: onnxruntime failed ({type(e).__name__}: {first[:300]}){hint}"
+    return f"{file}: {type(e).__name__}: {e}"
 
 
 def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progress=True) -> RunStats:
     """Write ``<name>_labels.png`` (train ids) and ``<name>_overlay.png`` for each input image, where
     ``<name>`` keeps the image's sub-folder under ``inputs`` (see :func:`output_names`).
 
-    An image that fails (unreadable, out of memory, output not writable) is reported in
-    ``RunStats.failed`` ("<file>: <reason>") and the run continues with the next one.
+    Raises :class:`~softlabelseg_export.guards.OutputFolderError` before reading anything when
+    ``output_dir`` is the input folder or inside it. An image that fails (unreadable, over the memory
+    budget, NaN scores, an onnxruntime error, output not writable) is reported in ``RunStats.failed``
+    ("<file>: <reason>") and the run continues with the next one.
     """
     from tqdm import tqdm
 
+    check_output_folder(inputs, output_dir)
     files = list_images(inputs)
     root = Path(inputs) if Path(inputs).is_dir() else None
     names = output_names(files, root)
@@ -293,12 +408,8 @@ def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progr
             targets = (base.parent / f"{base.name}_labels.png", base.parent / f"{base.name}_overlay.png")
             write_png(targets[0], labels)
             write_png(targets[1], cv2.cvtColor(overlay(image, color, alpha), cv2.COLOR_RGB2BGR))
-        except ImageReadError as e:
-            stats.failed.append(str(e))
-            continue
-        except (MemoryError, OSError, ValueError, RuntimeError, cv2.error) as e:
-            reason = "out of memory" if isinstance(e, MemoryError) else f"{type(e).__name__}: {e}"
-            stats.failed.append(f"{file}: {reason}")
+        except (MemoryError, OSError, ValueError, RuntimeError, cv2.error, *ORT_ERRORS) as e:
+            stats.failed.append(_failure(file, e))
             continue
         stats.outputs += [str(t) for t in targets]
         stats.images += 1

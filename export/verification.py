@@ -1,4 +1,6 @@
-"""PyTorch vs ONNX Runtime on the same uint8 inputs: max |logit diff| and argmax agreement."""
+"""PyTorch vs ONNX Runtime on the same uint8 inputs: max |logit diff| and argmax agreement, plus two
+checks that a matching pair still works: no NaN or inf on either side, and outputs that change with the
+input (a handful of random images must not all give the same answer)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .wrapper import ExportWrapper
 # (max abs logit difference, min share of pixels whose argmax agrees) per precision
 THRESHOLDS = {"fp32": (1e-3, 0.999), "fp16": (5e-2, 0.99)}
 SCORES_OUTPUT = "verify_logits"
+RANDOM_IMAGES = 3  # random uint8 images whose outputs must not all be equal
 
 
 @dataclass
@@ -29,10 +32,37 @@ class VerifyResult:
     agreement: float
     max_diff_limit: float
     min_agreement: float
+    nonfinite_onnx: int = 0  # NaN / inf values among the ONNX outputs (verification and random images)
+    nonfinite_torch: int = 0  # the same for the PyTorch reference
+    constant_onnx: bool = False  # the ONNX outputs are identical for every random image
+    constant_torch: bool = False
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the export does not work, beyond the thresholds: non-finite or input-independent outputs."""
+        out = [
+            f"the {side} outputs hold {count} NaN or inf value(s)"
+            for side, count in (("ONNX", self.nonfinite_onnx), ("PyTorch", self.nonfinite_torch))
+            if count
+        ]
+        constant = [side for side, flag in (("ONNX", self.constant_onnx), ("PyTorch", self.constant_torch))
+                    if flag]  # fmt: skip
+        if constant:
+            out.append(f"the {' and '.join(constant)} model returns the same output for {RANDOM_IMAGES}"
+                       " different random images")  # fmt: skip
+        if out and (self.nonfinite_torch or self.constant_torch):
+            out.append("the checkpoint itself does not work: use one of a run that trained normally")
+        elif out:
+            out.append("the ONNX file does not work: export it again with export/export_onnx.py")
+        return out
 
     @property
     def passed(self) -> bool:
-        return self.max_abs_diff <= self.max_diff_limit and self.agreement >= self.min_agreement
+        return (
+            not self.problems
+            and self.max_abs_diff <= self.max_diff_limit
+            and self.agreement >= self.min_agreement
+        )
 
     def summary(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -40,7 +70,7 @@ class VerifyResult:
             f"{verdict}: {self.images} image(s), {self.pixels} pixels:"
             f" max |logit diff| {self.max_abs_diff:.3g}"
             f" (limit {self.max_diff_limit:g}), argmax agreement {100 * self.agreement:.4f}%"
-            f" (min {100 * self.min_agreement:g}%)"
+            f" (min {100 * self.min_agreement:g}%)" + "".join(f"; {p}" for p in self.problems)
         )
 
 
@@ -157,27 +187,57 @@ def wrapper_from_metadata(model: torch.nn.Module, meta) -> ExportWrapper:
 def verify(
     reference: ExportWrapper, model_path: str, images, max_diff=None, min_agreement=None
 ) -> VerifyResult:
-    """Run ``reference`` (PyTorch, logits) and the ONNX file on each uint8 (3, h, w) image.
+    """Run ``reference`` (PyTorch, logits) and the ONNX file on each uint8 (3, h, w) image, then on
+    :data:`RANDOM_IMAGES` random images of the first image's size.
 
-    Thresholds default to the file's precision (fp32: 1e-3 and 99.9%, fp16: 5e-2 and 99%).
+    Thresholds default to the file's precision (fp32: 1e-3 and 99.9%, fp16: 5e-2 and 99%). The result
+    fails whatever the differences when either side returns NaN or inf, or the same output for every
+    random image (:attr:`VerifyResult.problems`).
     """
     runner = OrtLogits(str(model_path))
     default_diff, default_agree = THRESHOLDS[runner.meta.precision]
     max_diff = default_diff if max_diff is None else max_diff
     min_agreement = default_agree if min_agreement is None else min_agreement
-    worst, agree, pixels, count = 0.0, 0, 0, 0
-    for image in images:
-        batch = np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[None])
+
+    def both(batch):
         with torch.no_grad():
             ref = reference.logits(torch.from_numpy(batch)).float().numpy()
         logits, labels = runner(batch)
+        return ref, logits, labels
+
+    diffs, agree, pixels, count = [], 0, 0, 0
+    bad_onnx = bad_torch = 0
+    shape = None
+    for image in images:
+        batch = np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[None])
+        shape = shape or batch.shape
+        ref, logits, labels = both(batch)
+        bad_torch += int(ref.size - np.isfinite(ref).sum())
         if logits is not None:
-            worst = max(worst, float(np.abs(logits.astype(np.float32) - ref).max()))
+            logits = logits.astype(np.float32)
+            bad_onnx += int(logits.size - np.isfinite(logits).sum())
+            diffs.append(float(np.abs(logits - ref).max()))  # NaN stays NaN (no max() with 0.0)
         agree += int((labels.astype(np.int64) == ref.argmax(1)).sum())
         pixels += labels.size
         count += 1
     if count == 0:
         raise ValueError("no images to verify on")
+    rng = np.random.default_rng(0)
+    outs_onnx, outs_torch = [], []
+    for _ in range(RANDOM_IMAGES):
+        ref, logits, labels = both(rng.integers(0, 256, shape, dtype=np.uint8))
+        bad_torch += int(ref.size - np.isfinite(ref).sum())
+        onnx_out = logits.astype(np.float32) if logits is not None else labels
+        bad_onnx += int(onnx_out.size - np.isfinite(onnx_out).sum()) if logits is not None else 0
+        outs_onnx.append(onnx_out)
+        outs_torch.append(ref)
+    worst = float(np.max(diffs)) if runner.has_logits and diffs else float("nan")
     return VerifyResult(
-        count, pixels, worst if runner.has_logits else float("nan"), agree / pixels, max_diff, min_agreement
-    )
+        count, pixels, worst, agree / pixels, max_diff, min_agreement,
+        nonfinite_onnx=bad_onnx, nonfinite_torch=bad_torch,
+        constant_onnx=_all_equal(outs_onnx), constant_torch=_all_equal(outs_torch),
+    )  # fmt: skip
+
+
+def _all_equal(arrays) -> bool:
+    return all(np.array_equal(a, arrays[0], equal_nan=a.dtype.kind == "f") for a in arrays[1:])

@@ -3,6 +3,13 @@ below the thresholds (fp32: 1e-3 and 99.9%; fp16: 5e-2 and 99%).
 
     python export/verify.py --model model.onnx --config-file <recipe.py> --checkpoint <model.pth> \\
         [--num-images 8] [--dataset toycity_sem_seg_val | --images <folder>] [key=value ...]
+
+A pair that agrees still FAILs when either side returns NaN or inf, or when the model returns the same
+output for a few random images (a model that ignores its input is not a working export).
+
+Exit code: 0 PASS, 1 FAIL (thresholds, NaN / inf outputs, input-independent outputs), 2 nothing could be
+compared (unreadable model or checkpoint, a checkpoint whose weights hold NaN or inf, mismatching keys
+or resolution factor, no images).
 """
 
 from __future__ import annotations

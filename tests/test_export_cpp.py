@@ -4,6 +4,7 @@ compiler, OpenCV's imgcodecs / imgproc development files or the headers are miss
 must equal the Python runner's (export/infer_onnx.py) and PyTorch's except at score near-ties: on
 ToyCity val for every output kind, and on the paper models (random weights, small inputs)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
 from softlabelseg_export.wrapper import ExportWrapper
 
-from tests.helpers.export import PAPER_MODELS, toycity_setup
+from tests.helpers.export import PAPER_MODELS, nan_scores_model, poison_onnx, toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = "apt-get install cmake g++ libopencv-imgcodecs-dev libopencv-imgproc-dev"
@@ -209,6 +210,57 @@ def test_cpp_errors(runner, toycity, tmp_path):
     assert run.returncode == 2 and "does not exist" in run.stderr
     assert _run(runner, "--model", plain).returncode == 2  # usage
     assert _run(runner, "--model", plain, "--input", "x", "--output", "y", "--threads", "two").returncode == 2
+
+
+def test_cpp_refuses_nonfinite_weights_and_skips_nonfinite_scores(runner, toycity, tmp_path):
+    for graph in ("logits", "labels", "fp16"):  # float32 and float16 initializers; an in-graph argmax
+        poisoned, name = poison_onnx(toycity["root"] / f"{graph}.onnx", tmp_path / f"{graph}_nan.onnx")
+        run = _run(runner, "--model", poisoned, "--input", toycity["images"], "--output", tmp_path / "o")
+        assert run.returncode == 2, run.stderr
+        assert f"{graph}_nan.onnx' holds NaN or inf weights in 1 initializer(s) ({name})" in run.stderr
+        assert "export_onnx.py" in run.stderr and not (tmp_path / "o").exists()
+    nan_scores = nan_scores_model(tmp_path / "nan_scores.onnx")
+    run = _run(runner, "--model", nan_scores, "--input", toycity["images"], "--output", tmp_path / "o")
+    count = len(toycity["records"])
+    assert run.returncode == 1 and f"({count} failed)" in run.stdout
+    assert run.stderr.count("NaN or inf score(s)") == count
+    assert not list((tmp_path / "o").rglob("*.png"))  # never all-zero labels
+
+
+def test_cpp_never_writes_inside_the_input_folder(runner, toycity, tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(toycity["images"], folder)
+    before = {p: p.read_bytes() for p in folder.rglob("*")}
+    (tmp_path / "link").symlink_to(folder)
+    for output, where in ((folder, "is the input folder"), (folder / "out", "is inside the input folder"),
+                          (tmp_path / "link" / "x", "is inside the input folder")):  # fmt: skip
+        run = _run(runner, "--model", toycity["root"] / "logits.onnx", "--input", folder, "--output", output)
+        assert run.returncode == 2 and f"output folder '{output}' {where}" in run.stderr, run.stderr
+        assert "Choose an output folder outside the input folder" in run.stderr
+    assert {p: p.read_bytes() for p in folder.rglob("*")} == before
+
+
+def test_cpp_memory_budget_and_atomic_outputs(runner, toycity, tmp_path):
+    limit = ["--max-memory-gb", "0.01", "--threads", 1]
+    run = _run(runner, "--model", toycity["root"] / "probs_dynamic.onnx", "--input", toycity["images"],
+               "--output", tmp_path / "o1", *limit)  # fmt: skip
+    count = len(toycity["records"])
+    assert run.returncode == 1 and "0 image(s)" in run.stdout and f"({count} failed)" in run.stdout
+    assert "512x256 image needs about 0.02 GB with this export (limit 0.01 GB, --max-memory-gb)" in run.stderr
+    assert "upsamples 19 class scores to the image's full size" in run.stderr
+    assert "Export with --output-kind logits and without --upsample-to" in run.stderr
+    out = tmp_path / "o2"
+    first = sorted(toycity["images"].iterdir())[0]
+    (out / f"{first.stem}_labels.png").mkdir(parents=True)  # this output cannot replace a folder
+    run = _run(runner, "--model", toycity["root"] / "logits.onnx", "--input", toycity["images"],
+               "--output", out, *limit)  # fmt: skip
+    assert run.returncode == 1 and f"{count - 1} image(s)" in run.stdout and "(1 failed)" in run.stdout
+    assert f"cannot write '{out / first.stem}_labels.png' (rename)" in run.stderr
+    assert not list(out.glob(".tmp_*"))  # the temporary file is removed
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = next(out.glob("*_overlay.png"))
+    assert written.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would create it
 
 
 # ---- the paper models: random weights, calibrated BatchNorm, small inputs --------------------------

@@ -129,7 +129,9 @@ def test_unreadable_images(toycity, tmp_path, capsys):
     with pytest.raises(ImageReadError, match="broken.png.*cannot read image|cannot read image.*broken.png"):
         read_image(tmp_path / "broken.png")
     model = str(toycity["root"] / "logits.onnx")
-    rc = infer_onnx.main(["--model", model, "--input", str(tmp_path), "--output", str(tmp_path / "o")])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG not really")
+    rc = infer_onnx.main(["--model", model, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")])
     assert rc == 1 and "skipped: cannot read image" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -2,7 +2,10 @@
 
 Protects: collision-free output names, failed writes and per-image failures in folder runs (exit code),
 the memory-bounded fused upsampling + argmax, corrupt .onnx files, and the resolution-factor cross-check
-between recipe, checkpoint and exported file.
+between recipe, checkpoint and exported file; NaN / inf weights refused by export, verify and the runner,
+NaN / inf or input-independent outputs failing verify, NaN scores never written as labels, an output
+folder inside the input folder refused, exports and output PNGs replaced atomically (a killed export keeps
+the earlier file), images over the memory budget and onnxruntime errors skipped with a reason.
 """
 
 from pathlib import Path
@@ -16,7 +19,7 @@ from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.runtime import OnnxSegmenter, labels_from_scores, upsample_scores
 from softlabelseg_export.verification import ResolutionMismatchError
 
-from tests.helpers.export import toycity_setup
+from tests.helpers.export import nan_scores_model, poison_onnx, toycity_setup
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,3 +124,208 @@ def test_evaluation_top1_equals_the_argmax_of_full_probabilities():
     clear = (top2[0] - top2[1]) > 1e-5
     assert labels.shape == (243, 487) and clear.float().mean() > 0.99
     assert torch.equal(labels[clear], probs.argmax(0)[clear]) and torch.equal(small, labels)
+
+
+# ---- Reliability v3: broken weights, outputs beside inputs, interrupted writes, memory ----------------
+def _write_checkpoint(source, path, edit):
+    ckpt = torch.load(source, weights_only=True)
+    edit(ckpt["model"])
+    torch.save(ckpt, path)
+    return str(path)
+
+
+def test_nonfinite_checkpoint_is_refused_by_export_and_verify(exported, tmp_path, capsys):
+    from softlabelseg_export import export_onnx
+
+    def poison(state):
+        state["head.classifier.weight"][0, 0] = float("nan")
+        state["backbone.stage3.1.1.running_var"][2] = float("inf")
+
+    bad = _write_checkpoint(exported["checkpoint"], tmp_path / "diverged.pth", poison)
+    out = tmp_path / "m.onnx"
+    rc = export_onnx.main(["--config-file", exported["config_file"], "--checkpoint", bad,
+                           "--output", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "diverged.pth" in err and "NaN or inf values in 2 of" in err
+    assert "head.classifier.weight" in err and "backbone.stage3.1.1.running_var" in err
+    assert "Traceback" not in err and not out.exists()
+    rc = verify.main(["--model", exported["onnx"], "--config-file", exported["config_file"], "--checkpoint",
+                      bad, "--num-images", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "head.classifier.weight" in err and "checkpoint saved before the divergence" in err
+
+
+def test_verify_fails_on_nonfinite_or_input_independent_outputs(exported, tmp_path, capsys):
+    common = ["--config-file", exported["config_file"], "--num-images", "1"]
+    poisoned, _ = poison_onnx(exported["onnx"], tmp_path / "nan.onnx")
+    rc = verify.main(["--model", poisoned, "--checkpoint", exported["checkpoint"], *common])
+    out = capsys.readouterr().out
+    assert rc == 1 and out.startswith("FAIL") and "the ONNX outputs hold" in out and "NaN or inf" in out
+    assert "max |logit diff| nan" in out and "export it again" in out
+    # finite weights, but the classifier ignores its input: logits are the bias for every image
+    flat = _write_checkpoint(exported["checkpoint"], tmp_path / "flat.pth",
+                             lambda state: state["head.classifier.weight"].zero_())  # fmt: skip
+    export_from_recipe(exported["config_file"], flat, str(tmp_path / "flat.onnx"))
+    rc = verify.main(["--model", str(tmp_path / "flat.onnx"), "--checkpoint", flat, *common])
+    out = capsys.readouterr().out
+    assert rc == 1 and out.startswith("FAIL") and "max |logit diff| 0 " in out
+    assert "the ONNX and PyTorch model returns the same output for 3 different random images" in out
+    rc = verify.main(["--model", exported["onnx"], "--checkpoint", exported["checkpoint"], *common])
+    assert rc == 0 and capsys.readouterr().out.startswith("PASS")
+
+
+def test_runner_refuses_nonfinite_weights_and_skips_nonfinite_scores(exported, tmp_path, capsys):
+    _images(tmp_path / "in", exported["records"])
+    poisoned, name = poison_onnx(exported["onnx"], tmp_path / "nan.onnx")
+    rc = infer_onnx.main(["--model", poisoned, "--input", str(tmp_path / "in"), "--output",
+                          str(tmp_path / "out"), "--threads", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "nan.onnx" in err and f"NaN or inf weights in 1 initializer(s) ({name})" in err
+    assert not (tmp_path / "out").exists()  # refused before any image
+    nan_model = nan_scores_model(tmp_path / "nan_scores.onnx")
+    rc = infer_onnx.main(["--model", str(nan_model), "--input", str(tmp_path / "in"), "--output",
+                          str(tmp_path / "out"), "--threads", "1"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 1 and "4 FAILED" in captured.out and "0 image(s)" in captured.out
+    assert "b.png: the model returned" in captured.err and "NaN or inf score(s)" in captured.err
+    assert not list((tmp_path / "out").rglob("*.png"))  # no all-zero labels
+
+
+def test_output_folder_inside_the_input_folder_is_refused(exported, tmp_path, capsys):
+    folder = tmp_path / "in"
+    _images(folder, exported["records"])
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    (tmp_path / "link").symlink_to(folder / "sub")
+    for output, where in ((folder, "is the input folder"), (folder / "sub" / "out", "is inside the input"),
+                          (tmp_path / "link", "is inside the input")):  # fmt: skip
+        rc = infer_onnx.main(["--model", exported["onnx"], "--input", str(folder), "--output", str(output)])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"output folder {str(output)!r} {where}" in err, err
+        assert "Choose an output folder outside the input folder" in err
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # nothing written
+    rc = infer_onnx.main(["--model", exported["onnx"], "--input", str(folder / "b.png"), "--output",
+                          str(folder)])  # one image: its outputs never match an input name  # fmt: skip
+    assert rc == 0 and (folder / "b_labels.png").is_file()
+
+
+KILLED_EXPORT = """
+import os, sys, time
+from softlabelseg_export import exporter
+from softlabelseg_export.pipeline import export_from_recipe
+config, checkpoint, output, marker, hook = sys.argv[1:]
+folder = os.path.dirname(output)
+
+def stop():
+    open(marker, "w").close()
+    time.sleep(600)
+
+if hook == "traced":
+    trace = exporter._trace
+    def _trace(*args, **kwargs):
+        trace(*args, **kwargs)
+        stop()
+    exporter._trace = _trace
+else:  # the final write: killed after its bytes are written, before they replace the file
+    fsync = os.fsync
+    def hooked(fd):
+        fsync(fd)
+        if os.path.dirname(os.readlink(f"/proc/self/fd/{fd}")) == folder:
+            stop()
+    os.fsync = hooked
+export_from_recipe(config, checkpoint, output, output_kind="labels")
+"""
+
+
+@pytest.mark.parametrize("hook", ["traced", "final_write"])
+def test_killed_export_leaves_the_previous_file(exported, tmp_path, hook):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "m.onnx"
+    shutil.copy(exported["onnx"], target)
+    before = target.read_bytes()
+    marker = tmp_path / "marker"
+    cmd = [sys.executable, "-c", KILLED_EXPORT, exported["config_file"], exported["checkpoint"], str(target),
+           str(marker), hook]  # fmt: skip
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    reached = marker.exists()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert reached, f"export never reached the {hook} point (rc {child.returncode}): {child.stderr.read()}"
+    assert target.read_bytes() == before  # the earlier good export is untouched
+    others = [p.name for p in tmp_path.iterdir() if p.name not in ("m.onnx", "marker")]
+    assert all(name.startswith(".tmp_m.onnx.") for name in others), others
+
+
+def test_runner_outputs_are_replaced_atomically(exported, tmp_path, capsys, monkeypatch):
+    import os
+
+    _images(tmp_path / "in", exported["records"])
+    args = ["--model", exported["onnx"], "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+            "--threads", "1"]  # fmt: skip
+    assert infer_onnx.main(args) == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.png")}
+    capsys.readouterr()
+
+    def fsync(fd):
+        raise OSError(5, "Input/output error")  # the disk fails while the new PNGs are being written
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert infer_onnx.main(args) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "b_labels.png" in err and "Input/output error" in err
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.png")} == before  # complete, unchanged
+    assert not [p for p in (tmp_path / "out").rglob(".tmp_*")]
+
+
+def test_large_images_are_refused_by_export_kind(exported, tmp_path, capsys):
+    _images(tmp_path / "in", exported["records"])
+    labels = tmp_path / "labels_full.onnx"
+    export_from_recipe(exported["config_file"], exported["checkpoint"], str(labels), output_kind="labels",
+                       dynamic=True, upsample_to="original")  # fmt: skip
+    small = ["--max-memory-gb", "0.01", "--threads", "1"]  # 10 MB: the logits export fits, labels_full not
+    rc = infer_onnx.main(["--model", str(labels), "--input", str(tmp_path / "in"), "--output",
+                          str(tmp_path / "o1"), *small])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 1 and "4 FAILED" in captured.out
+    assert ("b.png: 512x256 image needs about 0.02 GB with this export (limit 0.01 GB, --max-memory-gb)"
+            in captured.err)
+    assert "upsamples 19 class scores to the image's full size" in captured.err
+    assert "Export with --output-kind logits and without --upsample-to" in captured.err
+    rc = infer_onnx.main(["--model", exported["onnx"], "--input", str(tmp_path / "in"), "--output",
+                          str(tmp_path / "o2"), *small])  # fmt: skip
+    assert rc == 0 and "4 image(s)" in capsys.readouterr().out
+
+
+def test_onnxruntime_error_on_one_image_skips_it(exported, tmp_path, capsys, monkeypatch):
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail, RuntimeException
+
+    _images(tmp_path / "in", exported["records"])
+    real = OnnxSegmenter.run
+    errors = [
+        RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while "
+                         "running Conv node. Failed to allocate memory for requested buffer of size 1073741"),
+        Fail("[ONNXRuntimeError] : 1 : FAIL : bad input"),
+    ]  # fmt: skip
+
+    def run(self, batch):
+        if errors:
+            raise errors.pop(0)
+        return real(self, batch)
+
+    monkeypatch.setattr(OnnxSegmenter, "run", run)
+    rc = infer_onnx.main(["--model", exported["onnx"], "--input", str(tmp_path / "in"), "--output",
+                          str(tmp_path / "out"), "--threads", "1"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 1 and "2 image(s)" in captured.out and "2 FAILED" in captured.out
+    assert "a.jpg: onnxruntime failed (RuntimeException:" in captured.err and "out of memory" in captured.err
+    assert "a.png: onnxruntime failed (Fail:" in captured.err and "Traceback" not in captured.err
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*_labels.png"))
+    assert written == ["b_labels.png", "sub/a_labels.png"]

@@ -1,8 +1,9 @@
-"""Helpers for the export tests: a tiny stand-in segmentor and its metadata, and a small ToyCity model
-with its checkpoint (no tests here)."""
+"""Helpers for the export tests: a tiny stand-in segmentor and its metadata, a small ToyCity model
+with its checkpoint, and broken models (a NaN weight, NaN scores) for the runners (no tests here)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -84,3 +85,48 @@ def toycity_setup(root, repo_root, num_val: int = 4, seed: int = 0) -> dict:
         checkpoint=str(checkpoint),
         mapper=mapper,
     )
+
+
+def poison_onnx(source, path, value=float("nan")):
+    """Copy of ``source`` with the first float initializer of two or more values set to ``value`` in one
+    element; returns (path, initializer name)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(source)
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    tensor = next(t for t in proto.graph.initializer if t.data_type in floats and np.prod(t.dims) > 1)
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[1] = value
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(proto, path)
+    return str(path), tensor.name
+
+
+def nan_scores_model(path):
+    """A hand-built 2-class logits graph: class 0 = the red channel, class 1 = sqrt(-1 - red) = NaN."""
+    import onnx
+    from onnx import TensorProto, helper
+    from softlabelseg_export.metadata import write_metadata
+
+    nodes = [
+        helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Slice", ["f", "zero", "one", "axis"], ["red"]),
+        helper.make_node("Sub", ["minus_one", "red"], ["neg"]),
+        helper.make_node("Sqrt", ["neg"], ["nan"]),
+        helper.make_node("Concat", ["red", "nan"], ["logits"], axis=1),
+    ]
+    inits = [helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+             helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("minus_one", TensorProto.FLOAT, [], [-1.0])]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "nan_scores",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, "h", "w"])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    write_metadata(model, stand_in_metadata(2, factor=0.5))
+    onnx.save(model, path)
+    return path

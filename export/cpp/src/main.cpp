@@ -1,19 +1,30 @@
 // softlabelseg_infer: the serving pipeline of export/infer_onnx.py in C++ on ONNX Runtime's C API.
 //
 //   softlabelseg_infer --model model.onnx --input <image or folder> --output <folder> [--alpha 0.5]
-//                      [--threads N]
+//                      [--threads N] [--max-memory-gb G]
 //
 // For each image: RGB -> resize by the model's resolution factor with the training filter -> graph
 // (uint8 NCHW in) -> bilinear upsampling of the scores to the original size (PyTorch geometry, fused
 // with the argmax) -> <stem>_labels.png (train ids) and <stem>_overlay.png, under the same relative
-// sub-folder as the input. An image that fails is reported and skipped; the exit status is then 1.
+// sub-folder as the input, each written atomically. Refused before any image (exit status 2): a model
+// whose initializers hold NaN or inf, an output folder that is the input folder or inside it. An image
+// that fails (unreadable, over the memory budget, NaN or inf scores, a runtime error) is reported and
+// skipped; the exit status is then 1.
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +36,7 @@
 #include "imaging.hpp"
 #include "model_info.hpp"
 #include "ort.hpp"
+#include "weights.hpp"
 
 namespace fs = std::filesystem;
 using softlabelseg::ModelInfo;
@@ -33,7 +45,7 @@ namespace {
 
 const char* kUsage =
     "usage: softlabelseg_infer --model model.onnx --input <image or folder> --output <folder>"
-    " [--alpha 0.5] [--threads N]\n";
+    " [--alpha 0.5] [--threads N] [--max-memory-gb G]\n";
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -77,6 +89,14 @@ cv::Mat segment(softlabelseg::ort::Session& session, const ModelInfo& info, cons
   }
   if (s.size() != 4 || s[0] != 1 || out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
     throw std::runtime_error("graph returned " + shape_text(s) + " scores; expected float32 (1, C, h, w)");
+  const float* scores = static_cast<const float*>(out.data);
+  const size_t count = size_t(s[1]) * size_t(s[2]) * size_t(s[3]);
+  size_t bad = 0;
+  for (size_t i = 0; i < count; ++i) bad += !std::isfinite(scores[i]);
+  if (bad)
+    throw std::runtime_error("the model returned " + std::to_string(bad) + " NaN or inf score(s) of " +
+                             std::to_string(count) + ": its weights are broken or a float16 export overflows; " +
+                             "export it again from a good checkpoint (without --fp16)");
   return softlabelseg::argmax_upsampled(static_cast<const float*>(out.data), int(s[1]), int(s[2]), int(s[3]),
                                         rgb.size(), info.align_corners);
 }
@@ -99,8 +119,78 @@ std::vector<fs::path> list_images(const fs::path& input) {
   return files;
 }
 
+// Mode bits a plain open() gives a new file: 0666 minus the umask (read once, before any thread writes).
+mode_t file_mode() {
+  static const mode_t mode = [] {
+    mode_t mask = umask(022);
+    umask(mask);
+    return mode_t(0666 & ~mask);
+  }();
+  return mode;
+}
+
+// PNG-encodes `image` into a temporary file beside `path`, fsyncs it and renames it onto `path`: the file
+// is complete or keeps its old content, also when the process is killed (at most a .tmp_* file remains).
 void write_png(const fs::path& path, const cv::Mat& image) {
-  if (!cv::imwrite(path.string(), image)) throw std::runtime_error("cannot write '" + path.string() + "'");
+  std::vector<uchar> png;
+  if (!cv::imencode(".png", image, png)) throw std::runtime_error("cannot encode '" + path.string() + "' as PNG");
+  std::string tmp = (path.parent_path() / (".tmp_" + path.filename().string() + ".XXXXXX")).string();
+  int fd = mkstemp(tmp.data());
+  auto fail = [&](const std::string& what) {
+    std::string reason = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    unlink(tmp.c_str());
+    throw std::runtime_error("cannot write '" + path.string() + "' (" + what + "): " + reason);
+  };
+  if (fd < 0) throw std::runtime_error("cannot write '" + path.string() + "': " + std::strerror(errno));
+  if (fchmod(fd, file_mode()) != 0) fail("chmod");
+  for (size_t done = 0; done < png.size();) {
+    ssize_t n = write(fd, png.data() + done, png.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write");
+    done += size_t(n);
+  }
+  if (fsync(fd) != 0) fail("fsync");
+  if (close(fd) != 0) { fd = -1; fail("close"); }
+  fd = -1;
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
+}
+
+// Throws when `input` is a folder and `output` is that folder or inside it (symbolic links resolved).
+void check_output_folder(const std::string& input, const std::string& output) {
+  if (!fs::is_directory(input)) return;
+  fs::path source = fs::canonical(input), target = fs::weakly_canonical(fs::absolute(output));
+  if (target.filename().empty()) target = target.parent_path();
+  auto [s, t] = std::mismatch(source.begin(), source.end(), target.begin(), target.end());
+  if (s != source.end()) return;
+  std::string where = t == target.end() ? "is the input folder" : "is inside the input folder '" + input + "'";
+  throw std::runtime_error("output folder '" + output + "' " + where +
+                           ": its _labels.png and _overlay.png files would overwrite input images of the same "
+                           "name and be read as images by the next run. Choose an output folder outside the "
+                           "input folder.");
+}
+
+std::string gigabytes(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", double(bytes) / double(uint64_t(1) << 30));
+  return text;
+}
+
+// Throws when an image of `size` needs more than `budget` bytes with this export (estimate_peak_bytes).
+void check_size(const cv::Size& size, const ModelInfo& info, uint64_t budget) {
+  uint64_t need = estimate_peak_bytes(size, info);
+  if (need <= budget) return;
+  std::string text = std::to_string(size.width) + "x" + std::to_string(size.height) + " image needs about " +
+                     gigabytes(need) + " GB with this export (limit " + gigabytes(budget) +
+                     " GB, --max-memory-gb)";
+  if (info.output_h > 0 || info.output_scale > 0)
+    text += ": the graph upsamples " + std::to_string(info.num_classes()) + " class scores to " +
+            (info.output_h > 0 ? "a fixed size" : "the image's full size") +
+            " in memory. Export with --output-kind logits and without --upsample-to (the runner then "
+            "upsamples in bounded memory), or resize the image";
+  else
+    text += ": resize the image, or raise --max-memory-gb if the machine has the memory";
+  throw std::runtime_error(text);
 }
 
 }  // namespace
@@ -109,6 +199,7 @@ int main(int argc, char** argv) {
   std::string model, input, output;
   double alpha = 0.5;
   int threads = 0;
+  double max_memory_gb = 0;
   for (int i = 1; i < argc; i += 2) {
     std::string key = argv[i];
     if (key == "-h" || key == "--help") return std::cout << kUsage, 0;
@@ -120,6 +211,10 @@ int main(int argc, char** argv) {
       else if (key == "--output") output = value;
       else if (key == "--alpha") alpha = std::stod(value);
       else if (key == "--threads") threads = std::stoi(value);
+      else if (key == "--max-memory-gb") {
+        max_memory_gb = std::stod(value);
+        if (!(max_memory_gb > 0)) throw std::invalid_argument(value);
+      }
       else return std::cerr << kUsage << "error: unknown option " << key << "\n", 2;
     } catch (const std::exception&) {
       return std::cerr << kUsage << "error: bad value '" << value << "' for " << key << "\n", 2;
@@ -132,6 +227,19 @@ int main(int argc, char** argv) {
     softlabelseg::ort::Session session(model, threads);
     ModelInfo info = softlabelseg::parse_model_info(session.metadata());
     check_interface(session, info, model);
+    auto broken = softlabelseg::nonfinite_initializers(model);
+    if (!broken.empty()) {
+      std::string shown;
+      for (size_t i = 0; i < broken.size() && i < 5; ++i) shown += (i ? ", " : "") + broken[i];
+      if (broken.size() > 5) shown += " and " + std::to_string(broken.size() - 5) + " more";
+      throw std::runtime_error("'" + model + "' holds NaN or inf weights in " + std::to_string(broken.size()) +
+                               " initializer(s) (" + shown + "): every prediction would be meaningless. Export "
+                               "it again from a checkpoint with finite weights (export/export_onnx.py names "
+                               "the tensors of a broken checkpoint).");
+    }
+    const uint64_t budget = max_memory_gb > 0 ? uint64_t(max_memory_gb * double(uint64_t(1) << 30))
+                                              : softlabelseg::available_memory() / 2;
+    check_output_folder(input, output);
     auto files = list_images(input);
     const fs::path root = fs::is_directory(input) ? fs::path(input) : fs::path(input).parent_path();
     std::map<fs::path, fs::path> writes;  // output stem -> input: nothing is silently overwritten
@@ -154,6 +262,7 @@ int main(int argc, char** argv) {
           throw std::runtime_error("cannot read image '" + file.string() +
                                    "': not an image format OpenCV can decode, or corrupt");
         cv::Mat rgb, blended_bgr;
+        check_size(bgr.size(), info, budget);
         cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
         cv::Mat labels = segment(session, info, rgb);
         fs::path folder = fs::path(output) / file.lexically_relative(root).parent_path();
@@ -163,8 +272,10 @@ int main(int argc, char** argv) {
         write_png(folder / (file.stem().string() + "_overlay.png"), blended_bgr);
         ++done;
       } catch (const std::exception& e) {
-        failed.push_back(e.what());
-        std::cerr << "skipped: " << e.what() << std::endl;
+        std::string reason = dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what();
+        if (reason.find(file.string()) == std::string::npos) reason = file.string() + ": " + reason;
+        failed.push_back(reason);
+        std::cerr << "skipped: " << reason << std::endl;
       }
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

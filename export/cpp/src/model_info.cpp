@@ -67,6 +67,10 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
   };
   pair("input_size", info.input_h, info.input_w);
   pair("output_size", info.output_h, info.output_w);
+  if (auto v = find("output_scale")) {
+    auto n = json_numbers(*v);
+    if (n.size() == 1 && n[0] > 0) info.output_scale = n[0];
+  }
   if (auto v = find("output_kind")) info.output_kind = json_string(*v);
   if (info.output_kind != "logits" && info.output_kind != "probs" && info.output_kind != "labels")
     throw std::runtime_error("metadata 'softlabelseg.output_kind' must be logits, probs or labels, got '" +

@@ -13,6 +13,7 @@ struct ModelInfo {
   double resolution_factor = 1.0;
   int input_h = 0, input_w = 0;          // 0: dynamic, the size follows resolution_factor
   int output_h = 0, output_w = 0;        // fixed in-graph upsampling target, 0 when none
+  double output_scale = 0;               // in-graph upsampling factor of dynamic graphs, 0 when none
   std::string output_kind = "logits";    // logits | probs | labels
   std::string image_resize = "cv2:linear";
   int image_flag = -1, image_shrink_flag = -1;  // OpenCV interpolation: any size, both sides shrinking
