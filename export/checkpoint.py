@@ -8,6 +8,7 @@ import os
 import torch
 from softlabelseg.engine.checkpoint import (
     CheckpointError,
+    apply_calibration,
     nonfinite_tensors,
     read_checkpoint,
     state_dict_mismatch,
@@ -27,9 +28,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Model weights from a ``.pth`` (a bare state dict or a trainer checkpoint ``{"model": ...}``, loaded
     with ``weights_only=True``) or a ``.safetensors`` file; a ``module.`` prefix (DistributedDataParallel)
     is stripped. Raises :class:`NonFiniteWeightsError` naming the tensors that hold NaN or inf."""
+    return _read(path)[0]
+
+
+def _read(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(the checked state dict, the checkpoint's other entries)."""
     path = os.fspath(path)
     try:
-        state = read_checkpoint(path)["model"]
+        data = read_checkpoint(path)
+        state = data.pop("model")
     except CheckpointError as e:
         raise CheckpointMismatchError(f"cannot read checkpoint {path!r}: {e}") from None
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -46,13 +53,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             " the training that saved it diverged. Export a checkpoint saved before the divergence (an"
             " earlier model_*.pth of the run), or train again with a lower learning rate."
         )
-    return state
+    return state, data
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str = "the recipe") -> nn.Module:
-    """Load ``path`` into ``model`` strictly; raise :class:`CheckpointMismatchError` naming the
-    missing keys, the unexpected keys and the shape mismatches (``key: checkpoint vs model``)."""
-    state = read_state_dict(path)
+    """Load ``path`` into ``model`` strictly, with the class offsets it carries (baked into the export);
+    raise :class:`CheckpointMismatchError` naming the missing keys, the unexpected keys and the shape
+    mismatches (``key: checkpoint vs model``)."""
+    state, rest = _read(path)
     mismatch = state_dict_mismatch(model, state)
     if mismatch:
         raise CheckpointMismatchError("\n".join([
@@ -61,4 +69,5 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str 
             "  Export with the recipe the checkpoint was trained with (and the same overrides).",
         ]))  # fmt: skip
     model.load_state_dict(state, strict=True)
+    apply_calibration(model, rest)
     return model

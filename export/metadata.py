@@ -32,6 +32,9 @@ class ExportMetadata:
         so the C++ runner needs no table of modes.
     align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
     weights: the checkpoint file the weights came from, or :data:`UNTRAINED` for a random-init export.
+    class_offsets: per-class logit offsets the graph adds to its logits (a decision rule fitted after
+        training, e.g. prior matching; None: none); ``calibration`` says how they were fitted. Recorded
+        for information: the graph applies them, so no runner needs them.
     """
 
     class_names: list[str]
@@ -54,6 +57,8 @@ class ExportMetadata:
     exporter: str | None = None
     model_name: str | None = None
     weights: str | None = None
+    class_offsets: list[float] | None = None
+    calibration: str | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):

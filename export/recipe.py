@@ -86,7 +86,11 @@ def recipe_metadata(cfg, model: nn.Module, model_name: str | None = None) -> Exp
     if not colors or len(colors) != len(names):
         colors = [[(37 * i) % 256, (91 * i) % 256, (53 * i + 80) % 256] for i in range(len(names))]
     norm = normalisation_of(model) or ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    cal = getattr(model, "calibration", None) if getattr(model, "offsets_active", False) else None
     return ExportMetadata(
+        class_offsets=[round(float(b), 6) for b in model.class_offsets] if cal is not None else None,
+        calibration=(f"{cal.get('method', 'offsets')} on {cal.get('fit_images', '?')} training images of "
+                     f"{cal.get('fit_dataset', '?')}") if cal is not None else None,
         class_names=[str(n) for n in names],
         class_colors=[[int(c) for c in rgb] for rgb in colors],
         resolution_factor=res["factor"],

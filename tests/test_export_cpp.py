@@ -316,3 +316,45 @@ def test_cpp_serves_paper_models(runner, name, tmp_path):
         print(f"{name} {kind}: C++ vs infer_onnx.py {differing} of {pixels} label pixels differ,"
               f" vs PyTorch {vs_torch}")  # fmt: skip
         assert differing <= 1e-4 * pixels and vs_torch <= 1e-3 * pixels
+
+
+def test_class_offsets_are_baked_into_the_graph_and_served_alike(runner, toycity, tmp_path):
+    """A checkpoint with class offsets: the exported graph's logits equal the calibrated PyTorch model's,
+    the metadata records them, verify passes against the calibrated model, and both runners serve the
+    calibrated decision, pixel-identical to each other (up to score ties)."""
+    from softlabelseg_export.metadata import read_metadata
+    from softlabelseg_export.pipeline import verify_from_recipe
+    from softlabelseg_export.recipe import build_model, load_recipe
+
+    data = torch.load(toycity["checkpoint"], weights_only=True)
+    offsets = torch.zeros(19)
+    offsets[5] = 3.0  # pole: decisions move
+    data["calibration"] = {"offsets": offsets, "method": "prior matching", "fit_images": 7,
+                           "fit_dataset": "toycity_sem_seg_train"}
+    calibrated = tmp_path / "calibrated.pth"
+    torch.save(data, calibrated)
+    graph = tmp_path / "calibrated.onnx"
+    export_from_recipe(config_file=toycity["config_file"], checkpoint=str(calibrated), output=str(graph))
+    meta = read_metadata(graph)
+    assert meta.class_offsets[5] == 3.0 and "prior matching on 7 training images" in meta.calibration
+    assert read_metadata(toycity["root"] / "logits.onnx").class_offsets is None  # none without them
+    model = build_model(load_recipe(toycity["config_file"]), str(calibrated))
+    image = toycity["mapper"](toycity["records"][0])["image"][None]
+    onnx_logits = ort.InferenceSession(str(graph)).run(None, {"image": image.numpy()})[0]
+    with torch.no_grad():
+        torch_logits = model.forward_logits(image).numpy()
+        model.apply_offsets = False
+        plain = model.forward_logits(image).numpy()
+    np.testing.assert_allclose(onnx_logits, torch_logits, atol=1e-4)
+    assert (onnx_logits.argmax(1) != plain.argmax(1)).any()  # the offsets change decisions
+    assert verify_from_recipe(str(graph), toycity["config_file"], str(calibrated), num_images=2).passed
+    run = _run(runner, "--model", graph, "--input", toycity["images"], "--output", tmp_path / "cpp",
+               "--threads", 1)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    segment_files(OnnxSegmenter(graph, threads=1), toycity["images"], tmp_path / "py", progress=False)
+    scores = OnnxSegmenter(graph, threads=1)
+    for py in sorted((tmp_path / "py").glob("*_labels.png")):
+        a = cv2.imread(str(py), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "cpp" / py.name), cv2.IMREAD_UNCHANGED)
+        image = read_image(toycity["images"] / py.name.replace("_labels.png", ".png"))
+        assert _compare(a, b, scores.predict_scores(image), TIE) <= 1e-4 * a.size

@@ -11,6 +11,7 @@ types no figure). ``tools/make_report.py`` writes them; ``--check`` (and a test)
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -44,6 +45,7 @@ class GridSpec:
     ceilings: str | None = None
     also_eval: tuple[str, ...] = ()
     title: str = ""
+    document: str = "ablation.md"  # the file in ``folder`` its tables go to
 
     def points(self):
         seeds_at = {parse_factor(f): list(s) for f, s in self.seeds_at.items()}
@@ -75,6 +77,7 @@ def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
     return out
 
 
+@functools.cache
 def _recipe(config: str):
     from softlabelseg.config import LazyConfig
     from softlabelseg.evaluation import scored_class_groups, scored_class_names
@@ -211,7 +214,7 @@ def render_all(manifest_path: str) -> dict[str, str]:
     for spec in manifest["grids"]:
         doc = grid_document(spec, root)
         if doc is not None:
-            out[os.path.join(root, spec.folder, "ablation.md")] = doc
+            out[os.path.join(root, spec.folder, spec.document)] = doc
     report = os.path.join(root, "docs", "evidence", "README.md")
     text = _read(report)
     for spec in manifest["grids"]:

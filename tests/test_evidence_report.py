@@ -1,0 +1,52 @@
+"""The evidence report's tables are made from the runs' own outputs: a committed table that disagrees with
+the files it was made from fails here (``python tools/make_report.py`` rewrites it)."""
+
+import json
+import shutil
+from pathlib import Path
+
+from softlabelseg.analysis.evidence import render_all, replace_block
+
+from tests.helpers.repo import REPO as _REPO
+from tests.helpers.repo import load_tool
+
+REPO = Path(_REPO)
+
+
+def test_every_committed_table_matches_its_runs():
+    assert load_tool("make_report").main(["--check"]) == 0, "run: python tools/make_report.py"
+
+
+def test_a_stale_table_is_found(tmp_path):
+    """A copy of one grid with one result changed: its committed table is then stale, and only it."""
+    evidence = tmp_path / "docs" / "evidence"
+    shutil.copytree(REPO / "docs" / "evidence" / "runs_cluttered", evidence / "runs_cluttered")
+    shutil.copytree(REPO / "docs" / "evidence" / "retention_cluttered", evidence / "retention_cluttered")
+    manifest = json.loads((REPO / "docs" / "evidence" / "grids.json").read_text())
+    manifest["grids"] = [g for g in manifest["grids"] if g["name"] == "toycity_cluttered"]
+    manifest["grids"][0]["config"] = str(REPO / manifest["grids"][0]["config"])
+    manifest["regimes"] = []
+    (evidence / "grids.json").write_text(json.dumps(manifest))
+    (evidence / "README.md").write_text("intro\n<!-- summary-toycity_cluttered:start -->\n"
+                                        "<!-- summary-toycity_cluttered:end -->\n")
+    tool = load_tool("make_report")
+    assert tool.main(["--manifest", str(evidence / "grids.json")]) == 0  # writes both
+    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 0
+    result = evidence / "runs_cluttered" / "soft_f1of8_s1" / "inference" / "sem_seg_evaluation.json"
+    data = json.loads(result.read_text())
+    data["metrics"]["mIoU"] += 1.0
+    result.write_text(json.dumps(data))
+    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 1
+    stale = {p for p, text in render_all(str(evidence / "grids.json")).items() if Path(p).read_text() != text}
+    assert stale == {str(evidence / "runs_cluttered" / "ablation.md"), str(evidence / "README.md")}
+
+
+def test_blocks_are_replaced_between_their_markers_only():
+    text = "a\n<!-- x:start -->\nold\n<!-- x:end -->\nb\n"
+    assert replace_block(text, "x", "new\n") == "a\n<!-- x:start -->\nnew\n<!-- x:end -->\nb\n"
+    try:
+        replace_block("no markers", "x", "new\n")
+    except KeyError as e:
+        assert "x:start" in str(e)
+    else:
+        raise AssertionError("a missing block must raise")

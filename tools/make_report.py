@@ -1,0 +1,58 @@
+#!/usr/bin/env python
+"""Regenerate every result table of the evidence report from the runs' own outputs.
+
+    python tools/make_report.py            # rewrite what is stale
+    python tools/make_report.py --check    # list what is stale, exit 1 if anything is (CI, tests)
+
+The grids, the over-fitting study and the README's findings are listed in ``docs/evidence/grids.json``;
+each grid's ``ablation.md``, the summary blocks of ``docs/evidence/README.md`` and the findings table of
+``README.md`` are made from the finished runs under ``docs/evidence/runs*``
+(``softlabelseg.analysis.evidence``).
+``--plots`` also redraws each grid's mIoU-vs-factor plot.
+"""
+import argparse
+import os
+import sys
+
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "evidence", "grids.json")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--manifest", default=MANIFEST)
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is stale")
+    ap.add_argument("--plots", action="store_true", help="also redraw the grids' plots")
+    args = ap.parse_args(argv)
+
+    from softlabelseg.analysis.evidence import load_manifest, render_all
+    from softlabelseg.analysis.grid_report import plot_miou
+    from softlabelseg.analysis.sweep import collect
+    from softlabelseg.utils.fileio import atomic_write
+
+    stale = []
+    for path, text in render_all(args.manifest).items():
+        try:
+            with open(path) as f:
+                current = f.read()
+        except FileNotFoundError:
+            current = None
+        if current == text:
+            continue
+        stale.append(os.path.relpath(path))
+        if not args.check:
+            atomic_write(path, lambda f, t=text: f.write(t.encode()))
+    if args.plots and not args.check:
+        manifest = load_manifest(args.manifest)
+        for spec in manifest["grids"]:
+            results = collect(spec.points(), os.path.join(manifest["root"], spec.folder))
+            if results and spec.document == "ablation.md":
+                plot = os.path.join(manifest["root"], spec.folder, "ablation_miou.png")
+                plot_miou(results, plot, spec.title)
+    verb = "stale" if args.check else "rewritten"
+    print(f"{len(stale)} file(s) {verb}" + (": " + ", ".join(stale) if stale else ""))
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
