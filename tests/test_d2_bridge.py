@@ -36,7 +36,7 @@ except ImportError:
     HAVE_D2 = False
 needs_d2 = pytest.mark.skipif(
     not HAVE_D2,
-    reason="detectron2 is not installed; install it as README 'Run inside detectron2' says to run these",
+    reason="detectron2 is not installed; install it as docs/detectron2.md says to run these",
 )
 RECIPE = os.path.join(CONFIGS, "toycity", "tiny_soft.py")
 D2_ARCHIVE = os.path.join(REPO, "..", "shared", "vendor", "detectron2-02b5c4e.tar.gz")

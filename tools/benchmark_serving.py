@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     parser.add_argument("--images", nargs="+", type=int, default=[4, 3, 2], help="images per factor")
     args = parser.parse_args(argv)
     if not os.access(args.runner, os.X_OK):
-        print(f"error: C++ runner {args.runner!r} not found: build it (README, 'Export and serve')",
+        print(f"error: C++ runner {args.runner!r} not found: build it (docs/export.md, 'C++ runner')",
               file=sys.stderr)  # fmt: skip
         return 2
     factors = [Fraction(f) for f in args.factors]

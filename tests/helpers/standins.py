@@ -23,7 +23,7 @@ NUM_CLASSES = 3
 HAVE_D2 = importlib.util.find_spec("detectron2") is not None
 # both engines for the tests of behaviour the one training path gives them alike
 ENGINES = ["native", pytest.param("detectron2", marks=pytest.mark.skipif(
-    not HAVE_D2, reason="detectron2 is not installed (README, 'Run inside detectron2')"))]
+    not HAVE_D2, reason="detectron2 is not installed (docs/detectron2.md says how)"))]
 
 
 class ToySegModel(nn.Module):

@@ -48,7 +48,7 @@ def _engine(name: str):
         raise ImportError(
             f"--engine detectron2 needs detectron2 ({e}). Install it with: pip install --no-build-isolation "
             "'git+https://github.com/facebookresearch/detectron2@02b5c4e295e990042a714712c21dc79b731e8833' "
-            "(README, 'Run inside detectron2'), or use the default --engine native."
+            "(docs/detectron2.md), or use the default --engine native."
         ) from e
     return ENGINE
 

@@ -1,0 +1,45 @@
+"""The manual's generated tables agree with the code (docs/training.md's train.* keys, ...)."""
+import pytest
+from softlabelseg.doc_tables import PAGES, BlockError, markdown_table, render_page, replace_block, stale_pages
+from softlabelseg.engine.train_config import train_keys
+
+from tests.helpers.repo import REPO
+
+
+def test_generated_tables_are_current():
+    stale = stale_pages(REPO)
+    assert not stale, (f"{', '.join(stale)}: a generated table differs from the code; run "
+                       "python tools/make_docs_tables.py and commit the page")
+
+
+def test_train_key_table_lists_every_key_once():
+    with open(f"{REPO}/docs/training.md", encoding="utf-8") as f:
+        page = f.read()
+    for key in train_keys():
+        assert page.count(f"| `train.{key}` |") == 1, key
+
+
+def test_replace_block_keeps_the_rest_of_the_page():
+    page = "intro\n<!-- t:start -->\nold\n<!-- t:end -->\noutro\n"
+    new = replace_block(page, "t", "| a |\n| --- |")
+    assert new == "intro\n<!-- t:start -->\n\n| a |\n| --- |\n\n<!-- t:end -->\noutro\n"
+    assert replace_block(new, "t", "| a |\n| --- |") == new
+
+
+@pytest.mark.parametrize("page", ["no markers\n", "<!-- t:end -->\n<!-- t:start -->\n",
+                                  "<!-- t:start -->\n<!-- t:end -->\n<!-- t:start -->\n<!-- t:end -->\n"])
+def test_replace_block_refuses_missing_or_repeated_markers(page):
+    with pytest.raises(BlockError, match="t:start"):
+        replace_block(page, "t", "x")
+
+
+def test_cells_cannot_break_the_table():
+    table = markdown_table(("k", "v"), [("a|b", "two\nlines"), ("model_<iter>.pth", "`<iter>`")])
+    rows = table.splitlines()[2:]
+    assert rows == ["| a\\|b | two lines |", "| model_&lt;iter&gt;.pth | `<iter>` |"]
+
+
+def test_every_page_has_its_blocks():
+    for page, blocks in PAGES.items():
+        with open(f"{REPO}/{page}", encoding="utf-8") as f:
+            render_page(f.read(), blocks)  # raises BlockError naming a missing block
