@@ -21,7 +21,7 @@ from fractions import Fraction
 from ..utils.factors import parse_factor
 from .grid_report import calibration_table, format_p_value, markdown_tables
 from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
-from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid
+from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
 __all__ = ["CEILING_MODES", "GridSpec", "grid_document", "load_manifest", "read_ceilings", "regime_table",
            "render_all", "replace_block", "summary_table"]
@@ -45,6 +45,7 @@ class GridSpec:
     ceilings: str | None = None
     also_eval: tuple[str, ...] = ()
     title: str = ""
+    short: str = ""  # a name for figure labels
     document: str = "ablation.md"  # the file in ``folder`` its tables go to
 
     def points(self):
@@ -61,6 +62,7 @@ def load_manifest(path: str) -> dict:
     grids = [GridSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
              for g in data.get("grids", [])]
     return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
+            "main_job": data.get("main_job"), "ceilings": data.get("ceilings", []),
             "root": os.path.abspath(os.path.join(os.path.dirname(path), "..", ".."))}
 
 
@@ -174,22 +176,89 @@ def regime_table(regime: dict, root: str = ".") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _finding_diffs(item: dict, manifest: dict, root: str) -> list[float]:
+    """The per-seed differences a finding reports (its ``kind``): ``paired`` (a variant minus its reference,
+    default centred nearest, on the grid's test set or ``eval``), ``calibration`` (a variant's mIoU with
+    prior-matching offsets minus without, from the grid's calibration files) or ``regime`` (a variant minus
+    centred nearest in the over-fitting study, at a training-subset size, on val)."""
+    f = parse_factor(item.get("factor", "1/8"))
+    kind = item.get("kind", "paired")
+    if kind == "regime":
+        regime = next(r for r in manifest["regimes"] if r["name"] == item["regime"])
+        folder = os.path.join(root, regime["subsets"][str(item["subset"])][0])
+        grid = make_grid([item["variant"], BASELINE], [f], regime["seeds"])
+        cells = by_cell(collect(grid, folder, extra_result_file(regime["val"])))
+        runs, ref = cells.get((item["variant"], f), {}), cells.get((BASELINE, f), {})
+        return [runs[s]["mIoU"] - ref[s]["mIoU"] for s in sorted(runs) if s in ref]
+    spec = next(g for g in manifest["grids"] if g.name == item["grid"])
+    folder = os.path.join(root, spec.folder)
+    if kind == "calibration":
+        out = []
+        for p in spec.points():
+            if p.variant == item["variant"] and p.factor == f:
+                res = read_json(os.path.join(folder, "calibration", f"{p.name}.json"))
+                if res is not None:
+                    out.append(res["val"]["prior-matched"]["mIoU"] - res["val"]["argmax"]["mIoU"])
+        return out
+    result_file = extra_result_file(item["eval"]) if item.get("eval") else RESULT_FILE
+    _, names, groups = _recipe(os.path.join(root, spec.config))
+    cells = by_cell(collect(spec.points(), folder, result_file))
+    diffs = paired_differences(cells, item["variant"], item.get("reference", BASELINE), f, names, groups)
+    return [d[item.get("score", "mIoU")] for d in diffs]
+
+
+def ceilings_table(sources: list[dict], root: str = ".") -> str:
+    """Label ceilings (recoverable mIoU of each kind of target, ``tools/analyze_downsampling.py``) of every
+    ``{"title", "csv"}`` source, and the soft targets' mass off their top class: one row per data set and
+    factor."""
+    kinds = [("torch:nearest (top-left)", "top-left nearest"),
+             ("torch:nearest-exact (centred)", "centred nearest"), ("torch:bilinear", "soft bilinear"),
+             ("torch:area", "soft area")]
+    lines = ["| data | factor | " + " | ".join(k for _, k in kinds) + " | off-argmax mass of soft bilinear / "
+             "area (%) |", "|---|---|" + "---|" * len(kinds) + "---|"]
+    for source in sources:
+        with open(os.path.join(root, source["csv"])) as f:
+            rows = {(r["factor"], r["mode"]): r for r in csv.DictReader(f)}
+        for factor in sorted({f for f, _ in rows}, key=lambda t: -float(parse_factor(t))):
+            cells = [rows.get((factor, m), {}).get("recoverable_miou") for m, _ in kinds]
+            mass = [rows.get((factor, m), {}).get("non_argmax_mass_pct")
+                    for m in ("torch:bilinear", "torch:area")]
+            text = " / ".join(f"{float(x):.2f}" for x in mass if x) or "-"
+            ceiling = " | ".join("-" if c is None else f"{float(c):.1f}" for c in cells)
+            lines.append(f"| {source['title']} | {factor} | {ceiling} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def main_job_text(job: dict, root: str = ".") -> str:
+    """The README's expected time and result of the main job, from its committed run (``job``: folders of
+    the soft and the nearest run, the timing file)."""
+    timing = read_json(os.path.join(root, job["timing"]))
+    runs = {k: read_json(os.path.join(root, job[k], RESULT_FILE)) for k in ("soft", "nearest")}
+
+    def score(res: dict) -> str:
+        plain = res.get("metrics_without_offsets")
+        text = f"{res['metrics']['mIoU']:.2f} mIoU"
+        return text + (f" ({plain['mIoU']:.2f} without the class offsets)" if plain else "")
+
+    return (f"Expected on 2 CPU cores: about {round(timing['wall_seconds'] / 60)} minutes "
+            f"({timing['wall_seconds']:.0f} s measured on an idle machine, "
+            f"{timing['generation_seconds']:.0f} s of it generating ToyCity the first time), and "
+            f"{score(runs['soft'])} at full resolution (with one torch thread a run repeats its numbers "
+            f"exactly). The centred-nearest baseline below: {score(runs['nearest'])}. "
+            f"Both runs: [`docs/evidence/mainjob/`](docs/evidence/mainjob/).\n")
+
+
 def findings_table(manifest: dict, root: str = ".") -> str:
-    """The README's "what we found" rows: each finding's paired difference, computed from its grid."""
-    grids = {g.name: g for g in manifest["grids"]}
-    lines = ["| finding | where | Δ mIoU (seeds, p) | use |", "|---|---|---|---|"]
+    """The README's "what we found" rows: each finding's differences, computed from its runs."""
+    lines = ["| finding | where | Δ mIoU: mean ± std (seeds, p) | use |", "|---|---|---|---|"]
     for item in manifest["findings"]:
-        spec = grids[item["grid"]]
-        result_file = extra_result_file(item["eval"]) if item.get("eval") else RESULT_FILE
-        results = collect(spec.points(), os.path.join(root, spec.folder), result_file)
-        _, names, groups = _recipe(os.path.join(root, spec.config))
-        f = parse_factor(item["factor"])
-        diffs = paired_differences(by_cell(results), item["variant"], item.get("reference", BASELINE), f,
-                                   names, groups)
-        key = item.get("score", "mIoU")
-        d = [x[key] for x in diffs]
-        value = "-" if not d else (f"{_pm(d, True)} ({len(d)}, p {format_p_value(paired_p_value(d))})"
-                                   if len(d) > 1 else f"{_pm(d, True)} (1)")
+        d = _finding_diffs(item, manifest, root)
+        if not d:
+            value = "(not run yet)"
+        elif len(d) == 1:
+            value = f"{_pm(d, True)} (1 seed)"
+        else:
+            value = f"{_pm(d, True)} ({len(d)}, p {format_p_value(paired_p_value(d))})"
         lines.append(f"| {item['finding']} | {item['where']} | {value} | {item['use']} |")
     return "\n".join(lines) + "\n"
 
@@ -224,13 +293,20 @@ def render_all(manifest_path: str) -> dict[str, str]:
             name = f"summary-{spec.name}-{dataset}"
             if f"<!-- {name}:start -->" in text:
                 text = replace_block(text, name, summary_table(spec, root, extra_result_file(dataset)))
+    if manifest["ceilings"] and "<!-- ceilings:start -->" in text:
+        text = replace_block(text, "ceilings", ceilings_table(manifest["ceilings"], root))
     for regime in manifest["regimes"]:
         if f"<!-- regime-{regime['name']}:start -->" in text:
             text = replace_block(text, f"regime-{regime['name']}", regime_table(regime, root))
     out[report] = text
     readme = os.path.join(root, "README.md")
-    if manifest["findings"] and "<!-- findings:start -->" in _read(readme):
-        out[readme] = replace_block(_read(readme), "findings", findings_table(manifest, root))
+    text = _read(readme)
+    if manifest["findings"] and "<!-- findings:start -->" in text:
+        text = replace_block(text, "findings", findings_table(manifest, root))
+    if manifest["main_job"] and "<!-- mainjob:start -->" in text:
+        text = replace_block(text, "mainjob", main_job_text(manifest["main_job"], root))
+    if text:
+        out[readme] = text
     return out
 
 

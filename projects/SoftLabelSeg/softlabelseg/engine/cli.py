@@ -23,6 +23,7 @@ from .defaults import (
     resolve_device,
     save_config_file,
     seed_from_config,
+    set_cpu_threads,
     setup_logger,
 )
 from .launch import launch
@@ -79,6 +80,7 @@ def run(args):
     device = resolve_device(train_value(cfg, "device"))
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    set_cpu_threads(cfg, device)
     model = instantiate(cfg.model)
     out = cfg.train.output_dir
     lock = RunLock(out).acquire() if out and comm.is_main_process() else None

@@ -20,6 +20,7 @@ __all__ = [
     "setup_logger",
     "seed_all_rng",
     "seed_from_config",
+    "set_cpu_threads",
     "create_ddp_model",
     "resolve_device",
     "default_writers",
@@ -165,6 +166,28 @@ def seed_from_config(cfg) -> int:
     returns the seed used."""
     seed = cfg.train.get("seed", -1)
     return seed_all_rng(None if seed is None or seed < 0 else seed + comm.get_rank())
+
+
+def set_cpu_threads(cfg, device) -> int | None:
+    """On the CPU, the torch intra-op threads: ``train.cpu_threads``, else (without ``OMP_NUM_THREADS``)
+    the usable cores minus the training loader's workers, one per process rank; returns the number set
+    (None: left as it was)."""
+    from omegaconf import OmegaConf
+
+    from .train_config import train_value
+
+    if device.type != "cpu":
+        return None
+    threads = train_value(cfg, "cpu_threads")
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return None
+        workers = OmegaConf.select(cfg, "dataloader.train.num_workers", default=0) or 0
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cores // max(1, comm.get_local_size()) - int(workers))
+    torch.set_num_threads(int(threads))
+    logger.info(f"torch uses {threads} intra-op thread(s) on the CPU (train.cpu_threads)")
+    return int(threads)
 
 
 def default_setup(cfg, args, save_config: bool = True, seed: int | None = None) -> None:

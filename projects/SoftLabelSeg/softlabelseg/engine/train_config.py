@@ -100,6 +100,10 @@ class TrainConfig:
     clip_grad_norm: float | None = _key(None, "largest global gradient norm, or None (no clipping)",
                                         positive=True)
     cudnn_benchmark: bool = _key(False, "torch.backends.cudnn.benchmark")
+    cpu_threads: int | None = _key(
+        None, "torch intra-op threads when training on the CPU; None: the usable cores minus the training "
+        "loader's workers (unless OMP_NUM_THREADS is set), so that loading overlaps without oversubscribing",
+        minimum=1)
     divergence: DivergenceConfig = _dict_key(DivergenceConfig, "when a run counts as diverged")
     calibration: CalibrationConfig = _dict_key(CalibrationConfig, "a decision rule fitted after training")
     test: TestConfig = _dict_key(TestConfig, "evaluation-time wrappers (flip, scales, sliding window)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -22,8 +23,16 @@ class ConvBNReLU(nn.Sequential):
 
 
 def resize(x: Tensor, size: tuple[int, int] | list[int]) -> Tensor:
-    """Bilinear resize of (N, C, h, w) to ``size`` (align_corners=False; identity at the same size).
+    """Bilinear resize of (N, C, h, w) to ``size`` (align_corners=False: the identity at the same size).
 
-    No shortcut on equal sizes: a shape comparison would add guards when exporting with dynamic shapes.
+    In eager mode an equal size returns ``x`` itself: the same values, without the cost of an identity
+    interpolation and of its backward (most of a stride-1 model's step on a CPU). While tracing or
+    exporting the interpolation stays, so that no shape comparison adds guards to a dynamic-shape graph.
     """
+    if tuple(x.shape[-2:]) == tuple(size) and not _tracing():
+        return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()

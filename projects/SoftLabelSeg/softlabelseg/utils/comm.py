@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 
@@ -9,6 +11,7 @@ __all__ = [
     "get_world_size",
     "get_rank",
     "get_local_rank",
+    "get_local_size",
     "set_local_rank",
     "rank_and_world",
     "is_distributed",
@@ -47,6 +50,11 @@ def is_distributed() -> bool:
 def get_local_rank() -> int:
     """Rank of this process on its machine (set by ``launch``)."""
     return _LOCAL_RANK if _initialized() else 0
+
+
+def get_local_size() -> int:
+    """Processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else the world (one machine)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", get_world_size()))
 
 
 def set_local_rank(rank: int) -> None:

@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Draw the README's and the evidence report's figures from the data and the runs.
+
+    python tools/make_figures.py --output docs/figures \
+        --targets-runs output/camvid_tiny_wide --targets-factor 1/8 --targets-seed 0
+
+- ``targets_<factor>.png``: one CamVid test crop with poles and signs (the one holding the most of them):
+  the four kinds of training target at the factor, and the predictions of the grid's models trained on each
+  (``--targets-runs``: a grid folder whose runs still hold their ``model_final.pth``; the committed grids
+  keep no weights, so this panel needs the grid's own output folder).
+- ``miou_vs_factor.png`` and ``decomposition.png``: from the finished runs of the grids named in
+  ``docs/evidence/grids.json`` (``--grids``).
+"""
+import argparse
+import os
+import sys
+
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "evidence", "grids.json")
+
+
+def _targets(args) -> str:
+    import torch
+    from softlabelseg.analysis.figures import TARGETS, pick_crop, targets_figure
+    from softlabelseg.config import LazyConfig, instantiate
+    from softlabelseg.data import DatasetCatalog, MetadataCatalog, read_image, read_sem_seg
+    from softlabelseg.engine.checkpoint import Checkpointer
+    from softlabelseg.evaluation.demo import predict_image
+    from softlabelseg.utils.factors import parse_factor
+
+    factor = parse_factor(args.targets_factor)
+    tag = f"f{factor.numerator}of{factor.denominator}_s{args.targets_seed}"
+    runs = {v: os.path.join(args.targets_runs, f"{v}_{tag}") for v, _ in TARGETS}
+    cfg = LazyConfig.load(os.path.join(runs["nearest"], "config.yaml"))
+    dataset = cfg.dataloader.test.dataset
+    meta = MetadataCatalog.get(dataset)
+    names = list(meta.stuff_classes)
+    thin = [names.index(n) for n in args.thin if n in names]
+    size = (meta.evaluation_resolution[0] // 3, meta.evaluation_resolution[1] // 3)
+    best = None
+    for record in DatasetCatalog.get(dataset):
+        label = read_sem_seg(record, len(names))
+        y, x = pick_crop(label, thin, size, step=16)
+        window = label[y:y + size[0], x:x + size[1]]
+        score = (sum(bool((window == c).any()) for c in thin), sum(int((window == c).sum()) for c in thin))
+        if best is None or score > best[0]:
+            best = (score, record, (y, x, *size))
+    _, record, crop = best
+    image, label = read_image(record["file_name"]), read_sem_seg(record, len(names))
+    predictions = {}
+    with torch.no_grad():
+        for variant, folder in runs.items():
+            weights = os.path.join(folder, "model_final.pth")
+            if not os.path.isfile(weights):
+                print(f"no {weights}: that panel stays blank", file=sys.stderr)
+                continue
+            run_cfg = LazyConfig.load(os.path.join(folder, "config.yaml"))
+            model = instantiate(run_cfg.model)
+            Checkpointer(model).load(weights, checkpointables=[], strict=True)
+            model.eval()
+            predictions[variant] = predict_image(model, instantiate(run_cfg.dataloader.test.mapper),
+                                                 record["file_name"])[1]
+    path = os.path.join(args.output, f"targets_{args.targets_factor.replace('/', '-')}.png")
+    targets_figure(image, label, predictions, names, meta.stuff_colors, float(factor), crop, path,
+                   title=f"{record['image_id']} ({dataset}) at {args.targets_factor}: targets and "
+                         f"predictions of the models trained on them (seed {args.targets_seed})")
+    return path
+
+
+def _grid_figures(args) -> list[str]:
+    from softlabelseg.analysis.evidence import load_manifest, read_ceilings
+    from softlabelseg.analysis.figures import decomposition_figure, miou_figure
+    from softlabelseg.analysis.sweep import collect
+
+    manifest = load_manifest(args.manifest)
+    specs = {g.name: g for g in manifest["grids"]}
+    panels, rows = [], []
+    for name in args.grids:
+        spec = specs[name]
+        results = collect(spec.points(), os.path.join(manifest["root"], spec.folder))
+        if not results:
+            continue
+        panels.append((spec.title or name, results))
+        ceilings = read_ceilings(os.path.join(manifest["root"], spec.ceilings)) if spec.ceilings else None
+        rows.append((spec.short or name, results, ceilings))
+    paths = [os.path.join(args.output, "miou_vs_factor.png"), os.path.join(args.output, "decomposition.png")]
+    miou_figure(panels, paths[0])
+    decomposition_figure(rows, paths[1])
+    return paths
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--output", default="docs/figures")
+    ap.add_argument("--manifest", default=MANIFEST)
+    ap.add_argument("--grids", nargs="*",
+                    default=["toycity_hrnet_w18s", "toycity_tiny_wide", "camvid_tiny_wide"])
+    ap.add_argument("--targets-runs", help="a grid's output folder holding model_final.pth of each run")
+    ap.add_argument("--targets-factor", default="1/8")
+    ap.add_argument("--targets-seed", type=int, default=0)
+    ap.add_argument("--thin", nargs="*", default=["pole", "sign-symbol"], help="classes the crop must show")
+    args = ap.parse_args(argv)
+    os.makedirs(args.output, exist_ok=True)
+    written = _grid_figures(args) if args.grids else []
+    if args.targets_runs:
+        written.append(_targets(args))
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
