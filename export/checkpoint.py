@@ -15,6 +15,8 @@ from softlabelseg.engine.checkpoint import (
 )
 from torch import nn
 
+from .guards import first_names
+
 
 class CheckpointMismatchError(RuntimeError):
     """The checkpoint's state dict does not fit the model the recipe builds."""
@@ -47,11 +49,10 @@ def _read(path) -> tuple[dict[str, torch.Tensor], dict]:
         state = {k[len("module.") :]: v for k, v in state.items()}
     bad = nonfinite_tensors(state)
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise NonFiniteWeightsError(
-            f"checkpoint {path!r} holds NaN or inf values in {len(bad)} of {len(state)} tensors ({shown}):"
-            " the training that saved it diverged. Export a checkpoint saved before the divergence (an"
-            " earlier model_*.pth of the run), or train again with a lower learning rate."
+            f"checkpoint {path!r} holds NaN or inf values in {len(bad)} of {len(state)} tensors "
+            f"({first_names(bad)}): the training that saved it diverged. Export a checkpoint saved before "
+            "the divergence (an earlier model_*.pth of the run), or train again with a lower learning rate."
         )
     return state, data
 

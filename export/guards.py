@@ -18,6 +18,11 @@ class OutputFolderError(ValueError):
     """The output folder is the input folder or inside it: outputs would be read back as inputs."""
 
 
+def first_names(names: list[str], shown: int = 5) -> str:
+    """``"a, b, c, d, e and 3 more"``: the names an error message lists."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def nonfinite_initializers(model) -> list[str]:
     """Names of the floating-point initializers (and ``Constant`` node values, subgraphs included) of
     ``model`` (an ``onnx.ModelProto``, serialized bytes or a path) that hold NaN or inf."""

@@ -25,7 +25,13 @@ import onnxruntime as ort
 from softlabel_ops.filters import torch_linear
 from softlabel_ops.taps import apply_taps
 
-from .guards import available_memory, check_output_folder, nonfinite_initializers, write_atomically
+from .guards import (
+    available_memory,
+    check_output_folder,
+    first_names,
+    nonfinite_initializers,
+    write_atomically,
+)
 from .metadata import ExportMetadata, cv2_flags, read_metadata
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -230,11 +236,10 @@ class OnnxSegmenter:
         name = os.fspath(model_path) if isinstance(model_path, (str, os.PathLike)) else "<serialized model>"
         broken = nonfinite_initializers(model_path)
         if broken:
-            shown = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
             raise ModelLoadError(
-                f"{name!r} holds NaN or inf weights in {len(broken)} initializer(s) ({shown}): every "
-                "prediction would be meaningless. Export it again from a checkpoint with finite weights "
-                "(export/export_onnx.py names the tensors of a broken checkpoint)."
+                f"{name!r} holds NaN or inf weights in {len(broken)} initializer(s) ({first_names(broken)}): "
+                "every prediction would be meaningless. Export it again from a checkpoint with finite "
+                "weights (export/export_onnx.py names the tensors of a broken checkpoint)."
             )
         self.max_memory = int(max_memory) if max_memory is not None else default_memory_budget()
         try:

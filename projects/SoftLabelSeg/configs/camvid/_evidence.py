@@ -4,20 +4,10 @@ the full-resolution test labels (233 images; val is scored too, by ``tools/run_a
 Fixed before any CamVid result: the recipes differ only in their model and learning rate."""
 
 from ..common.data.camvid import dataloader
-from ..common.optim import AdamW as optimizer
-from ..common.schedule import cosine as lr_multiplier
-from ..common.train import train
+from ..common.evidence import lr_multiplier, optimizer, train
 
 dataloader.train.total_batch_size = 8
 dataloader.train.mapper.label_mode = "soft"
 
-optimizer.weight_decay = 1e-4
-optimizer.params.lr_factor_func = None
-
-lr_multiplier.warmup_length = 0.05
-
 train.max_iter = 2400
-train.eval_period = 0
-train.log_period = 50
 train.checkpointer.period = 400
-train.checkpointer.max_to_keep = 1
