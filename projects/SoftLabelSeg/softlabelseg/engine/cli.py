@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
@@ -39,19 +40,23 @@ __all__ = [
 logger = logging.getLogger("softlabelseg.engine")
 
 
+# Engines other than the native one, by module: loaded only when asked for (detectron2 is optional, and the
+# engine package never imports the bridge, which builds on it).
+ENGINE_MODULES = {"detectron2": "softlabelseg.d2_bridge"}
+
+
 def _engine(name: str):
-    """The engine ``--engine`` names: :data:`NATIVE`, or detectron2's (imported only when asked for)."""
-    if name != "detectron2":
+    """The engine ``--engine`` names: :data:`NATIVE`, or the ``ENGINE`` of its module."""
+    if name not in ENGINE_MODULES:
         return NATIVE
     try:
-        from softlabelseg.d2_bridge import ENGINE
+        return importlib.import_module(ENGINE_MODULES[name]).ENGINE
     except ImportError as e:
         raise ImportError(
             f"--engine detectron2 needs detectron2 ({e}). Install it with: pip install --no-build-isolation "
             "'git+https://github.com/facebookresearch/detectron2@02b5c4e295e990042a714712c21dc79b731e8833' "
             "(docs/detectron2.md), or use the default --engine native."
         ) from e
-    return ENGINE
 
 
 def run(args):
