@@ -127,7 +127,8 @@ def calibration_table(points: list[GridPoint], root: str) -> str:
             cells.setdefault((p.variant, p.factor), {})[p.seed] = res["val"]
     if not cells:
         return ""
-    lines = ["### Thin classes at argmax: prior-matching offsets fitted on training images (val)", "",
+    lines = ["### Thin classes at argmax: prior-matching offsets fitted on training images "
+             "(scored on the recipe's test split)", "",
              "| labels | factor | seeds | mIoU argmax -> offsets | thin | stuff | "
              f"Δ mIoU with offsets to {VARIANTS[BASELINE].title} (pairs) |",
              "|---|---|---|---|---|---|---|"]
