@@ -232,3 +232,17 @@ def test_annotation_error_moves_boundaries_smoothly_by_its_rms():
     assert np.corrcoef(offsets[:-8], offsets[8:])[0, 1] > 0.7  # neighbours 8 rows apart move together
     still = _annotation_error(label, np.random.default_rng(0), rms=0.0, correlation=64.0)
     np.testing.assert_array_equal(still, label)
+
+
+def test_a_toycity_path_that_cannot_become_a_folder_is_named_before_rendering(tmp_path):
+    from softlabelseg.data import DatasetNotFoundError
+    from softlabelseg.data.toycity import ensure_toycity
+
+    (tmp_path / "toycity").symlink_to("toycity")  # links to itself
+    with pytest.raises(DatasetNotFoundError, match="symbolic link that leads nowhere"):
+        ensure_toycity(tmp_path, ToyCityParams(num_train=1, num_val=1))
+    (tmp_path / "toycity").unlink()
+    (tmp_path / "toycity").write_text("a file")
+    with pytest.raises(DatasetNotFoundError, match="is a file"):
+        ensure_toycity(tmp_path, ToyCityParams(num_train=1, num_val=1))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".toycity-tmp")]  # nothing rendered

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..catalog import DatasetNotFoundError
 from ..datasets.builtin_meta import CITYSCAPES_CLASSES, CITYSCAPES_COLORS
 from .scene import render_scene, scene_style
 
@@ -205,6 +206,22 @@ def generate_toycity(out_dir, params: ToyCityParams = ToyCityParams(), workers: 
     return out_dir
 
 
+class NotAToyCityFolder(DatasetNotFoundError, FileExistsError):
+    """The ToyCity path holds something else: it is never overwritten."""
+
+
+def _check_target(target: Path) -> None:
+    """Refuses, before any scene is rendered, a ToyCity path that cannot become a folder: a symbolic link
+    that leads nowhere (a loop, a missing target) or a file."""
+    if target.is_symlink() and not target.exists():
+        raise DatasetNotFoundError(
+            f"{target} is a symbolic link that leads nowhere (to {os.readlink(target)!r}: a loop or a "
+            "missing target); remove it, or point it to a folder, then run again")
+    if target.exists() and not target.is_dir():
+        raise NotAToyCityFolder(f"{target} is a file, not a ToyCity folder; move it away or point "
+                                "SOFTLABELSEG_DATASETS elsewhere")
+
+
 def _matches(folder: Path, params: ToyCityParams) -> bool:
     try:
         return json.loads((folder / MARKER).read_text()) == json.loads(json.dumps(_marker(params)))
@@ -237,6 +254,7 @@ def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | No
     root = Path(root)
     name = params.folder if name is None else name
     target = root / name
+    _check_target(target)
     if _matches(target, params):
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -244,8 +262,8 @@ def ensure_toycity(root, params: ToyCityParams = ToyCityParams(), name: str | No
         if _matches(target, params):  # another process finished while we waited
             return target
         if target.exists() and not (target / MARKER).is_file():
-            raise FileExistsError(f"{target} exists but is not a generated ToyCity folder (no {MARKER}); "
-                                  "move it away or point SOFTLABELSEG_DATASETS elsewhere")
+            raise NotAToyCityFolder(f"{target} exists but is not a generated ToyCity folder (no {MARKER}); "
+                                    "move it away or point SOFTLABELSEG_DATASETS elsewhere")
         t0 = time.perf_counter()
         workers = generation_workers(workers)
         logger.info("Generating ToyCity %s into %s with %d process(es) ...",
