@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import OmegaConf
 
-__all__ = ["TRAIN_SCHEMA", "ConfigValueError", "TrainConfig", "check_train_config", "train_defaults",
+__all__ = ["ConfigValueError", "TrainConfig", "check_train_config", "train_defaults",
            "train_keys", "train_key_docs", "train_value"]
 
 
@@ -107,9 +107,6 @@ class TrainConfig:
     divergence: DivergenceConfig = _dict_key(DivergenceConfig, "when a run counts as diverged")
     calibration: CalibrationConfig = _dict_key(CalibrationConfig, "a decision rule fitted after training")
     test: TestConfig = _dict_key(TestConfig, "evaluation-time wrappers (flip, scales, sliding window)")
-
-
-TRAIN_SCHEMA = TrainConfig
 
 
 def train_defaults(**overrides) -> dict:
