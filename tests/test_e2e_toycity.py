@@ -217,6 +217,13 @@ def test_calibration_is_a_step_of_the_run_carried_by_the_checkpoint(toycity, tmp
     assert final_eval(ev)["confusion_matrix"] == res["confusion_matrix_without_offsets"]
     assert "metrics_without_offsets" not in final_eval(ev)
 
+    resumed = tmp_path / "resumed"  # killed after its last step, before the offsets: --resume fits them
+    main(["--config-file", RECIPE, *overrides(toycity, resumed, "train.calibration.enabled=False")])
+    main(["--config-file", RECIPE, "--resume", *overrides(toycity, resumed, "train.calibration.fit_images=8")])
+    assert torch.equal(torch.load(resumed / "model_final.pth", weights_only=True)["calibration"]["offsets"],
+                       cal["offsets"])
+    assert "metrics_without_offsets" in final_eval(resumed)
+
     later = tmp_path / "later"
     main(["--config-file", RECIPE, *overrides(toycity, later, "train.calibration.enabled=False")])
     assert "calibration" not in torch.load(later / "model_final.pth", weights_only=True)

@@ -15,7 +15,7 @@ from softlabelseg.config import instantiate
 
 from ..utils import comm
 from . import hooks, preflight
-from .calibration import CalibrationHook
+from .calibration import CalibrationHook, calibrate
 from .checkpoint import Checkpointer, CheckpointError
 from .defaults import create_ddp_model, default_writers
 from .events import trim_metrics
@@ -160,8 +160,14 @@ def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> Non
                    "the config's")
 
 
-def _finish_evaluation(cfg, model, engine: Engine, weights: str) -> None:
-    """A run that stopped after its last step but before its evaluation was written: evaluate now."""
+def _finish_run(cfg, model, engine: Engine, checkpointer, weights: str, max_iter: int) -> None:
+    """A run that stopped after its last step but before its class offsets (``train.calibration``) or its
+    evaluation were written: fit and save them, evaluate."""
+    if train_value(cfg, "calibration.enabled") and getattr(model, "calibration", "none") is None:
+        logger.info(f"{weights} carries no class offsets although train.calibration is on: fitting them now")
+        calibrate(cfg, model)
+        checkpointer.save("model_final", iteration=max_iter)
+        weights = checkpointer.get_checkpoint_file() or weights
     folder = preflight.eval_dir(cfg)
     if evaluator_config(cfg) is None or not folder:
         return
@@ -217,7 +223,7 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
     if start_iter >= max_iter:
         logger.info(f"Checkpoint is at iteration {start_iter} >= train.max_iter={max_iter}: nothing to train")
         if resumed is not None:
-            _finish_evaluation(cfg, model, engine, resumed)
+            _finish_run(cfg, model, engine, checkpointer, resumed, max_iter)
         return trainer
     try:
         trainer.train(start_iter, max_iter)
