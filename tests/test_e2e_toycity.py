@@ -219,7 +219,8 @@ def test_calibration_is_a_step_of_the_run_carried_by_the_checkpoint(toycity, tmp
 
     resumed = tmp_path / "resumed"  # killed after its last step, before the offsets: --resume fits them
     main(["--config-file", RECIPE, *overrides(toycity, resumed, "train.calibration.enabled=False")])
-    main(["--config-file", RECIPE, "--resume", *overrides(toycity, resumed, "train.calibration.fit_images=8")])
+    main(["--config-file", RECIPE, "--resume",
+          *overrides(toycity, resumed, "train.calibration.fit_images=8")])
     assert torch.equal(torch.load(resumed / "model_final.pth", weights_only=True)["calibration"]["offsets"],
                        cal["offsets"])
     assert "metrics_without_offsets" in final_eval(resumed)
