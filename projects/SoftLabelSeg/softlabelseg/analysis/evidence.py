@@ -144,6 +144,11 @@ def summary_table(spec: GridSpec, root: str = ".", result_file: str = RESULT_FIL
     return "\n".join(lines) + "\n"
 
 
+def _seed_deltas(runs: dict, ref: dict) -> list[float]:
+    """mIoU of ``runs`` minus ``ref`` ({seed: metrics}), seed by seed, over the seeds both hold."""
+    return [runs[s]["mIoU"] - ref[s]["mIoU"] for s in sorted(runs) if s in ref]
+
+
 def regime_table(regime: dict, root: str = ".") -> str:
     """The over-fitting study: per training-subset size and target, the mIoU on the model's own training
     images, on val and on test, the train - val gap, and each target's paired difference to centred
@@ -163,12 +168,11 @@ def regime_table(regime: dict, root: str = ".") -> str:
             if not cell["test"]:
                 continue
             miou = {k: [m["mIoU"] for m in runs.values()] for k, runs in cell.items()}
-            gap = [cell["train"][s]["mIoU"] - cell["val"][s]["mIoU"] for s in cell["train"]
-                   if s in cell["val"]]
+            gap = _seed_deltas(cell["train"], cell["val"])
             deltas = []
             for split in ("val", "test"):
                 ref = by[split].get((BASELINE, factor[0]), {})
-                d = [cell[split][s]["mIoU"] - ref[s]["mIoU"] for s in sorted(cell[split]) if s in ref]
+                d = _seed_deltas(cell[split], ref)
                 deltas.append("-" if v == BASELINE or not d else f"{_pm(d, True)} ({len(d)})")
             lines.append(f"| {size} | {VARIANTS[v].title} | {len(cell['test'])} | {_pm(miou['train'])} | "
                          f"{_pm(miou['val'])} | {_pm(gap, True)} | {_pm(miou['test'])} | "
@@ -189,7 +193,7 @@ def _finding_diffs(item: dict, manifest: dict, root: str) -> list[float]:
         grid = make_grid([item["variant"], BASELINE], [f], regime["seeds"])
         cells = by_cell(collect(grid, folder, extra_result_file(regime["val"])))
         runs, ref = cells.get((item["variant"], f), {}), cells.get((BASELINE, f), {})
-        return [runs[s]["mIoU"] - ref[s]["mIoU"] for s in sorted(runs) if s in ref]
+        return _seed_deltas(runs, ref)
     spec = next(g for g in manifest["grids"] if g.name == item["grid"])
     folder = os.path.join(root, spec.folder)
     if kind == "calibration":
