@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # HRNetV2-W48 on ToyCity 1024x2048 (configs/toycity/evidence_hrnet_w48.py) on one GPU: top-left nearest,
-# centred nearest and soft bilinear labels at 1/8 and 1/4, seed 0, two runs side by side.
+# centred nearest and soft bilinear labels at 1/8 and 1/4, seed 0, two runs side by side; then the same
+# points on CamVid (configs/camvid/hrnet_w48.py, test and val) when it is under $SOFTLABELSEG_DATASETS/camvid.
 #
 #   bash docs/evidence/hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]
 #
 # Run from the repository root with the project installed (README). Trailing overrides go to every run
-# (e.g. train.max_iter=300). Timings are printed as it goes; RESULTS_DIR gets the table
-# (ablation.md), the two runner logs and runs.tar.gz (each run's config, log, metrics and evaluation JSON;
-# no checkpoints). Runs are kept in output/evidence_hrnet_w48: running it again resumes.
+# (e.g. train.max_iter=300). Timings are printed as it goes; RESULTS_DIR gets, for each dataset (file
+# prefix toycity_ or camvid_), the table (ablation.md), the runner logs and runs.tar.gz (each run's config,
+# log, metrics and evaluation JSON; no checkpoints). Runs are kept in output/evidence_hrnet_w48 and
+# output/camvid_hrnet_w48: running it again resumes.
 set -uo pipefail
 RESULTS=${1:?usage: hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]}
 shift
+OVERRIDES=("$@")
 C=projects/SoftLabelSeg/configs/toycity/evidence_hrnet_w48.py
 R=output/evidence_hrnet_w48
 GRID=(--variants nearest_topleft nearest soft --factors 1/8 1/4 --seeds 0)
 CEILINGS=docs/evidence/retention/toycity_1024x2048_sem_seg_val_summary.csv
 PY=${PYTHON:-python3}  # the interpreter that has the project's requirements
-mkdir -p "$RESULTS" "$R"
+mkdir -p "$RESULTS"
 export PYTHONUNBUFFERED=1
 t0=$SECONDS
 stamp() { echo "[$((SECONDS - t0)) s] $*"; }
@@ -38,23 +41,41 @@ for split in ('train', 'val'):
     print(split, len(DatasetCatalog.get(f'toycity_1024x2048_sem_seg_{split}')), 'records')
 " || exit 1
 
-stamp "training, two runs at a time"
-for lane in 0 1; do
-  $PY tools/run_ablation.py --config-file $C "${GRID[@]}" --lane $lane/2 --output $R "$@" \
-      > "$RESULTS/lane$lane.log" 2>&1 &
-done
-wait  # each lane exits 2 while the other lane's points are unfinished: the table below decides
-stamp "runs finished"
-grep -h "\[done\]\|failed" "$RESULTS"/lane*.log
+# grid NAME CONFIG OUTPUT CEILINGS [extra runner args]: train in two lanes, aggregate, pack the results.
+grid() {
+  local name=$1 config=$2 out=$3 ceilings=$4
+  shift 4
+  local extra=("$@") ceil=()
+  mkdir -p "$out"
+  stamp "${name%_}: training, two runs at a time"
+  for lane in 0 1; do
+    $PY tools/run_ablation.py --config-file "$config" "${GRID[@]}" "${extra[@]}" --lane $lane/2 --output "$out" \
+        "${OVERRIDES[@]}" > "$RESULTS/${name}lane$lane.log" 2>&1 &
+  done
+  wait  # each lane exits 2 while the other lane's points are unfinished: the table below decides
+  stamp "${name%_}: runs finished"
+  grep -h "\[done\]\|failed" "$RESULTS/${name}"lane*.log
+  [ -f "$ceilings" ] && ceil=(--ceilings "$ceilings")
+  $PY tools/run_ablation.py --config-file "$config" "${GRID[@]}" "${extra[@]}" --output "$out" --aggregate-only \
+      "${ceil[@]}" > "$RESULTS/${name}aggregate.log" 2>&1
+  local rc=$?
+  cp "$out/ablation.md" "$RESULTS/${name}ablation.md" 2>/dev/null
+  (cd "$out" && tar czf - --exclude='*.pth' --exclude=last_checkpoint --exclude='events.out.*' */) \
+      > "$RESULTS/${name}runs.tar.gz"
+  cat "$RESULTS/${name}aggregate.log"
+  return $rc
+}
 
-ceil=()
-[ -f $CEILINGS ] && ceil=(--ceilings $CEILINGS)
-$PY tools/run_ablation.py --config-file $C "${GRID[@]}" --output $R --aggregate-only "${ceil[@]}" \
-    > "$RESULTS/aggregate.log" 2>&1
+grid toycity_ $C $R $CEILINGS
 status=$?
-cp $R/ablation.md "$RESULTS/" 2>/dev/null
-(cd $R && tar czf - --exclude='*.pth' --exclude=last_checkpoint --exclude='events.out.*' */) \
-    > "$RESULTS/runs.tar.gz"
+
+CAMVID=${SOFTLABELSEG_DATASETS:-datasets}/camvid
+if [ -d "$CAMVID" ]; then
+  grid camvid_ projects/SoftLabelSeg/configs/camvid/hrnet_w48.py output/camvid_hrnet_w48 \
+      docs/evidence/retention_camvid/camvid_sem_seg_test_summary.csv --also-eval camvid_sem_seg_val
+  status=$((status ? status : $?))
+else
+  stamp "CamVid skipped: no $CAMVID (docs/datasets.md says how to get it)"
+fi
 stamp "done (aggregate exit $status)"
-cat "$RESULTS/aggregate.log"
 exit $status
