@@ -69,7 +69,7 @@ grid() {
 grid toycity_ $C $R $CEILINGS
 status=$?
 
-CAMVID=${SOFTLABELSEG_DATASETS:-datasets}/camvid
+CAMVID=$($PY -c "from softlabelseg.data.catalog import dataset_root; print(dataset_root() / 'camvid')")
 if [ -d "$CAMVID" ]; then
   grid camvid_ projects/SoftLabelSeg/configs/camvid/hrnet_w48.py output/camvid_hrnet_w48 \
       docs/evidence/retention_camvid/camvid_sem_seg_test_summary.csv --also-eval camvid_sem_seg_val
