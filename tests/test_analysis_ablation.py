@@ -2,6 +2,10 @@
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 
 import pytest
@@ -132,6 +136,38 @@ def test_run_point_keeps_the_wall_time_on_disk_while_the_run_goes_on(tmp_path):
     assert seen["invocations"] == 2 and 100.0 < seen["seconds"] < 100.0 + seconds
     final = json.loads((run_dir / "ablation_time.json").read_text())
     assert final == {"seconds": pytest.approx(100.0 + seconds), "invocations": 2}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM semantics")
+def test_a_runner_stopped_with_sigterm_stops_the_training_run_it_started(tmp_path):
+    """A killed runner must not leave its training process going: a restarted runner would otherwise train
+    in the same folder next to it."""
+    script = tmp_path / "long_train.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('train.output_dir=')][0]\n"
+        "open(os.path.join(out, 'child.pid'), 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\n"
+    )
+    runner = tmp_path / "runner.py"
+    runner.write_text(
+        "import sys\nfrom fractions import Fraction\n"
+        "from softlabelseg.analysis.sweep import GridPoint, OverrideKeys, exit_on_sigterm, run_point\n"
+        "exit_on_sigterm()\n"
+        f"run_point(GridPoint('soft', Fraction(1, 8), 0), 'cfg.py', {str(tmp_path)!r}, [], OverrideKeys(),\n"
+        f"          {str(script)!r}, log=lambda s: None, heartbeat_s=0.05)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(runner)])
+    pid_file = tmp_path / "soft_f1of8_s0" / "child.pid"
+    deadline = time.monotonic() + 60
+    while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):  # reaped by the runner, not merely signalled
+        os.kill(child, 0)
+    assert json.loads((tmp_path / "soft_f1of8_s0" / "ablation_time.json").read_text())["invocations"] == 1
 
 
 def test_eval_point_scores_final_weights_on_another_dataset_once(tmp_path):

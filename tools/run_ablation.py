@@ -14,7 +14,8 @@ that take soft_area apart: ``soft_area_label`` (area label, the recipe's image) 
 smoothing ``--label-smoothing``: a regulariser that adds no information, the control for soft labels).
 
 Every point is a normal training run in ``<output>/<point>/``; finished points are skipped and interrupted
-ones resume, so re-running the command continues the grid. ``--lane i/n`` runs every n-th point only, so n
+ones resume, so re-running the command continues the grid; stopping the runner (Ctrl-C, ``kill``) stops the
+run it started, so none goes on training unattended. ``--lane i/n`` runs every n-th point only, so n
 processes (each with ``OMP_NUM_THREADS=1``) share the grid without overlap. ``--also-eval DATASET ...``
 scores every finished point's final weights on more registered datasets too (e.g. val when the recipe tests
 on test), into ``<point>/inference_<DATASET>/``, and tabulates each. Trailing ``key=value``
@@ -29,7 +30,14 @@ import time
 
 from softlabelseg.analysis.evidence import GridSpec, grid_document
 from softlabelseg.analysis.grid_report import plot_miou
-from softlabelseg.analysis.sweep import VARIANTS, OverrideKeys, collect, eval_point, run_point
+from softlabelseg.analysis.sweep import (
+    VARIANTS,
+    OverrideKeys,
+    collect,
+    eval_point,
+    exit_on_sigterm,
+    run_point,
+)
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyconfig_train_net.py")
 DEFAULT_VARIANTS = ["nearest_topleft", "nearest", "soft", "soft_area", "full_res"]
@@ -80,6 +88,7 @@ def main(argv=None) -> int:
         ap.error("a variant that smooths (nearest_ls) needs --label-smoothing")
 
     os.makedirs(args.output, exist_ok=True)
+    exit_on_sigterm()
     start = time.perf_counter()
     failed = []
     if not args.aggregate_only:

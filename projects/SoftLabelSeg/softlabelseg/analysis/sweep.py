@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,8 +28,8 @@ from ..utils.factors import parse_factor
 from ..utils.fileio import atomic_write
 
 __all__ = ["BASELINE", "CONTROL", "RESULT_FILE", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
-           "collect", "eval_point", "extra_result_file", "is_finished", "make_grid", "parse_factor",
-           "read_json", "run_point"]
+           "collect", "eval_point", "exit_on_sigterm", "extra_result_file", "is_finished", "make_grid",
+           "parse_factor", "read_json", "run_point"]
 
 RESULT_FILE = os.path.join("inference", "sem_seg_evaluation.json")
 TIME_FILE = "ablation_time.json"
@@ -196,13 +197,31 @@ def _run_logged(cmd: list[str], run_dir: str, heartbeat=None, heartbeat_s: float
     ``heartbeat_s`` while it runs. Returns the exit code."""
     with open(os.path.join(run_dir, "ablation_run.log"), "a") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
-        while True:
-            if heartbeat is not None:
-                heartbeat()
-            try:
-                return proc.wait(timeout=heartbeat_s)
-            except subprocess.TimeoutExpired:
-                continue
+        try:
+            while True:
+                if heartbeat is not None:
+                    heartbeat()
+                try:
+                    return proc.wait(timeout=heartbeat_s)
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            # a runner that stops (Ctrl-C, SIGTERM through exit_on_sigterm, an error) stops its run too, so a
+            # restarted runner never trains in the same folder next to an orphan
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def exit_on_sigterm() -> None:
+    """Turns SIGTERM (``kill``, ``pkill``) into ``SystemExit``, so a runner that is stopped that way unwinds
+    and stops the training run it started (:func:`run_point`) instead of leaving it running. SIGKILL cannot be
+    caught: stop a runner's whole process group (``kill -- -PGID``) to be sure."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _check_finished(point: GridPoint, run_dir: str, returncode: int, result_file: str) -> None:
