@@ -151,7 +151,7 @@ def test_a_runner_stopped_with_sigterm_stops_the_training_run_it_started(tmp_pat
     )
     runner = tmp_path / "runner.py"
     runner.write_text(
-        "import sys\nfrom fractions import Fraction\n"
+        "from fractions import Fraction\n"
         "from softlabelseg.analysis.sweep import GridPoint, OverrideKeys, exit_on_sigterm, run_point\n"
         "exit_on_sigterm()\n"
         f"run_point(GridPoint('soft', Fraction(1, 8), 0), 'cfg.py', {str(tmp_path)!r}, [], OverrideKeys(),\n"
