@@ -1,7 +1,11 @@
 """Two-process DDP on CPU (gloo) through ``launch``: synchronized weights, per-rank RNG in checkpoints,
-confusion matrices summed across ranks, a non-finite loss stopping every rank."""
+confusion matrices summed across ranks, a non-finite loss stopping every rank, no DDP model outliving
+the process group."""
+
+import gc
 
 import torch
+import torch.distributed as dist
 
 from tests.helpers.standins import ToyLoader, ToySegModel, toy_test_set
 
@@ -44,6 +48,17 @@ def _worker(out_dir):
         },
         f"{out_dir}/rank{rank}.pt",
     )
+    gc.disable()  # only launch's own clean-up may free the models' reference cycles before the check
+    destroy = dist.destroy_process_group
+
+    def destroy_and_count_live_ddp_models(*args, **kwargs):
+        live = sum(isinstance(o, torch.nn.parallel.DistributedDataParallel) for o in gc.get_objects())
+        with open(f"{out_dir}/rank{rank}_ddp_alive_at_destroy.txt", "w") as f:
+            f.write(str(live))
+        gc.enable()
+        return destroy(*args, **kwargs)
+
+    dist.destroy_process_group = destroy_and_count_live_ddp_models
 
 
 def test_two_process_gloo(tmp_path):
@@ -61,3 +76,6 @@ def test_two_process_gloo(tmp_path):
     assert final["iteration"] == 3 and len(final["trainer"]["rng"]) == 2
     assert final["trainer"]["data"]["batches_consumed"] == 6
     assert not any(k.startswith("module.") for k in final["model"])
+    # a DDP model still alive when the group is destroyed lives on into interpreter shutdown, where gloo's
+    # teardown can abort the worker (SIGABRT)
+    assert [(tmp_path / f"rank{r}_ddp_alive_at_destroy.txt").read_text() for r in range(2)] == ["0", "0"]

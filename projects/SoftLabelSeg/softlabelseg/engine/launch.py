@@ -6,6 +6,7 @@ which is how multi-process training is tested without GPUs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -97,6 +98,9 @@ def _run(main_func, args):
         return main_func(*args)
     finally:
         if dist.is_initialized():
+            # DDP models left in reference cycles by main_func would keep the process group alive until
+            # interpreter shutdown, where gloo's teardown can abort the process: free them first.
+            gc.collect()
             dist.destroy_process_group()
 
 
