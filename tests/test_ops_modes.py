@@ -25,7 +25,8 @@ def reference(planes: np.ndarray, size, mode, align_corners=False, antialias=Fal
     h, w = size
     if spec.library == "torch":
         kw = dict(align_corners=align_corners, antialias=antialias) if spec.torch_flags else {}
-        x = torch.from_numpy(planes)[None].double()
+        # ATen's nearest index depends on the tensor's dtype; the tables follow float32, as for OpenCV.
+        x = torch.from_numpy(planes)[None].to(torch.float32 if spec.grid else torch.float64)
         return F.interpolate(x, size=(h, w), mode=spec.image, **kw)[0].numpy()
     if spec.library == "cv2":
         dtype = np.float32 if spec.grid else np.float64
