@@ -23,13 +23,13 @@ def reference(planes: np.ndarray, size, mode, align_corners=False, antialias=Fal
     filter the mode's registry entry names."""
     spec = REGISTRY[mode]
     h, w = size
+    # A nearest (grid) mode's source index depends on the dtype in ATen and OpenCV; the tables follow float32.
+    dtype = np.float32 if spec.grid else np.float64
     if spec.library == "torch":
         kw = dict(align_corners=align_corners, antialias=antialias) if spec.torch_flags else {}
-        # ATen's nearest index depends on the tensor's dtype; the tables follow float32, as for OpenCV.
-        x = torch.from_numpy(planes)[None].to(torch.float32 if spec.grid else torch.float64)
+        x = torch.from_numpy(planes.astype(dtype))[None]
         return F.interpolate(x, size=(h, w), mode=spec.image, **kw)[0].numpy()
     if spec.library == "cv2":
-        dtype = np.float32 if spec.grid else np.float64
         flag = getattr(cv2, spec.image)
         return np.stack([cv2.resize(p.astype(dtype), (w, h), interpolation=flag) for p in planes])
     flag = getattr(Image.Resampling, spec.image)
