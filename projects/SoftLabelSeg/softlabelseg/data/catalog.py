@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DATASETS_ENV", "DatasetCatalog", "DatasetNotFoundError", "Metadata", "MetadataCatalog",
-           "dataset_root"]
+           "dataset_root", "register_name_pattern"]
 
 DATASETS_ENV = "SOFTLABELSEG_DATASETS"
 _DEFAULT_ROOT = "./datasets"
@@ -52,8 +52,28 @@ def missing_path_error(what: str, path: os.PathLike | str, expected: str) -> Dat
     )
 
 
+_NAME_PATTERNS: dict[str, Callable[[str], None]] = {}
+
+
+def register_name_pattern(prefix: str, register: Callable[[str], None]) -> None:
+    """Names starting with ``prefix`` are registered when first looked up (``in``, ``get`` of either
+    catalog) by ``register(name)``, which registers the dataset first, then its metadata; its errors
+    (a missing data file, say) reach the caller. E.g. ``folder:<data file>:<split>``."""
+    _NAME_PATTERNS[prefix] = register
+
+
+def _register_on_demand(name: str) -> None:
+    if not isinstance(name, str) or name in DatasetCatalog._fns:
+        return
+    for prefix, register in _NAME_PATTERNS.items():
+        if name.startswith(prefix):
+            register(name)
+            return
+
+
 class _DatasetCatalog:
-    """name -> function returning ``list[dict]`` records. Functions run on every ``get``."""
+    """name -> function returning ``list[dict]`` records. Functions run on every ``get``; names of a
+    :func:`register_name_pattern` are registered on first use."""
 
     def __init__(self):
         self._fns: dict[str, Callable[[], list[dict]]] = {}
@@ -66,6 +86,7 @@ class _DatasetCatalog:
         self._fns[name] = func
 
     def get(self, name: str) -> list[dict]:
+        _register_on_demand(name)
         try:
             fn = self._fns[name]
         except KeyError:
@@ -80,6 +101,7 @@ class _DatasetCatalog:
         self._fns.pop(name)
 
     def __contains__(self, name: str) -> bool:
+        _register_on_demand(name)
         return name in self._fns
 
 
@@ -148,6 +170,7 @@ class _MetadataCatalog:
         self._meta: dict[str, Metadata] = {}
 
     def get(self, name: str) -> Metadata:
+        _register_on_demand(name)
         if name not in self._meta:
             self._meta[name] = Metadata(name)
         return self._meta[name]

