@@ -48,6 +48,7 @@ def check_datasets(cfg, eval_only: bool = False) -> None:
     """Every dataset name the job will read (training split unless ``eval_only``; the test split when an
     evaluator is configured) is registered and lists at least one sample."""
     from softlabelseg.data import DatasetCatalog, get_dataset_dicts
+    from softlabelseg.data.datasets.data_file import folder_class_mismatch
 
     splits = [] if eval_only else ["train"]
     if OmegaConf.select(cfg, "dataloader.evaluator", default=None) is not None or eval_only:
@@ -70,6 +71,9 @@ def check_datasets(cfg, eval_only: bool = False) -> None:
             f"dataloader.evaluator.dataset_name={test_names[0]} too (a config with the name written out, "
             f"not as ${{..test.dataset}}, does not follow an override of the test dataset)."
         )
+    mismatch = folder_class_mismatch(cfg, eval_only)  # a data file's class list vs the config's class counts
+    if mismatch:
+        raise ConfigValueError(mismatch)
     for key, names in named.items():
         if names:
             skip = bool(OmegaConf.select(cfg, f"dataloader.{keys[key]}.skip_bad_samples", default=False))
