@@ -24,6 +24,7 @@ from .defaults import (
 from .events import CommonMetricPrinter, EventStorage, JSONWriter, TensorboardXWriter, get_event_storage
 from .launch import launch
 from .solver import (
+    LRFactorByPrefix,
     LRMultiplier,
     WarmupParamScheduler,
     get_default_optimizer_params,
@@ -51,6 +52,7 @@ __all__ = [
     "TensorboardXWriter",
     "get_event_storage",
     "launch",
+    "LRFactorByPrefix",
     "LRMultiplier",
     "WarmupParamScheduler",
     "get_default_optimizer_params",

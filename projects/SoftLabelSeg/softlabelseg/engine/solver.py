@@ -76,6 +76,21 @@ def get_default_optimizer_params(
     return list(groups.values())
 
 
+class LRFactorByPrefix:
+    """A ``lr_factor_func`` that a config can hold: the factor of the longest matching name prefix, else 1.
+
+    ``LRFactorByPrefix({"backbone.": 0.1})`` fine-tunes a pretrained backbone at a tenth of the head's rate;
+    unlike a plain function it survives the run's ``config.yaml``.
+    """
+
+    def __init__(self, factors: dict[str, float]):
+        self.factors = {str(k): float(v) for k, v in dict(factors).items()}
+
+    def __call__(self, name: str) -> float:
+        matches = [p for p in self.factors if name.startswith(p)]
+        return self.factors[max(matches, key=len)] if matches else 1.0
+
+
 class WarmupParamScheduler(ParamScheduler):
     """``scheduler`` with its first ``warmup_length`` of training replaced by a warmup.
 

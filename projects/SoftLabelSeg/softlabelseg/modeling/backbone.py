@@ -16,6 +16,8 @@ import timm
 import torch
 from torch import nn
 
+from . import pretrained as pretrained_weights
+
 __all__ = ["Backbone", "TimmBackbone", "load_state_dict_file"]
 
 logger = logging.getLogger(__name__)
@@ -61,8 +63,11 @@ class TimmBackbone(Backbone):
     Args:
         model_name: timm name, e.g. ``"resnet101d"``, ``"hrnet_w48"``.
         out_indices: timm feature indices to return (``stage{i}`` names).
-        pretrained: download/load timm's pretrained weights (needs them cached or internet).
-        checkpoint: local weights file loaded through timm's own filters (takes precedence).
+        pretrained: timm's own pretrained weights (needs them cached or internet).
+        checkpoint: a local weights file in timm's key names, loaded strictly (``modeling.pretrained``).
+        weights: an installed weights package, e.g. ``"efficientnet-lite0"``
+            (``pretrained.WEIGHTS_PACKAGES``), mapped onto timm's keys and loaded strictly.
+            At most one of the three weight sources.
         output_stride: 8 or 16 dilates the last stages (models that support it, e.g. ResNets).
         **kwargs: passed to ``timm.create_model`` (e.g. ``feature_location=""`` for raw HRNet branches).
     """
@@ -74,18 +79,38 @@ class TimmBackbone(Backbone):
         pretrained: bool = False,
         checkpoint: str | None = None,
         output_stride: int | None = None,
+        weights: str | None = None,
         **kwargs,
     ):
         super().__init__()
+        given = (("pretrained", pretrained), ("checkpoint", checkpoint), ("weights", weights))
+        sources = [k for k, v in given if v]
+        if len(sources) > 1:
+            raise ValueError(f"model.backbone: give one weight source, not {' and '.join(sources)}")
         if output_stride is not None:
             kwargs["output_stride"] = output_stride
-        if checkpoint:
-            if not os.path.isfile(checkpoint):
-                raise FileNotFoundError(f"Backbone checkpoint {checkpoint} does not exist.")
-            kwargs["pretrained_cfg_overlay"] = dict(file=checkpoint)
-            pretrained = True
+        if checkpoint and not os.path.isfile(checkpoint):
+            raise FileNotFoundError(
+                f"model.backbone.checkpoint={checkpoint} does not exist; give a weights file or null"
+            )
+        state = source = None
+        if weights:  # resolved before the model is built: a missing package fails at once
+            state, package = pretrained_weights.package_state_dict(weights, model_name)
+            source = f"{weights} ({package.distribution})"
         self.body = timm.create_model(
-            model_name, features_only=True, out_indices=tuple(out_indices), pretrained=pretrained, **kwargs
+            model_name, features_only=True, out_indices=tuple(out_indices), pretrained=bool(pretrained),
+            **kwargs,
+        )
+        if checkpoint:
+            state, source = load_state_dict_file(checkpoint), checkpoint
+        if state is not None:
+            arch_kwargs = {k: v for k, v in kwargs.items() if k != "feature_location"}
+            with torch.device("meta"):
+                whole = timm.create_model(model_name, pretrained=False, **arch_kwargs)
+            pretrained_weights.load_strict(self.body, state, whole.state_dict().keys(), source)
+        #: (mean, std) in 0..255 that the loaded weights expect; None for random init.
+        self.normalization = (
+            pretrained_weights.timm_normalization(self.body) if sources else None
         )
         info = self.body.feature_info
         self._names = [f"stage{i}" for i in out_indices]

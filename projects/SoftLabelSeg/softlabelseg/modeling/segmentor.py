@@ -34,6 +34,27 @@ def _hw(target) -> tuple[int, int]:
     return int(t.shape[-2]), int(t.shape[-1])
 
 
+def _normalization(backbone, mean, std) -> tuple[list[float], list[float]]:
+    """The model's (mean, std): the given ones, checked against what the backbone's weights expect."""
+    expected = getattr(backbone, "normalization", None)
+    if mean is None or std is None:
+        if expected is None:
+            raise ValueError(
+                "model.pixel_mean/pixel_std are null but the backbone loads no pretrained weights that "
+                "declare a normalisation; set both (RGB, 0..255)"
+            )
+        return [float(v) for v in expected[0]], [float(v) for v in expected[1]]
+    def same(a, b) -> bool:
+        return torch.allclose(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+
+    if expected is not None and not (same(mean, expected[0]) and same(std, expected[1])):
+        raise ValueError(
+            f"model.pixel_mean/pixel_std {list(mean)}/{list(std)} differ from the {list(expected[0])}/"
+            f"{list(expected[1])} the backbone's pretrained weights expect; set them to those values or null"
+        )
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
 class SemanticSegmentor(nn.Module):
     """Backbone + head with normalisation, padding, loss and full-resolution post-processing.
 
@@ -41,7 +62,8 @@ class SemanticSegmentor(nn.Module):
         backbone: a ``Backbone`` (``forward(x) -> dict``, ``output_shape()``).
         head: an ``nn.Module`` taking the feature dict, or a callable ``head(input_shape=...)`` building one
             from ``backbone.output_shape()`` (a ``_partial_`` config node), so configs never repeat channels.
-        pixel_mean, pixel_std: per-channel RGB statistics in 0..255.
+        pixel_mean, pixel_std: per-channel RGB statistics in 0..255; None takes the normalisation the
+            backbone's pretrained weights declare (``backbone.normalization``); given values must agree.
         num_classes: number of classes C (targets are checked against it).
         ignore_value: label of ignored pixels in int64 targets (the padding of a batch's labels).
         size_divisibility: pad inputs to a multiple of this; None -> ``backbone.size_divisibility``.
@@ -52,7 +74,7 @@ class SemanticSegmentor(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, head: nn.Module | Callable[..., nn.Module],
-                 pixel_mean: Sequence[float], pixel_std: Sequence[float], num_classes: int,
+                 pixel_mean: Sequence[float] | None, pixel_std: Sequence[float] | None, num_classes: int,
                  ignore_value: int = 255, size_divisibility: int | None = None, loss: nn.Module | None = None,
                  multi_class: bool | None = None, class_weights: Sequence[float] | None = None,
                  loss_weight: float | None = None):
@@ -63,6 +85,7 @@ class SemanticSegmentor(nn.Module):
         if size_divisibility is None:
             size_divisibility = getattr(backbone, "size_divisibility", 32)
         self.size_divisibility = int(size_divisibility)
+        pixel_mean, pixel_std = _normalization(backbone, pixel_mean, pixel_std)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1),
