@@ -105,7 +105,9 @@ def grid_document(spec: GridSpec, root: str = ".") -> str | None:
         if extra:
             table += (f"\n## Scored on {dataset} ({len(extra)}/{len(grid)} runs)\n\n"
                       + markdown_tables(extra, names, None, groups))
-    header = (f"Recipe: `{spec.config}` (soft labels use its image filter, "
+    # A heading first: a leading "Recipe: ..." line would be read (and dropped) as page metadata by MkDocs.
+    header = (f"# {spec.title or spec.name}\n\n"
+              f"Recipe: `{spec.config}` (soft labels use its image filter, "
               f"`{cfg.dataloader.train.mapper.image_mode}`, unless the row says otherwise); "
               f"{len(results)}/{len(grid)} runs finished; scored on `{cfg.dataloader.test.dataset}` "
               "unless a section says otherwise.\n\n")

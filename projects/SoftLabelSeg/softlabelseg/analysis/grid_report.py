@@ -53,17 +53,20 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
     for reference in (BASELINE, CONTROL):
         if reference in variants and len(variants) > 1:
             lines += ["", *_paired_table(cells, reference, variants, factors, class_names, groups)]
-    lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
-              "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest; "
-              "trained models: means over the seeds all three variants finished.", "",
-              "| factor | what | alignment | soft labelling | total |", "|---|---|---|---|---|"]
+    rows = []  # a factor where no seed finished all three variants gets no trained-model row
     for f in factors:
         means, n_shared = shared_seed_means(cells, ("nearest_topleft", "nearest", "soft"), f)
-        seeds = f"{n_shared} seed" + ("" if n_shared == 1 else "s")
-        lines.append(_decomposition_row(f, f"trained model ({seeds})", means))
+        if n_shared:
+            seeds = f"{n_shared} seed" + ("" if n_shared == 1 else "s")
+            rows.append(_decomposition_row(f, f"trained model ({seeds})", means))
         if ceilings:
-            lines.append(_decomposition_row(f, "label ceiling", {v: ceilings.get((v, f), math.nan)
-                                                                   for v in means}))
+            rows.append(_decomposition_row(f, "label ceiling", {v: ceilings.get((v, f), math.nan)
+                                                                  for v in means}))
+    if rows:
+        lines += ["", "### Decomposition of the gain over top-left nearest (mIoU points)", "",
+                  "alignment = centred nearest - top-left nearest; soft labelling = soft - centred nearest; "
+                  "trained models: means over the seeds all three variants finished.", "",
+                  "| factor | what | alignment | soft labelling | total |", "|---|---|---|---|---|", *rows]
     if ceilings:
         lines += ["", "### Label ceiling (recoverable mIoU of the training targets) vs trained model", "",
                   "| labels | factor | ceiling | trained | gap |", "|---|---|---|---|---|"]
