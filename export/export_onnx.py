@@ -9,8 +9,10 @@ that a recipe deploys before any training.
 
 A checkpoint whose weights hold NaN or inf (a diverged training) is refused, naming the tensors. The
 .onnx file is written atomically: an export that fails or is killed leaves an earlier file at --output
-unchanged (at most a .tmp_* file beside it). Exit code: 0 written, 2 refused (unreadable or mismatching
-checkpoint, NaN / inf weights, unsupported operator or arguments).
+unchanged (at most a .tmp_* file beside it). --output may not be the checkpoint or recipe it reads, nor an
+existing file that is not .onnx (refused before anything is built). Exit code: 0 written, 2 refused
+(unreadable or mismatching checkpoint, NaN / inf weights, unsupported operator or arguments, an output that
+cannot be written).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from softlabelseg.utils.fileio import OutputPathError
 from softlabelseg_export.checkpoint import CheckpointMismatchError
 from softlabelseg_export.cli_common import add_recipe_args, parse_hw
 from softlabelseg_export.exporter import EXPORTERS, ExportError
@@ -62,7 +65,7 @@ def main(argv=None) -> int:
             input_size=args.input_size, dynamic=args.dynamic, fp16=args.fp16, output_kind=args.output_kind,
             upsample_to=args.upsample_to, exporter=args.exporter,
         )  # fmt: skip
-    except (CheckpointMismatchError, ExportError, FileNotFoundError) as e:
+    except (CheckpointMismatchError, ExportError, FileNotFoundError, OutputPathError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from softlabelseg.utils.fileio import check_output_file
 
 from .exporter import ExportError, export_onnx
 from .metadata import UNTRAINED, ExportMetadata, read_metadata
@@ -76,6 +78,8 @@ def export_from_recipe(
     """Build the recipe's model, load ``checkpoint`` strictly (None: keep the untrained
     initialisation, recorded as such in the metadata), export it to ``output``."""
     start = time.perf_counter()
+    # before the minutes of building and tracing: never replace the checkpoint, the recipe or another file
+    check_output_file(output, reads=(checkpoint, config_file), suffixes=(".onnx",))
     cfg = load_recipe(config_file, overrides)
     model = build_model(cfg, checkpoint, config_name=config_file)
     if checkpoint:  # untrained weights have no training factor to cross-check
@@ -125,21 +129,30 @@ def dataset_images(cfg, meta: ExportMetadata, num_images: int, dataset: str | No
         yield _fit(mapper(record)["image"].numpy(), meta)
 
 
-def _prepared_files(paths, meta: ExportMetadata):
-    from .runtime import input_size_for, read_image, resize_image
+def _prepared_files(paths, meta: ExportMetadata, skip_unreadable: bool = False):
+    from .runtime import ImageReadError, input_size_for, read_image, resize_image
 
     for path in paths:
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except ImageReadError as e:
+            if not skip_unreadable:
+                raise
+            print(f"skipped: {e}", file=sys.stderr)  # a folder of the user's: the others are compared
+            continue
         size = input_size_for(*image.shape[:2], meta)
         small = resize_image(image, size, meta.image_resize, meta.image_antialias)
         yield np.ascontiguousarray(small.transpose(2, 0, 1))
 
 
 def folder_images(folder: str, meta: ExportMetadata, num_images: int):
-    """Yield model inputs for up to ``num_images`` image files, prepared as the Python runner does."""
+    """Yield model inputs for up to ``num_images`` image files, prepared as the Python runner does; a file
+    that cannot be read is reported on stderr and skipped (the next file takes its place)."""
+    from itertools import islice
+
     from .runtime import list_images
 
-    yield from _prepared_files(list_images(folder)[:num_images], meta)
+    yield from islice(_prepared_files(list_images(folder), meta, skip_unreadable=True), num_images)
 
 
 def verify_from_recipe(

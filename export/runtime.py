@@ -94,7 +94,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ImageReadError(f"image {path!r} does not exist")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    # the bytes through Python, then cv2.imdecode (EXIF orientation applied, as cv2.imread does): cv2.imread
+    # crashes the process on a file name that is not valid UTF-8
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise ImageReadError(f"cannot read image {path!r}: {e.strerror or e}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageReadError(f"cannot read image {path!r}: not an image format OpenCV can decode, or corrupt")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

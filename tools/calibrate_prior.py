@@ -11,7 +11,10 @@ them. A recipe does the same after training with ``train.calibration.enabled=Tru
 
 ``--config-file/--checkpoint``: an analysis that changes nothing: it prints (and with ``--output`` writes)
 the offsets and the test split's scores with and without them (pass the run's own saved ``config.yaml`` or
-its recipe with the same overrides, so the test images are resized as in training).
+its recipe with the same overrides, so the test images are resized as in training). ``--output`` may not be
+the checkpoint, the config, or an existing file other than ``.json``.
+
+A bad argument, file or folder ends in one ``error:`` line and exit code 2.
 
 The offsets match the predicted class shares to the label shares of ``--fit-images`` training images
 (evenly spaced over the split, seen through the test mapper); validation and test images are never used.
@@ -76,14 +79,20 @@ def main(argv=None) -> int:
         ap.error("pass either --run FOLDER, or --config-file and --checkpoint")
     if not args.run and not (args.config_file and args.checkpoint):
         ap.error("the analysis needs both --config-file and --checkpoint")
-    if args.output:  # fail before the minutes of inference, not after
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    if args.fit_images < 1 or args.iters < 1:
+        ap.error(f"--fit-images and --iters must be at least 1, got {args.fit_images} and {args.iters}")
+    if args.output and args.run:
+        ap.error("--output belongs to the analysis (--config-file/--checkpoint); --run writes into the run")
     torch.set_num_threads(1)
     from softlabelseg.engine.checkpoint import CheckpointError
     from softlabelseg.engine.preflight import OutputDirError
     from softlabelseg.engine.train_config import ConfigValueError
+    from softlabelseg.utils.fileio import OutputPathError, check_output_file
 
     try:
+        if args.output:  # fail before the minutes of inference, not after; never replace an input
+            check_output_file(args.output, reads=(args.checkpoint, args.config_file), suffixes=(".json",))
+            os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         if args.run:
             from softlabelseg.engine.calibration import calibrate_run
             from softlabelseg.engine.defaults import setup_logger
@@ -92,9 +101,9 @@ def main(argv=None) -> int:
             calibrate_run(args.run, args.fit_images, args.iters)
             return 0
         return _analysis(args)
-    except (CheckpointError, ConfigValueError, OutputDirError, FileNotFoundError) as e:
+    except (CheckpointError, ConfigValueError, OutputDirError, OutputPathError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

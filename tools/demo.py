@@ -9,10 +9,13 @@ Per image: ``<folder>/<stem>.png`` (the image with the predicted classes blended
 classes present) and ``<stem>_labels.png`` (train ids); a folder's sub-folders are kept. The recipe's test
 mapper resizes each image (its factor and filter) and the prediction is at the image's own size, with the
 class offsets the checkpoint carries. The checkpoint must fit the recipe's model (it is loaded strictly).
-An image that cannot be read is reported and skipped; the exit code is then 1.
+An image that cannot be read or whose outputs cannot be written (e.g. a name too long) is reported and
+skipped, the others go on; the exit code is then 1. The outputs never replace the input image; a bad
+argument, checkpoint or output folder ends in one ``error:`` line and exit code 2.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -26,6 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.5, help="opacity of the class colours")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (train.init_checkpoint=...)")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.alpha <= 1.0:  # also refuses nan
+        ap.error(f"--alpha must be between 0 and 1, got {args.alpha}")
 
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.data import BadSampleError, MetadataCatalog
@@ -39,9 +44,12 @@ def main(argv=None) -> int:
         if not weights:
             raise CheckpointError("pass the trained weights as train.init_checkpoint=<model_final.pth>")
         paths = list_images(args.input, args.output)
+        os.makedirs(args.output, exist_ok=True)
+        if not os.access(args.output, os.W_OK | os.X_OK):
+            raise PermissionError(f"--output {args.output} is not writable: choose a folder you can write to")
         model = instantiate(cfg.model)
         Checkpointer(model).load(weights, checkpointables=[], strict=True)
-    except (CheckpointError, FileNotFoundError, ValueError, KeyError) as e:
+    except (CheckpointError, OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     names = scored_class_names(cfg)
@@ -50,14 +58,17 @@ def main(argv=None) -> int:
     model.eval()
     start, failed = time.perf_counter(), []
     for path in paths:
-        try:
+        try:  # this image only: an unreadable file, a name too long for its outputs, a failed write
             image, labels = predict_image(model, mapper, path)
-        except BadSampleError as e:  # this image only
+            overlay = draw_overlay(image, labels, colors, names, args.alpha)
+            write_prediction(args.output, path, args.input, overlay, labels)
+        except BadSampleError as e:
             failed.append(path)
             print(f"skipped: {e}", file=sys.stderr)
-            continue
-        overlay = draw_overlay(image, labels, colors, names, args.alpha)
-        write_prediction(args.output, path, args.input, overlay, labels)
+        except OSError as e:
+            failed.append(path)
+            print(f"skipped: {path}: {e.strerror or e}"
+                  + (f" ({e.filename})" if e.filename and e.filename != path else ""), file=sys.stderr)
     done = len(paths) - len(failed)
     offsets = " with its class offsets" if getattr(model, "offsets_active", False) else ""
     print(f"{done} image(s) in {time.perf_counter() - start:.1f} s{offsets} -> {args.output}"

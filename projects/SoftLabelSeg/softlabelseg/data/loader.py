@@ -91,9 +91,10 @@ class TrainingSampler:
 class Batch(list):
     """A batch of mapper dicts; ``skipped`` lists ``(file, reason)`` of the samples skipped to build it."""
 
-    def __init__(self, items=(), skipped=None):
+    def __init__(self, items=(), skipped=None, error=None):
         super().__init__(items)
         self.skipped = list(skipped or [])
+        self.error = error  # (file, message) of a bad sample that stops the loader (without skip_bad)
 
 
 class _BatchStream(IterableDataset):
@@ -123,7 +124,11 @@ class _BatchStream(IterableDataset):
                 return self.mapper(self.records[idx], rng)
             except BadSampleError as e:
                 if not self.skip_bad:
-                    raise
+                    split = "train" if self.substitute else "test"
+                    problem = str(e)[len(e.path) + 2:] if str(e).startswith(e.path + ": ") else str(e)
+                    raise BadSampleError(e.path, f"{problem}. Fix or remove this file, or set "
+                                         f"dataloader.{split}.skip_bad_samples=True to skip bad samples "
+                                         "(each is named in the log and counted)") from None
                 skipped.append((e.path, str(e)))
                 if not self.substitute:
                     return None
@@ -141,7 +146,11 @@ class _BatchStream(IterableDataset):
             if not chunk:
                 return
             skipped: list = []
-            out = [self._map(k, idx, skipped) for k, idx in chunk]
+            try:
+                out = [self._map(k, idx, skipped) for k, idx in chunk]
+            except BadSampleError as e:  # handed to the main process whole: a worker's raise loses its type
+                yield Batch([], skipped, error=(e.path, str(e)[len(e.path) + 2:]))
+                return
             yield Batch([x for x in out if x is not None], skipped)
             next(itertools.islice(pairs, stride - self.batch_size, stride - self.batch_size), None)
 
@@ -165,6 +174,8 @@ class StreamLoader(DataLoader):
     def __iter__(self):
         self._handed_out = self.dataset.start
         for batch in super().__iter__():
+            if batch.error is not None:
+                raise BadSampleError(*batch.error)
             for path, reason in batch.skipped:
                 self.num_skipped += 1
                 if path not in self.skipped:

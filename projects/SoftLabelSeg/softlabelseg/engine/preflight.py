@@ -171,6 +171,14 @@ def check_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -> 
         old = [] if resume else run_artefacts(out)
         what, advice = "an earlier run", "--resume to continue it, or train.output_dir=<new folder>"
     shown = ", ".join(os.path.relpath(p, holder or ".") for p in old[:6]) + (" ..." if len(old) > 6 else "")
+    init = OmegaConf.select(cfg, "train.init_checkpoint", default=None)
+    read = [p for p in old if init and os.path.exists(init) and os.path.samefile(init, p)]
+    if read and not eval_only:
+        raise OutputDirError(
+            f"train.init_checkpoint={init} is a file of the earlier run in {holder}, which "
+            + ("--overwrite would delete before reading it" if overwrite else "this run would replace")
+            + f". Copy it out of the folder first (cp {init} <elsewhere>.pth) and point "
+            "train.init_checkpoint there, or choose another train.output_dir.")
     if old and not overwrite:
         raise OutputDirError(
             f"{holder} holds {what} ({shown}) that this command would overwrite. Pass --overwrite to "

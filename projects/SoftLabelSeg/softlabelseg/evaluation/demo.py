@@ -15,17 +15,26 @@ import torch
 
 from ..utils.fileio import atomic_write
 
-__all__ = ["IMAGE_EXTENSIONS", "draw_overlay", "list_images", "predict_image", "write_prediction"]
+__all__ = ["IMAGE_EXTENSIONS", "draw_overlay", "list_images", "output_paths", "predict_image",
+           "write_prediction"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def list_images(source: str, output: str) -> list[str]:
     """The images of ``source`` (a file, or a folder searched recursively), sorted. Refuses an ``output``
-    folder inside a ``source`` folder: the demo never writes where it reads, nor reads what it wrote."""
+    folder inside a ``source`` folder, one whose overlay would replace a ``source`` image, and an ``output``
+    that is a file: the demo never writes where it reads, nor reads what it wrote."""
     if not os.path.exists(source):
         raise FileNotFoundError(f"--input {source} does not exist")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output} is a file; the demo writes a folder of overlays: choose a "
+                         "folder")
     if os.path.isfile(source):
+        targets = output_paths(output, source, source)
+        if any(os.path.realpath(t) == os.path.realpath(source) for t in targets):
+            raise ValueError(f"--output {output} would write {targets[0]} over the input image {source}: "
+                             "choose another output folder")
         return [source]
     src, out = os.path.realpath(source), os.path.realpath(output)
     if os.path.commonpath([src, out]) == src:
@@ -80,15 +89,20 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray, colors, class_names, alp
     return np.asarray(canvas)
 
 
+def output_paths(output: str, path: str, source: str) -> tuple[str, str]:
+    """(overlay, labels) paths of the image ``path`` read from ``source`` (a file, or the folder above it)."""
+    rel = os.path.relpath(path, source) if os.path.isdir(source) else os.path.basename(path)
+    stem = os.path.join(output, os.path.splitext(rel)[0])
+    return stem + ".png", stem + "_labels.png"
+
+
 def write_prediction(output: str, path: str, source: str, overlay: np.ndarray, labels: np.ndarray
                      ) -> tuple[str, str]:
     """Writes ``<output>/<relative folder>/<stem>.png`` and ``<stem>_labels.png`` atomically; returns both
     paths. The relative folder is the image's below ``source`` (none for a single file)."""
     from PIL import Image
 
-    rel = os.path.relpath(path, source) if os.path.isdir(source) else os.path.basename(path)
-    stem = os.path.join(output, os.path.splitext(rel)[0])
-    written = (stem + ".png", stem + "_labels.png")
+    written = output_paths(output, path, source)
     for target, array in zip(written, (overlay, labels), strict=True):
         atomic_write(target, lambda f, a=array: Image.fromarray(a).save(f, format="PNG"))
     return written

@@ -15,10 +15,42 @@ import tempfile
 from collections.abc import Callable
 from typing import IO
 
-__all__ = ["TMP_PREFIX", "atomic_write", "current_umask", "remove_stale_temporaries"]
+__all__ = ["TMP_PREFIX", "OutputPathError", "atomic_write", "check_output_file", "current_umask",
+           "remove_stale_temporaries"]
 
 TMP_PREFIX = ".tmp_"
 logger = logging.getLogger(__name__)
+
+
+class OutputPathError(ValueError):
+    """An output path that would replace a file the command reads, an existing file of another kind, or
+    that is a folder (or lies under a file)."""
+
+
+def check_output_file(output, *, reads=(), suffixes: tuple[str, ...] = (), key: str = "--output") -> None:
+    """Refuses (:class:`OutputPathError`, naming ``key``) to write the file ``output`` when it is one of the
+    files ``reads`` names (the same file, links resolved), a folder, under a file, or an existing file whose
+    name does not end in one of ``suffixes`` (a file of another kind: a checkpoint, a config). Writes
+    nothing; an existing file of the right kind may be replaced."""
+    output = os.fspath(output)
+    if os.path.isdir(output):
+        raise OutputPathError(f"{key} {output} is a folder: name the file to write, e.g. "
+                              f"{os.path.join(output, 'out' + (suffixes[0] if suffixes else ''))}")
+    parent = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise OutputPathError(f"{key} {output} lies under {parent}, which is a file, not a folder: choose "
+                              f"another {key}")
+    if not os.path.lexists(output):
+        return
+    for source in reads:
+        if source and os.path.exists(source) and os.path.samefile(source, output):
+            raise OutputPathError(f"{key} {output} is the file this command reads ({os.fspath(source)}): "
+                                  f"writing it would destroy the input. Choose another {key}.")
+    if suffixes and not output.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise OutputPathError(f"{key} {output} exists and is not a {' or '.join(suffixes)} file: writing "
+                              f"would replace it. Choose a new file name, or remove that file first.")
 
 
 def current_umask() -> int:
