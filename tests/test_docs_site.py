@@ -10,7 +10,7 @@ from mkdocs.utils.meta import get_data
 from softlabelseg.analysis.grid_report import markdown_tables
 from softlabelseg.analysis.sweep import RESULT_FILE, collect, make_grid
 
-from tests.helpers.repo import REPO
+from tests.helpers.repo import REPO, load_tool
 
 DOCS = Path(REPO) / "docs"
 
@@ -35,3 +35,35 @@ def test_no_decomposition_row_without_a_shared_seed(tmp_path):
     md = markdown_tables(collect(grid, str(tmp_path)), ["road"])
     assert "Decomposition" not in md and "0 seeds" not in md
     assert "### Paired difference to nearest, centred grid" in md
+
+
+def _hooks():
+    return load_tool("mkdocs_hooks")
+
+
+def test_figures_link_to_their_full_size():
+    html = '<p><img alt="a" src="../figures/a.png" /></p><a href="x"><img src="b.png"></a>'
+    out = _hooks().link_figures(html)
+    assert '<a class="figure-link" href="../figures/a.png"' in out
+    assert out.count("<a ") == 2 and '<a href="x"><img src="b.png"></a>' in out  # a linked image stays
+
+
+def test_only_linked_run_data_is_kept():
+    pages = {"evidence/README.md": "see [the log](runs/x/log.txt#L3), ![fig](../figures/f.png)\n"
+                                   "[ref]: mainjob/result.json\nand https://example.org/a.json",
+             "index.md": '<img src="figures/g.png"> [report](evidence/README.md#top) [web](https://e.org/x.png)'}
+    assert _hooks().linked_files(pages) == {"evidence/runs/x/log.txt", "figures/f.png",
+                                             "evidence/mainjob/result.json", "figures/g.png",
+                                             "evidence/README.md"}
+
+
+def test_repository_paths_link_to_the_repository(tmp_path):
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "demo.py").write_text("")
+    html = ("<p><code>tools/demo.py</code> <code>tools/</code> <code>tools/nope.py</code> "
+            '<code>demo.py</code></p><pre><code>tools/demo.py</code></pre>'
+            '<a href="y"><code>tools/demo.py</code></a>')
+    out = _hooks().link_repository_paths(html, str(tmp_path), "https://host/org/repo/")
+    assert out.count('href="https://host/org/repo/blob/main/tools/demo.py"') == 1
+    assert '<a href="https://host/org/repo/tree/main/tools"><code>tools/</code></a>' in out
+    assert "<code>tools/nope.py</code> <code>demo.py</code></p><pre><code>tools/demo.py</code></pre>" in out

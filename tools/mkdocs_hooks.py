@@ -1,9 +1,17 @@
 """MkDocs hooks of the manual (``hooks:`` in mkdocs.yml): they change how pages are built, not what they say.
 
 - A figure links to its full-size file, so a wide plot squeezed into the column opens readable.
+- Run data under docs/ (about 1,200 result, config and log files) is copied into the site only where a page
+  links to it.
+- A repository path written as code (``projects/SoftLabelSeg/configs/...``) links to that file in the
+  repository (``repo_url``), when the file exists.
 """
 
+import os
+import posixpath
 import re
+
+from mkdocs.structure.files import InclusionLevel
 
 _LINK = re.compile(r"<a\b.*?</a>", re.S)
 _IMG = re.compile(r'<img\b[^>]*\bsrc="([^"]+)"[^>]*>')
@@ -23,4 +31,63 @@ def _figure_link(m: re.Match) -> str:
 
 
 def on_page_content(html, page, config, files):
-    return link_figures(html)
+    html = link_figures(html)
+    if config["repo_url"]:
+        root = os.path.dirname(os.path.abspath(config["config_file_path"]))
+        html = link_repository_paths(html, root, config["repo_url"])
+    return html
+
+
+# Link targets in a page's Markdown: [text](target), ![alt](target), [name]: target, src="..." / href="...".
+_TARGETS = re.compile(r"\]\(\s*<?([^)\s>]+)"  # inline link or image
+                      r"|^\s*\[[^\]]+\]:\s*<?(\S+?)>?\s*$"  # reference definition
+                      r"|\b(?:src|href)=\"([^\"]+)\"", re.M)  # raw HTML
+
+
+def linked_files(pages: dict[str, str]) -> set[str]:
+    """The files (docs-relative paths, ``/``-separated) that ``pages`` {docs-relative path: Markdown} link
+    to; anchors, queries and absolute URLs are left out."""
+    found = set()
+    for src, text in pages.items():
+        for m in _TARGETS.finditer(text):
+            target = next(g for g in m.groups() if g).split("#", 1)[0].split("?", 1)[0]
+            if not target or "://" in target or target.startswith(("mailto:", "/")):
+                continue
+            found.add(posixpath.normpath(posixpath.join(posixpath.dirname(src), target)))
+    return found
+
+
+def on_files(files, config):
+    """Run data (result JSON, configs, logs, CSVs under docs/) is built into the site only where a page
+    links to it: the runs stay in the repository, the site carries the pages and what they point at."""
+    docs = os.path.abspath(config["docs_dir"])
+    own = [f for f in files if os.path.abspath(f.abs_src_path or "").startswith(docs + os.sep)]
+    pages = {f.src_uri: f.content_string for f in own if f.is_documentation_page()}
+    keep = linked_files(pages) | {posixpath.normpath(str(p)) for p in config["extra_css"]} \
+        | {posixpath.normpath(str(p)) for p in config["extra_javascript"]}
+    for f in own:
+        if not f.is_documentation_page() and f.src_uri not in keep:
+            f.inclusion = InclusionLevel.EXCLUDED
+    return files
+
+
+_SKIP = re.compile(r"<a\b.*?</a>|<pre\b.*?</pre>|<h[1-6]\b.*?</h[1-6]>", re.S)
+_CODE_PATH = re.compile(r"<code>([A-Za-z0-9_.][A-Za-z0-9_./-]*)</code>")
+
+
+def link_repository_paths(html: str, root: str, repo_url: str, branch: str = "main") -> str:
+    """``<code>path</code>`` outside links, code blocks and headings becomes a link to that file (``blob``)
+    or folder (``tree``) in the repository, when ``path`` exists under ``root``; other code stays text."""
+    def link(m: re.Match) -> str:
+        path = m.group(1).rstrip("/")
+        full = os.path.join(root, path)
+        if "/" not in m.group(1) or ".." in path.split("/") or not os.path.exists(full):
+            return m.group(0)
+        kind = "tree" if os.path.isdir(full) else "blob"
+        return f'<a href="{repo_url.rstrip("/")}/{kind}/{branch}/{path}">{m.group(0)}</a>'
+
+    out, last = [], 0
+    for skip in _SKIP.finditer(html):
+        out += [_CODE_PATH.sub(link, html[last:skip.start()]), skip.group(0)]
+        last = skip.end()
+    return "".join(out) + _CODE_PATH.sub(link, html[last:])
