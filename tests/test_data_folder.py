@@ -252,3 +252,32 @@ def test_trains_and_evaluates_end_to_end_from_a_data_file(mine, tmp_path):
     meta = recipe_metadata(cfg, instantiate(cfg.model))
     assert meta.class_names == CLASSES and meta.class_colors == [[128, 64, 128], [0, 0, 142], [220, 20, 60]]
     assert meta.ignore_value == 255
+
+
+def test_the_manual_s_data_file_and_command_work_as_written(tmp_path):
+    """docs/datasets.md (Your own data): its data file parses, and its command's recipe takes its overrides
+    with a class count that matches that file."""
+    import re
+    import shlex
+
+    from softlabelseg.data.datasets.data_file import folder_class_mismatch
+
+    from tests.helpers.repo import REPO
+
+    page = open(os.path.join(REPO, "docs", "datasets.md"), encoding="utf-8").read()
+    section = page[page.index("## Your own data"):]
+    yaml_text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "data.yaml").write_text(yaml_text)
+    spec = read_data_file(tmp_path / "data.yaml")
+    assert len(spec.classes) == len(spec.colors) == 5 and set(spec.splits) == {"train", "val"}
+    command = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    words = shlex.split(command)
+    recipe = words[words.index("--config-file") + 1]
+    overrides = [w.replace("/data/mydata", str(tmp_path)) for w in words if "=" in w]
+    for split in ("train", "val"):
+        os.makedirs(tmp_path / "images" / split)
+        os.makedirs(tmp_path / "labels" / split)
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(os.path.join(REPO, recipe)), overrides)
+    assert cfg.dataloader.test.dataset == f"folder:{tmp_path}/data.yaml:val"
+    assert folder_class_mismatch(cfg) is None
+    assert "has 5 classes" in folder_class_mismatch(LazyConfig.apply_overrides(cfg, ["model.num_classes=11"]))
