@@ -47,9 +47,13 @@ def test_eval_only_without_weights_refuses_and_writes_nothing(trained):
 def test_eval_only_with_mismatched_head_refuses(trained):
     cfg, out = trained
     before = _snapshot(out)
-    with pytest.raises(CheckpointError, match=r"head\.weight: checkpoint \(3, 8, 1, 1\) vs model \(5, 8"):
+    with pytest.raises(ConfigValueError, match=r"model.num_classes=5, dataloader.evaluator.num_classes=3"):
         main(["--config-file", cfg, "--eval-only", "--overwrite", f"train.output_dir={out}",
               f"train.init_checkpoint={out / 'model_final.pth'}", "model.num_classes=5"])
+    with pytest.raises(CheckpointError, match=r"head\.weight: checkpoint \(3, 8, 1, 1\) vs model \(5, 8"):
+        main(["--config-file", cfg, "--eval-only", "--overwrite", f"train.output_dir={out}",
+              f"train.init_checkpoint={out / 'model_final.pth'}", "model.num_classes=5",
+              "dataloader.evaluator.num_classes=5"])
     assert _snapshot(out) == before
 
 
@@ -275,7 +279,7 @@ def test_command_line_prints_the_error_without_a_traceback(trained, capsys):
     from softlabelseg.engine.cli import console_main
 
     cfg, out = trained
-    assert console_main(["--config-file", cfg, f"train.output_dir={out}"]) == 1
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--overwrite" in err and "Traceback" not in err
 
@@ -401,7 +405,7 @@ def test_a_model_that_cannot_be_built_leaves_the_folder_as_it_was(tmp_path, caps
 
     cfg = write_standin_config(tmp_path)
     out = tmp_path / "out"
-    assert console_main(["--config-file", cfg, f"train.output_dir={out}", "model.num_classes=-1"]) == 1
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}", "model.num_classes=-1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "model" in err and "Traceback" not in err
     assert not out.exists()
@@ -423,7 +427,7 @@ def test_an_output_dir_that_is_a_file_ends_in_a_message(tmp_path, capsys):
 
     cfg = write_standin_config(tmp_path)
     (tmp_path / "out").write_text("not a folder")
-    assert console_main(["--config-file", cfg, f"train.output_dir={tmp_path / 'out'}"]) == 1
+    assert console_main(["--config-file", cfg, f"train.output_dir={tmp_path / 'out'}"]) == 2
     err = capsys.readouterr().err
     assert "exists and is not a folder" in err and "Traceback" not in err
 

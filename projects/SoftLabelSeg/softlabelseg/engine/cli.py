@@ -16,7 +16,7 @@ import torch
 from softlabelseg.config import LazyConfig, instantiate
 
 from ..utils import comm
-from . import preflight
+from . import preflight, start_checks
 from .checkpoint import CheckpointError
 from .defaults import (
     default_argument_parser,
@@ -45,6 +45,10 @@ logger = logging.getLogger("softlabelseg.engine")
 ENGINE_MODULES = {"detectron2": "softlabelseg.d2_bridge"}
 
 
+class EngineMissingError(ImportError):
+    """``--engine`` names an engine whose package is not installed."""
+
+
 def _engine(name: str):
     """The engine ``--engine`` names: :data:`NATIVE`, or the ``ENGINE`` of its module."""
     if name not in ENGINE_MODULES:
@@ -52,11 +56,29 @@ def _engine(name: str):
     try:
         return importlib.import_module(ENGINE_MODULES[name]).ENGINE
     except ImportError as e:
-        raise ImportError(
+        raise EngineMissingError(
             f"--engine detectron2 needs detectron2 ({e}). Install it with: pip install --no-build-isolation "
             "'git+https://github.com/facebookresearch/detectron2@02b5c4e295e990042a714712c21dc79b731e8833' "
             "(docs/detectron2.md), or use the default --engine native."
         ) from e
+
+
+def load_config(path: str):
+    """The LazyConfig at ``path``; a file that cannot be loaded (a folder, not text, broken YAML, a recipe
+    that raises) becomes a :class:`ConfigValueError` naming it, with the first line of the cause."""
+    if os.path.isdir(path):
+        raise ConfigValueError(f"--config-file {path} is a folder: pass a recipe (.py) or a run's "
+                               "config.yaml")
+    try:
+        return LazyConfig.load(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a recipe is the user's Python: whatever it raises is named
+        detail = (str(e).strip().splitlines() or [""])[0][:300]
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise ConfigValueError(
+            f"--config-file {path} cannot be loaded{where}: {type(e).__name__}: {detail}. Pass a LazyConfig "
+            "recipe (.py) or a run's config.yaml.") from None
 
 
 def run(args):
@@ -68,12 +90,12 @@ def run(args):
     weights.
     """
     setup_logger(None, comm.get_rank())  # the console, until the run's folder is this process's
-    cfg = LazyConfig.load(args.config_file)
-    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    cfg = LazyConfig.apply_overrides(load_config(args.config_file), args.opts)
     eval_only = bool(args.eval_only)
     allow_factor_change = bool(getattr(args, "allow_factor_change", False))
     engine = _engine(getattr(args, "engine", "native"))
     preflight.check_train_config(cfg, eval_only)
+    start_checks.check_values(cfg, eval_only)
     preflight.check_datasets(cfg, eval_only)
     if not getattr(args, "skip_data_check", False):
         preflight.check_test_files(cfg)
@@ -87,6 +109,8 @@ def run(args):
         torch.cuda.set_device(device)
     set_cpu_threads(cfg, device)
     model = instantiate(cfg.model)
+    if not eval_only:
+        start_checks.check_training_objects(cfg, model)
     out = cfg.train.output_dir
     lock = RunLock(out).acquire() if out and comm.is_main_process() else None
     try:
@@ -164,9 +188,10 @@ def main(argv=None):
 
 
 def console_main(argv=None) -> int:
-    """:func:`main` for the command line: a bad config value, dataset, checkpoint or output folder, a model
-    that cannot be built from the config (and a diverged run) ends with ``error: <what and what to do>`` on
-    stderr and exit code 1, not a traceback."""
+    """:func:`main` for the command line: a bad config value, config file, dataset, sample, checkpoint or
+    output folder, a model that cannot be built from the config, a missing optional engine, a folder that
+    cannot be written (read-only, disk full, a name too long) and a diverged run end with
+    ``error: <what and what to do>`` on stderr and exit code 2, not a traceback."""
     import sys
 
     from softlabelseg.config import InstantiationError
@@ -175,8 +200,8 @@ def console_main(argv=None) -> int:
     try:
         main(argv)
     except (ConfigValueError, preflight.OutputDirError, CheckpointError, DatasetNotFoundError, BadSampleError,
-            FileNotFoundError, KeyError, FloatingPointError, InstantiationError) as e:  # fmt: skip
+            OSError, KeyError, FloatingPointError, InstantiationError, EngineMissingError) as e:  # fmt: skip
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
-        return 1
+        return 2
     return 0

@@ -153,7 +153,9 @@ def resolve_device(name: str | None) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            from .train_config import ConfigValueError
+
+            raise ConfigValueError(
                 f"train.device={name!r} but CUDA is not available; use train.device=cpu or auto"
             )
         if name == "cuda":

@@ -1,0 +1,164 @@
+"""Checks of the values a run will use, beyond the ``train.*`` schema: run before the run folder is touched,
+so a failed start leaves no trace and the corrected command just works.
+
+Each failure raises :class:`ConfigValueError` (or :class:`CheckpointError` for the initial weights) naming
+the key and saying what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from omegaconf import OmegaConf
+
+from .checkpoint import Checkpointer, CheckpointError, nonfinite_tensors, read_checkpoint
+from .train_config import ConfigValueError, train_value
+
+__all__ = ["check_class_counts", "check_init_checkpoint", "check_loader_values", "check_optimizer",
+           "check_training_objects", "check_values"]
+
+_ABSENT = object()
+
+
+def _get(cfg, key: str):
+    value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The innermost explicit cause of ``e`` (the mapper's own ValueError inside the instantiation error)."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    return e
+
+
+def check_class_counts(cfg) -> None:
+    """``model.num_classes``, the mappers' and the evaluator's class counts and the evaluated dataset's class
+    list agree (where the config sets them): a head of another size fails at the first step or scores
+    classes that do not exist."""
+    from softlabelseg.data import MetadataCatalog
+
+    counts = {}
+    for key in ("model.num_classes", "dataloader.train.mapper.num_classes",
+                "dataloader.test.mapper.num_classes", "dataloader.evaluator.num_classes"):
+        value = _get(cfg, key)
+        if value is _ABSENT or value is None or value == "???":
+            continue
+        if not _is_int(value) or value < 1:
+            raise ConfigValueError(f"{key}={value!r}: expected an integer >= 1 (the number of classes)")
+        counts[key] = value
+    name = _get(cfg, "dataloader.evaluator.dataset_name")
+    if isinstance(name, str) and name in MetadataCatalog.list():
+        classes = MetadataCatalog.get(name).get("stuff_classes")
+        if classes:
+            counts[f"the {len(classes)} classes of {name}"] = len(classes)
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{k}={v}" if "=" not in k and not k.startswith("the ") else k
+                           for k, v in counts.items())
+        first = next(iter(counts))
+        expected = list(counts.values())[-1]
+        raise ConfigValueError(
+            f"class counts disagree: {listed}. Set {first}={expected} (and the other keys to match), or "
+            "use a dataset with that many classes.")
+
+
+def check_loader_values(cfg) -> None:
+    """``total_batch_size`` >= 1, ``num_workers`` >= 0 (both splits), a training factor in (0, 1], and a
+    training mapper that builds (label mode, filters)."""
+    from softlabelseg.config import instantiate
+
+    batch = _get(cfg, "dataloader.train.total_batch_size")
+    if batch is not _ABSENT and (not _is_int(batch) or batch < 1):
+        raise ConfigValueError(f"dataloader.train.total_batch_size={batch!r}: expected an integer >= 1 "
+                               "(images per optimizer step over all processes), e.g. "
+                               "dataloader.train.total_batch_size=8")
+    for split in ("train", "test"):
+        workers = _get(cfg, f"dataloader.{split}.num_workers")
+        if workers is not _ABSENT and (not _is_int(workers) or workers < 0):
+            raise ConfigValueError(f"dataloader.{split}.num_workers={workers!r}: expected an integer >= 0 "
+                                   "(0 loads in the training process)")
+    factor = _get(cfg, "dataloader.train.mapper.factor")
+    if factor is not _ABSENT:
+        if not _is_number(factor) or not math.isfinite(factor) or factor <= 0:
+            raise ConfigValueError(f"dataloader.train.mapper.factor={factor!r}: expected a number in (0, 1], "
+                                   "the training resolution relative to the dataset's (e.g. 0.125 for 1/8)")
+        if factor > 1:
+            raise ConfigValueError(
+                f"dataloader.train.mapper.factor={factor:g} is above 1: the images and the soft labels would "
+                f"be upsampled to {factor**2:g} times the full resolution's pixels (memory and time grow "
+                "alike, with nothing new to learn). Train at 1 (full resolution) or below.")
+    mapper = _get(cfg, "dataloader.train.mapper")
+    if isinstance(mapper, dict) and "_target_" in mapper:
+        try:
+            instantiate(cfg.dataloader.train.mapper)
+        except Exception as e:  # noqa: BLE001 - any value the mapper refuses, named with its key
+            cause = _root_cause(e)
+            raise ConfigValueError(f"dataloader.train.mapper: {cause}. Fix the key it names.") from None
+
+
+def check_optimizer(cfg, model) -> None:
+    """``optimizer.lr`` a finite number > 0, ``optimizer.weight_decay`` finite and >= 0, and the optimizer
+    builds for ``model`` (on a copy of the config: nothing is kept)."""
+    from softlabelseg.config import instantiate
+
+    for key, low in (("optimizer.lr", "> 0"), ("optimizer.weight_decay", ">= 0")):
+        value = _get(cfg, key)
+        if value is _ABSENT:
+            continue
+        ok = _is_number(value) and math.isfinite(value) and (value > 0 if low == "> 0" else value >= 0)
+        if not ok:
+            raise ConfigValueError(f"{key}={value!r}: expected a finite number {low}")
+    if _get(cfg, "optimizer") is _ABSENT:
+        return
+    node = copy.deepcopy(cfg.optimizer)
+    node.params.model = model
+    try:
+        instantiate(node)
+    except Exception as e:  # noqa: BLE001 - the optimizer refuses a value: name it, before any write
+        raise ConfigValueError(f"optimizer cannot be built from the config: {_root_cause(e)}") from None
+
+
+def check_init_checkpoint(cfg, model) -> None:
+    """``train.init_checkpoint`` (when set) exists, reads as plain tensors, and holds finite weights within
+    ``train.divergence.max_abs_weight``."""
+    path = train_value(cfg, "init_checkpoint")
+    if not path:
+        return
+    data = read_checkpoint(path)  # FileNotFoundError / CheckpointError name the file
+    bad = nonfinite_tensors(data.get("model", {}))
+    if bad:
+        raise CheckpointError(
+            f"train.init_checkpoint={path} holds NaN or inf in {len(bad)} tensor(s) ({', '.join(bad[:4])}): "
+            "it was saved by a diverged run and cannot start one. Point train.init_checkpoint to a "
+            "checkpoint saved before the divergence (an earlier model_*.pth of that run), or leave it empty.")
+    checker = Checkpointer(model)
+    checker.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
+    big = checker.exploded_parameters(data["model"])
+    if big:
+        raise CheckpointError(
+            f"train.init_checkpoint={path} holds diverged weights: {len(big)} parameter(s) exceed "
+            f"|{checker.max_abs_weight:g}| (train.divergence.max_abs_weight; {', '.join(big[:4])}). Point it "
+            "to a checkpoint saved before the divergence.")
+
+
+def check_values(cfg, eval_only: bool = False) -> None:
+    """The checks that need no model: class counts always, the loader values for training."""
+    check_class_counts(cfg)
+    if not eval_only:
+        check_loader_values(cfg)
+
+
+def check_training_objects(cfg, model) -> None:
+    """The checks that need the built model (training only): the optimizer builds, the initial weights
+    are usable."""
+    check_optimizer(cfg, model)
+    check_init_checkpoint(cfg, model)
