@@ -281,3 +281,8 @@ def test_the_manual_s_data_file_and_command_work_as_written(tmp_path):
     assert cfg.dataloader.test.dataset == f"folder:{tmp_path}/data.yaml:val"
     assert folder_class_mismatch(cfg) is None
     assert "has 5 classes" in folder_class_mismatch(LazyConfig.apply_overrides(cfg, ["model.num_classes=11"]))
+    # the test mapper's count refers to the train mapper's: that is the override to name, --eval-only too
+    cfg = LazyConfig.apply_overrides(cfg, ["model.num_classes=5", "dataloader.train.mapper.num_classes=11"])
+    message = folder_class_mismatch(cfg, eval_only=True)
+    assert "dataloader.test.mapper.num_classes=11" in message
+    assert message.endswith("add the override(s) dataloader.train.mapper.num_classes=5")

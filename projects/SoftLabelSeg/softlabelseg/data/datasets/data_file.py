@@ -210,13 +210,14 @@ register_name_pattern(FOLDER_PREFIX, register_folder_name)
 
 
 def _names(node) -> list[str]:
+    """The dataset names of a config value: a name, a list of names, or none (records given inline)."""
+    from omegaconf import OmegaConf
+
     if isinstance(node, str):
         return [node]
-    try:
-        items = list(node) if node is not None and not isinstance(node, dict) else []
-    except TypeError:
-        return []
-    return [x for x in items if isinstance(x, str)]
+    if OmegaConf.is_list(node) or isinstance(node, (list, tuple)):
+        return [x for x in node if isinstance(x, str)]
+    return []
 
 
 def folder_class_mismatch(cfg, eval_only: bool = False) -> str | None:
@@ -248,10 +249,10 @@ def folder_class_mismatch(cfg, eval_only: bool = False) -> str | None:
         return f"the folder datasets of this job list different classes ({shown}); use one data file's splits"
     name, meta = next(iter(folders.items()))
     n = len(meta.stuff_classes)
-    counts = ["model.num_classes", "dataloader.test.mapper.num_classes"]
-    if not eval_only:
-        counts.insert(1, "dataloader.train.mapper.num_classes")
-    wrong = [(k, select(k)) for k in counts if select(k) is not None and select(k) != n]
+    # the train mapper's count too under eval_only: the test mapper's usually refers to it
+    counts = ["model.num_classes", "dataloader.train.mapper.num_classes",
+              "dataloader.test.mapper.num_classes"]
+    wrong = [(k, v) for k, v in ((k, select(k)) for k in counts) if v is not None and v != n]
     if not wrong:
         return None
     fixes = []
