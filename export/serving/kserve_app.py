@@ -11,18 +11,60 @@ from __future__ import annotations
 import logging
 from concurrent import futures
 
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse, ORJSONResponse, Response
 from grpc import aio
-from kserve import ModelServer
+from kserve import InferInput, InferRequest, ModelServer
+from kserve.errors import ModelNotReady
 from kserve.model_server import app
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.infer_type import RequestedOutput
+from kserve.protocol.rest.v2_datamodels import InferenceRequest
+from pydantic import ValidationError
 
 from .model import Busy, Refused, SegmentationModel
 from .requests import ImageLimits
 from .server import BodyLimit
+
+BINARY_HEADER = "inference-header-content-length"  # the binary tensor extension's JSON length
+
+
+def decode_rest(body: bytes, headers: dict, model_name: str) -> InferRequest:
+    """An ``InferRequest`` from a REST body: JSON, or JSON + binary tensors (the extension tritonclient
+    uses). Binary tensors keep their bytes: KServe 0.21's own decoder turns them into Python lists
+    (6 M objects for a 1024x2048 RGB image) and refuses BYTES that are not UTF-8, such as a PNG."""
+    length = headers.get(BINARY_HEADER)
+    if length is None:
+        try:
+            return InferRequest.from_inference_request(InferenceRequest.model_validate_json(body), model_name)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first.get("loc", ()))
+            raise Refused(f"the body is not an inference request: {where}: {first.get('msg')}") from None
+    try:
+        n = int(length)
+        header = orjson.loads(body[:n])
+        specs = list(header["inputs"])
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise Refused(f"the first {length} bytes ({BINARY_HEADER}) are not a JSON inference header") from None
+    inputs, raw, offset = [], [], n
+    for spec in specs:
+        params = dict(spec.get("parameters") or {})
+        size = params.get("binary_data_size")
+        if not isinstance(size, int) or size < 0 or offset + size > len(body):
+            raise Refused(f"input {spec.get('name')!r}: binary_data_size {size!r} does not fit the body"
+                          f" ({len(body) - offset} bytes left after the header)")  # fmt: skip
+        inputs.append(InferInput(name=spec.get("name"), shape=spec.get("shape") or [],
+                                 datatype=spec.get("datatype"), parameters=params))  # fmt: skip
+        raw.append(body[offset : offset + size])
+        offset += size
+    outputs = [RequestedOutput(o["name"], o.get("parameters")) for o in header.get("outputs") or []]
+    return InferRequest(model_name, inputs, request_id=header.get("id"), raw_inputs=raw,
+                        parameters=header.get("parameters"), request_outputs=outputs or None)  # fmt: skip
 
 
 class LocalGRPCServer(GRPCServer):
@@ -102,7 +144,21 @@ class LocalModelServer(ModelServer):
             return {**base, "versions": [model.version], "platform": "onnxruntime_onnx",
                     "parameters": model.parameters()}  # fmt: skip
 
+        async def infer(model_name: str, request: Request):
+            if not await dataplane.model_ready(model_name, True):  # ModelNotFound -> 404
+                raise ModelNotReady(model_name)
+            headers = dict(request.headers)
+            infer_request = decode_rest(await request.body(), headers, model_name)
+            response, response_headers = await dataplane.infer(model_name, infer_request, headers)
+            body, extra = dataplane.encode(model_name, response, headers, req_attributes={})
+            response_headers = {k: v for k, v in {**response_headers, **extra}.items()
+                                if k.lower() not in ("content-length", "content-type")}  # fmt: skip
+            if isinstance(body, bytes):
+                return Response(body, headers=response_headers, media_type="application/octet-stream")
+            return ORJSONResponse(body, headers=response_headers)
+
         app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
+        app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"])
 
 
 def serve(args) -> int:
@@ -117,8 +173,9 @@ def serve(args) -> int:
         grpc_port=args.grpc_port or 1, enable_grpc=bool(args.grpc_port), grace_period=args.grace_s,
         enable_latency_logging=False,
     )  # fmt: skip
-    if not args.access_log:
+    if not args.access_log:  # uvicorn's line and KServe's timing lines, per request
         logging.getLogger("uvicorn.access").disabled = True
+        logging.getLogger("kserve.trace").disabled = True
     print(f"serving {args.model} as '{args.name}' on http://{args.host}:{args.port}"
           + (f" and grpc {args.host}:{args.grpc_port}" if args.grpc_port else ""), flush=True)  # fmt: skip
     server.start([model])

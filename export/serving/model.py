@@ -18,6 +18,7 @@ import numpy as np
 from grpc_interceptor.exceptions import ResourceExhausted
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InferenceError, InvalidInput
+from prometheus_client import Gauge
 
 from ..runtime import ORT_ERRORS, ImageTooLargeError, NonFiniteOutputError, OnnxSegmenter, labels_from_scores
 from .requests import (
@@ -34,6 +35,8 @@ from .requests import (
     raw_image,
 )
 
+# On KServe's /metrics: what --max-queue bounds, for operators (and the tests, which wait on it).
+ADMITTED = Gauge("softlabelseg_admitted_requests", "requests running or waiting for a worker", ["model"])
 DATATYPES = {np.dtype(np.uint8): "UINT8", np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32"}
 
 
@@ -96,11 +99,13 @@ class SegmentationModel(Model):
                 f" {self.max_queue}; retry later"
             )
         self.admitted += 1
+        ADMITTED.labels(self.name).set(self.admitted)
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.executor, self.infer, payload)
         finally:
             self.admitted -= 1
+            ADMITTED.labels(self.name).set(self.admitted)
 
     def infer(self, request: InferRequest) -> InferResponse:
         """The whole request on a worker thread: check and decode, segment, build the response."""
