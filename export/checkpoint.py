@@ -57,11 +57,22 @@ def _read(path) -> tuple[dict[str, torch.Tensor], dict]:
     return state, data
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str = "the recipe") -> nn.Module:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str = "the recipe",
+                    max_abs_weight: float | None = 1e6) -> nn.Module:
     """Load ``path`` into ``model`` strictly, with the class offsets it carries (baked into the export);
     raise :class:`CheckpointMismatchError` naming the missing keys, the unexpected keys and the shape
-    mismatches (``key: checkpoint vs model``)."""
+    mismatches (``key: checkpoint vs model``), and :class:`NonFiniteWeightsError` for parameters beyond
+    ``max_abs_weight`` (the recipe's ``train.divergence.max_abs_weight``, as ``--eval-only`` judges them)."""
     state, rest = _read(path)
+    big = [k for k, _ in model.named_parameters() if max_abs_weight is not None and k in state
+           and state[k].is_floating_point() and state[k].numel()
+           and float(state[k].abs().max()) > max_abs_weight]
+    if big:
+        raise NonFiniteWeightsError(
+            f"checkpoint {os.fspath(path)!r} holds diverged weights: {len(big)} parameter(s) exceed "
+            f"|{max_abs_weight:g}| (train.divergence.max_abs_weight; {first_names(big)}), so every output "
+            "would be meaningless. Use a checkpoint saved before the divergence (an earlier model_*.pth of "
+            "the run), or train again with a lower learning rate.")
     mismatch = state_dict_mismatch(model, state)
     if mismatch:
         raise CheckpointMismatchError("\n".join([

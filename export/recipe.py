@@ -24,10 +24,12 @@ def load_recipe(config_file: str, overrides=()):
 def build_model(cfg, checkpoint: str | None = None, config_name: str = "the recipe") -> nn.Module:
     """Instantiate ``cfg.model`` in eval mode; load ``checkpoint`` strictly when given."""
     from softlabelseg.config import instantiate
+    from softlabelseg.engine.train_config import train_value
 
     model = instantiate(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, config_name)
+        limit = train_value(cfg, "divergence.max_abs_weight")  # the schema's default without a train section
+        load_checkpoint(model, checkpoint, config_name, max_abs_weight=limit)
     return model.eval()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,10 @@ def check_resolution_factor(checkpoint: str, recipe_factor: float, onnx_factor: 
     checkpoint's training run or from the exported file's metadata."""
     problems = []
     known = trained_factor(checkpoint)
+    if known is None:
+        print(f"warning: {checkpoint} carries no training facts (a plain state dict without a run folder's "
+              f"config.yaml): its resolution factor could not be checked against the recipe's "
+              f"{recipe_factor:g}; make sure it was trained at that factor", file=sys.stderr)
     if known is not None and not math.isclose(known[0], recipe_factor, rel_tol=1e-6):
         problems.append(f"the checkpoint was trained for factor {known[0]:g} ({known[1]}), but the recipe "
                         f"and overrides give {recipe_factor:g}")

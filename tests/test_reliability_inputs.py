@@ -163,7 +163,7 @@ def test_demo_skips_a_name_too_long_for_its_outputs_and_goes_on(toycity, tmp_pat
     assert (tmp_path / "out" / "y.png").is_file() and (tmp_path / "out" / "y_labels.png").is_file()
 
 
-def _two_class_onnx(path):
+def _two_class_onnx(path, factor: float = 0.5):
     """A hand-built 2-class logits graph (red and green channel) with the export metadata."""
     import onnx
     from onnx import TensorProto, helper
@@ -179,7 +179,7 @@ def _two_class_onnx(path):
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, "h", "w"])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    write_metadata(model, stand_in_metadata(2, factor=0.5))
+    write_metadata(model, stand_in_metadata(2, factor=factor))
     onnx.save(model, path)
     return str(path)
 

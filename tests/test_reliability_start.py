@@ -128,3 +128,48 @@ def test_a_missing_engine_is_one_error_line(tmp_path, capsys):
     args = ["--config-file", cfg, "--engine", "detectron2", f"train.output_dir={tmp_path / 'o'}"]
     assert console_main(args) == 2
     assert "needs detectron2" in capsys.readouterr().err
+
+
+# -- resume holds a run to its label mode, class count and factors ---------------------------------------
+def _checkpoint_with_meta(folder, **meta):
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {}, "iteration": 10, "meta": meta}, folder / "model_0000009.pth")
+    (folder / "last_checkpoint").write_text("model_0000009.pth")
+
+
+def test_resume_refuses_another_label_mode_unless_allowed(recipe, tmp_path, caplog):
+    from softlabelseg.engine.start_checks import check_labels, check_resume
+
+    out = tmp_path / "run"
+    _checkpoint_with_meta(out, train_factor=0.125, resolution_factor=0.125, label_mode="soft", num_classes=19)
+    cfg = _cfg(recipe, f"train.output_dir={out}", "dataloader.train.mapper.label_mode=nearest")
+    with pytest.raises(CheckpointError, match="label_mode=soft, this config says nearest.*"
+                                              "--allow-label-mode-change"):
+        check_resume(cfg)
+    check_resume(cfg, allow_label_mode_change=True)
+    check_labels(cfg, {"label_mode": "soft"}, "ckpt.pth", allow_label_mode_change=True)
+    assert "--allow-label-mode-change: ckpt.pth was trained with label_mode=soft" in caplog.text
+    check_resume(_cfg(recipe, f"train.output_dir={out}"))  # the run's own label mode
+    with pytest.raises(CheckpointError, match="another resolution factor"):
+        check_resume(_cfg(recipe, f"train.output_dir={out}", "dataloader.train.mapper.factor=0.25"))
+
+
+def test_resume_with_another_class_count_is_refused_before_anything_is_written(tmp_path, capsys):
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "out"
+    args = ["--config-file", cfg, f"train.output_dir={out}", "train.eval_period=0", "train.max_iter=2"]
+    assert console_main(args + ["model.num_classes=3"]) == 0
+    before = (out / "config.yaml").read_bytes()
+    capsys.readouterr()
+    rc = console_main(args + ["--resume", "train.max_iter=4", "model.num_classes=5",
+                              "dataloader.evaluator.num_classes=5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "was trained with model.num_classes=3, this config says 5" in err
+    assert (out / "config.yaml").read_bytes() == before
+
+
+def test_a_plain_state_dict_says_its_factor_was_not_checked(recipe, caplog):
+    from softlabelseg.engine.training import check_factors
+
+    check_factors(_cfg(recipe), {}, "plain.pth")
+    assert "plain.pth carries no training facts" in caplog.text and "0.125" in caplog.text

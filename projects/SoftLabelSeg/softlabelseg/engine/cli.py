@@ -93,6 +93,7 @@ def run(args):
     cfg = LazyConfig.apply_overrides(load_config(args.config_file), args.opts)
     eval_only = bool(args.eval_only)
     allow_factor_change = bool(getattr(args, "allow_factor_change", False))
+    allow_label_mode_change = bool(getattr(args, "allow_label_mode_change", False))
     engine = _engine(getattr(args, "engine", "native"))
     preflight.check_train_config(cfg, eval_only)
     start_checks.check_values(cfg, eval_only)
@@ -111,6 +112,8 @@ def run(args):
     model = instantiate(cfg.model)
     if not eval_only:
         start_checks.check_training_objects(cfg, model)
+        if args.resume:
+            start_checks.check_resume(cfg, allow_factor_change, allow_label_mode_change)
     out = cfg.train.output_dir
     lock = RunLock(out).acquire() if out and comm.is_main_process() else None
     try:
@@ -142,7 +145,8 @@ def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_ch
         if preflight.eval_dir(cfg):
             save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))
         return do_test(cfg, model, engine)
-    do_train(cfg, model, device, resume=args.resume, engine=engine, allow_factor_change=allow_factor_change)
+    do_train(cfg, model, device, resume=args.resume, engine=engine, allow_factor_change=allow_factor_change,
+             allow_label_mode_change=bool(getattr(args, "allow_label_mode_change", False)))
     _say_where_results_went(cfg)
     return None
 

@@ -74,6 +74,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         "(refused without it; the log says what changed)",
     )
     parser.add_argument(
+        "--allow-label-mode-change",
+        action="store_true",
+        help="--resume a run with another dataloader.train.mapper.label_mode than it was trained with "
+        "(refused without it; the log says what changed)",
+    )
+    parser.add_argument(
         "--engine",
         choices=("native", "detectron2"),
         default="native",

@@ -1,4 +1,9 @@
-"""One writer per run folder: an exclusive lock the operating system releases when its process ends."""
+"""One writer per run folder: an exclusive lock the operating system releases when its process ends.
+
+``flock`` belongs to the open file, which a forked child (a data-loader worker) shares: a worker outliving a
+killed owner would hold the lock on. Every forked child therefore closes its copy right after the fork, and
+the descriptor is not inherited across ``exec``, so only the owner holds the lock.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,19 @@ from .preflight import OutputDirError
 __all__ = ["LOCK_NAME", "RunFolderBusy", "RunLock"]
 
 LOCK_NAME = ".softlabelseg.lock"
+_HELD: set[int] = set()  # lock descriptors of this process, closed in every forked child
+
+
+def _close_in_child() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 class RunFolderBusy(OutputDirError):
@@ -19,7 +37,7 @@ class RunFolderBusy(OutputDirError):
 class RunLock:
     """``flock`` on ``<folder>/.softlabelseg.lock`` holding the owner's PID. Taken before a run writes
     anything else into the folder (creating it if needed); a second run is refused with the holder's PID.
-    A killed holder leaves the file, not the lock."""
+    A killed holder leaves the file, not the lock, whatever its forked workers still do."""
 
     def __init__(self, folder: str):
         self.folder = folder
@@ -28,7 +46,7 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         os.makedirs(self.folder, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -40,10 +58,12 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def release(self) -> None:
         if self._fd is not None:
+            _HELD.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 from .checkpoint import Checkpointer, CheckpointError, nonfinite_tensors, read_checkpoint
 from .train_config import ConfigValueError, train_value
 
-__all__ = ["check_class_counts", "check_init_checkpoint", "check_loader_values", "check_optimizer",
-           "check_training_objects", "check_values"]
+__all__ = ["check_class_counts", "check_init_checkpoint", "check_labels", "check_loader_values",
+           "check_optimizer", "check_resume", "check_training_objects", "check_values", "run_labels"]
 
 _ABSENT = object()
 
@@ -162,3 +162,76 @@ def check_training_objects(cfg, model) -> None:
     are usable."""
     check_optimizer(cfg, model)
     check_init_checkpoint(cfg, model)
+
+
+def run_labels(cfg) -> dict:
+    """The training label mode and class count, saved in a checkpoint's ``meta`` beside the factors, so a
+    resumed run can be held to them."""
+    out = {}
+    mode = _get(cfg, "dataloader.train.mapper.label_mode")
+    if isinstance(mode, str):
+        out["label_mode"] = mode
+    count = _get(cfg, "model.num_classes")
+    if _is_int(count):
+        out["num_classes"] = count
+    return out
+
+
+def check_labels(cfg, meta: dict, path: str, allow_label_mode_change: bool = False,
+                 quiet: bool = False) -> None:
+    """A resumed checkpoint's label mode and class count (``meta``) against the config's: another class
+    count is refused (the head cannot change size within a run); another label mode is refused unless
+    ``allow_label_mode_change``, which logs it (``quiet``: not here, the later call logs)."""
+    now = run_labels(cfg)
+    old_n, new_n = meta.get("num_classes"), now.get("num_classes")
+    if _is_int(old_n) and _is_int(new_n) and old_n != new_n:
+        raise CheckpointError(
+            f"--resume: {path} was trained with model.num_classes={old_n}, this config says {new_n}: a run "
+            f"cannot change its class count. Resume with model.num_classes={old_n}, or start a new run "
+            f"(another train.output_dir) with train.init_checkpoint={path} to fine-tune a new head.")
+    old, new = meta.get("label_mode"), now.get("label_mode")
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return
+    if not allow_label_mode_change:
+        raise CheckpointError(
+            f"--resume: {path} was trained with dataloader.train.mapper.label_mode={old}, this config says "
+            f"{new}: the run would be half one, half the other, and its config.yaml would say {new}. Resume "
+            f"with dataloader.train.mapper.label_mode={old}, pass --allow-label-mode-change to switch on "
+            f"purpose (logged), or start a new run with train.init_checkpoint={path}.")
+    if not quiet:
+        import logging
+
+        logging.getLogger("softlabelseg.engine").warning(
+            f"--allow-label-mode-change: {path} was trained with label_mode={old}; going on with {new}")
+
+
+def _saved_meta(path: str) -> dict:
+    """The ``meta`` entry of the checkpoint at ``path`` ({} when it cannot be read: resume reports that)."""
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is passed over and reported by the resume itself
+        return {}
+    meta = data.get("meta") if isinstance(data, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change: bool = False) -> None:
+    """Before ``--resume`` writes anything (its config.yaml included): the newest checkpoint of
+    ``train.output_dir`` was trained at the config's factors, label mode and class count (or the change is
+    allowed)."""
+    from torch import nn
+
+    from .training import check_factors
+
+    folder = _get(cfg, "train.output_dir")
+    if not isinstance(folder, str) or not folder:
+        return
+    found = Checkpointer(nn.Identity(), folder).list_checkpoints()
+    meta = _saved_meta(found[0]) if found else {}
+    if not meta:
+        return
+    if not allow_factor_change:
+        check_factors(cfg, meta, found[0])
+    check_labels(cfg, meta, found[0], allow_label_mode_change, quiet=True)

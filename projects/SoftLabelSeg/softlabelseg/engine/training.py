@@ -14,7 +14,7 @@ import os
 from softlabelseg.config import instantiate
 
 from ..utils import comm
-from . import hooks, preflight
+from . import hooks, preflight, start_checks
 from .calibration import CalibrationHook, calibrate
 from .checkpoint import Checkpointer, CheckpointError
 from .defaults import create_ddp_model, default_writers
@@ -146,6 +146,11 @@ def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> Non
     raises :class:`CheckpointError` naming both (a model scored or trained on at another factor than it
     learnt gives numbers that mean nothing), unless ``allow_change``, which logs what changed."""
     now = run_meta(cfg)
+    if now and not set(meta) & set(now):
+        factor = now.get("resolution_factor", now.get("train_factor", 1.0))
+        logger.warning(f"{path} carries no training facts (a plain state dict): its resolution factor could "
+                       f"not be checked against the config's {factor:g}; make sure it was trained at it")
+        return
     changed = [f"{k}: checkpoint {meta[k]:g}, config {now[k]:g}" for k in sorted(set(meta) & set(now))
                if isinstance(meta[k], (int, float)) and abs(float(meta[k]) - now[k]) > 1e-9]
     if not changed:
@@ -180,12 +185,13 @@ def _finish_run(cfg, model, engine: Engine, checkpointer, weights: str, max_iter
 
 
 def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
-             allow_factor_change: bool = False):
+             allow_factor_change: bool = False, allow_label_mode_change: bool = False):
     """Trains ``model`` with ``engine``'s loop, hooks and checkpointer: LR schedule, memory and
     skipped-sample counts, periodic checkpoints, periodic and final evaluation, metric writers.
 
     With ``resume`` it continues from the newest good checkpoint of ``train.output_dir`` (refusing one of
-    another resolution factor unless ``allow_factor_change``), drops the metrics lines it will write again,
+    another resolution factor unless ``allow_factor_change``, of another label mode unless
+    ``allow_label_mode_change``, of another class count always), drops the metrics lines it will write again,
     and evaluates a finished run whose evaluation was never written.
     """
     max_iter = int(cfg.train.max_iter)
@@ -193,7 +199,7 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
     log_period = train_value(cfg, "log_period")
     trainer = engine.trainer(build_train_step(cfg, model, device))
     checkpointer = engine.checkpointer(model, out, trainer)
-    checkpointer.meta = run_meta(cfg)
+    checkpointer.meta = {**run_meta(cfg), **start_checks.run_labels(cfg)}
     checkpointer.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
     trainer.register_hooks([
         engine.timer(),
@@ -212,6 +218,7 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
     resumed = checkpointer.resumed_from
     if resumed is not None:
         check_factors(cfg, (rest or {}).get("meta") or {}, resumed, allow_factor_change)
+        start_checks.check_labels(cfg, (rest or {}).get("meta") or {}, resumed, allow_label_mode_change)
     # The trainer state holds the iteration that had just finished (as detectron2's does, so either
     # engine resumes the other's checkpoints); init_checkpoint gives weights only.
     start_iter = trainer.iter + 1 if resumed is not None else 0
