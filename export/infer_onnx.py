@@ -43,6 +43,8 @@ def main(argv=None) -> int:
         help="refuse an image whose estimated memory exceeds this (default: half of the machine's memory)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if not 0.0 <= args.alpha <= 1.0:  # also refuses nan
+        parser.error(f"--alpha must be between 0 and 1, got {args.alpha}")
     if args.max_memory_gb is not None and not args.max_memory_gb > 0:
         parser.error(f"--max-memory-gb must be > 0, got {args.max_memory_gb}")
     budget = None if args.max_memory_gb is None else int(args.max_memory_gb * 2**30)

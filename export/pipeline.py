@@ -42,6 +42,21 @@ class ExportReport:
         )
 
 
+def check_trace_memory(size: tuple[int, int], num_classes: int) -> None:
+    """Raise :class:`ExportError` when tracing at ``size`` cannot fit this machine: the float32 input and
+    class scores alone (a lower bound; activations come on top) against half of its memory."""
+    from .guards import available_memory
+
+    need = 4 * int(size[0]) * int(size[1]) * (3 + int(num_classes))
+    budget = available_memory() // 2
+    if need > budget:
+        raise ExportError(
+            f"--input-size {size[0]}x{size[1]}: tracing needs more than {need / 2**30:.1f} GB (input and "
+            f"{num_classes} class scores in float32, before any activation), over half of this machine's "
+            f"memory ({budget / 2**30:.1f} GB). Export at the model's input size (leave --input-size out) or "
+            "with --dynamic; the runners upsample to any image size.")
+
+
 def resolve_upsampling(upsample_to, input_size, dynamic: bool, cfg):
     """(upsample_to, upsample_scale) for ``--upsample-to``: None, (H, W), or "original" (the dataset's
     evaluation size for static graphs, input / factor for dynamic ones)."""
@@ -93,6 +108,7 @@ def export_from_recipe(
                 f"{config_file} fixes no evaluation size for its dataset: give --input-size HxW or --dynamic"
             )
         size = TRACE_SIZE
+    check_trace_memory(size, meta.num_classes)
     up_to, up_scale = resolve_upsampling(upsample_to, size, dynamic, cfg)
     wrapper = ExportWrapper(model, output_kind, upsample_to=up_to, upsample_scale=up_scale)
     export_onnx(wrapper, output, meta, size, dynamic=dynamic, opset=opset, exporter=exporter, fp16=fp16)

@@ -26,6 +26,7 @@ from softlabel_ops.filters import torch_linear
 from softlabel_ops.taps import apply_taps
 
 from .guards import (
+    OutputFolderError,
     available_memory,
     check_output_folder,
     first_names,
@@ -402,6 +403,8 @@ def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progr
     from tqdm import tqdm
 
     check_output_folder(inputs, output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OutputFolderError(f"output folder {os.fspath(output_dir)!r} is a file: choose a folder")
     files = list_images(inputs)
     root = Path(inputs) if Path(inputs).is_dir() else None
     names = output_names(files, root)

@@ -242,3 +242,40 @@ def test_a_bad_training_sample_names_the_file_the_problem_and_the_switch(tmp_pat
     text = str(err.value)
     assert err.value.path == str(label) and "label values [77]" in text
     assert "dataloader.train.skip_bad_samples=True" in text and "Caught" not in text
+
+
+def test_export_refuses_an_input_size_beyond_the_machine_before_tracing(tmp_path, capsys):
+    rc = export_onnx.main(["--config-file", RECIPE, "--random-init", "--output", str(tmp_path / "m.onnx"),
+                           "--input-size", "100000x100000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--input-size 100000x100000: tracing needs more than" in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_runner_output_that_is_a_file_and_a_bad_alpha_are_refused(tmp_path, capsys):
+    from softlabelseg_export import infer_onnx
+
+    model = _two_class_onnx(tmp_path / "m.onnx")
+    _odd_folder(tmp_path / "in")
+    (tmp_path / "out").write_text("a file")
+    rc = infer_onnx.main(["--model", model, "--input", str(tmp_path / "in" / "good.png"),
+                          "--output", str(tmp_path / "out")])
+    assert rc == 2 and "is a file" in capsys.readouterr().err
+    for alpha in ("5", "-1", "nan"):
+        with pytest.raises(SystemExit) as stop:
+            infer_onnx.main(["--model", model, "--input", str(tmp_path / "in"), "--output",
+                             str(tmp_path / "o"), "--alpha", alpha])
+        assert stop.value.code == 2 and "--alpha" in capsys.readouterr().err
+
+
+def test_folder_problem_names_each_reason(tmp_path, monkeypatch):
+    from softlabelseg.utils.fileio import folder_problem
+
+    (tmp_path / "f").write_text("x")
+    assert folder_problem(tmp_path / "new" / "deeper") is None
+    assert "is a file, not a folder" in folder_problem(tmp_path / "f" / "sub")
+    assert "(at most 255)" in folder_problem(tmp_path / ("n" * 256))
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)  # a read-only folder (the tests may run as root)
+    assert "is not writable by this user" in folder_problem(tmp_path / "new")
+    with pytest.raises(OutputPathError, match="cannot be written: .* not writable"):
+        check_output_file(tmp_path / "m.onnx", suffixes=(".onnx",))

@@ -173,3 +173,15 @@ def test_a_plain_state_dict_says_its_factor_was_not_checked(recipe, caplog):
 
     check_factors(_cfg(recipe), {}, "plain.pth")
     assert "plain.pth carries no training facts" in caplog.text and "0.125" in caplog.text
+
+
+# -- output folders that cannot be written end in one line, before anything is written ------------------
+@pytest.mark.parametrize("where", ["under a file", "name too long"])
+def test_an_output_dir_that_cannot_hold_files_is_one_error_line(tmp_path, capsys, where):
+    cfg = write_standin_config(tmp_path)
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "run" if where == "under a file" else tmp_path / ("r" * 300)
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.output_dir=") and err.count("\n") == 1
+    assert ("is a file, not a folder" if where == "under a file" else "300 bytes long") in err

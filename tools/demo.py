@@ -15,7 +15,6 @@ argument, checkpoint or output folder ends in one ``error:`` line and exit code 
 """
 
 import argparse
-import os
 import sys
 import time
 
@@ -37,6 +36,7 @@ def main(argv=None) -> int:
     from softlabelseg.engine.checkpoint import Checkpointer, CheckpointError
     from softlabelseg.evaluation.demo import draw_overlay, list_images, predict_image, write_prediction
     from softlabelseg.evaluation.sem_seg_evaluation import scored_class_names
+    from softlabelseg.utils.fileio import folder_problem
 
     try:
         cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
@@ -44,9 +44,10 @@ def main(argv=None) -> int:
         if not weights:
             raise CheckpointError("pass the trained weights as train.init_checkpoint=<model_final.pth>")
         paths = list_images(args.input, args.output)
-        os.makedirs(args.output, exist_ok=True)
-        if not os.access(args.output, os.W_OK | os.X_OK):
-            raise PermissionError(f"--output {args.output} is not writable: choose a folder you can write to")
+        problem = folder_problem(args.output)
+        if problem:
+            raise PermissionError(f"--output {args.output} cannot hold the overlays: {problem}; choose "
+                                  "another folder")
         model = instantiate(cfg.model)
         Checkpointer(model).load(weights, checkpointables=[], strict=True)
     except (CheckpointError, OSError, ValueError, KeyError) as e:

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from ..data.decode import BadSampleError
 from ..utils import comm
+from ..utils.fileio import folder_problem
 from .train_config import ConfigValueError, check_train_config  # the config-value check is the schema's
 
 __all__ = ["ConfigValueError", "OutputDirError", "check_train_config", "check_datasets", "check_output_dir",
@@ -161,6 +162,10 @@ def check_output_dir(cfg, *, resume: bool, overwrite: bool, eval_only: bool) -> 
     for key, folder in (("train.output_dir", out), ("dataloader.evaluator.output_dir", eval_dir(cfg))):
         if folder and os.path.lexists(folder) and not os.path.isdir(folder):
             raise OutputDirError(f"{key}={folder!r} exists and is not a folder; choose another {key}")
+        problem = folder_problem(folder) if folder else None
+        if problem:
+            raise OutputDirError(f"{key}={folder!r} cannot hold the run's files: {problem}. Choose another "
+                                 f"{key}.")
     if eval_only:
         holder = eval_dir(cfg) or ""
         target = os.path.join(holder, EVAL_JSON)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import IO
 
 __all__ = ["TMP_PREFIX", "OutputPathError", "atomic_write", "check_output_file", "current_umask",
-           "remove_stale_temporaries"]
+           "folder_problem", "remove_stale_temporaries"]
 
 TMP_PREFIX = ".tmp_"
 logger = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ def check_output_file(output, *, reads=(), suffixes: tuple[str, ...] = (), key: 
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise OutputPathError(f"{key} {output} lies under {parent}, which is a file, not a folder: choose "
                               f"another {key}")
+    problem = folder_problem(os.path.dirname(os.path.abspath(output)))
+    if problem:
+        raise OutputPathError(f"{key} {output} cannot be written: {problem}. Choose another {key}.")
     if not os.path.lexists(output):
         return
     for source in reads:
@@ -51,6 +54,24 @@ def check_output_file(output, *, reads=(), suffixes: tuple[str, ...] = (), key: 
     if suffixes and not output.lower().endswith(tuple(s.lower() for s in suffixes)):
         raise OutputPathError(f"{key} {output} exists and is not a {' or '.join(suffixes)} file: writing "
                               f"would replace it. Choose a new file name, or remove that file first.")
+
+
+def folder_problem(folder) -> str | None:
+    """Why files cannot be created in ``folder`` (created if missing): a name in its path longer than the
+    file system allows, an existing part of the path that is a file, or a folder this process cannot
+    write; None when it can be used. Touches nothing."""
+    folder = os.path.abspath(os.fspath(folder))
+    for part in folder.split(os.sep):
+        if len(os.fsencode(part)) > 255:
+            return f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long (at most 255)"
+    probe = folder
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user"
+    return None
 
 
 def current_umask() -> int:
