@@ -135,7 +135,28 @@ def test_run_point_keeps_the_wall_time_on_disk_while_the_run_goes_on(tmp_path):
     seen = json.loads((run_dir / "seen_while_running.json").read_text())
     assert seen["invocations"] == 2 and 100.0 < seen["seconds"] < 100.0 + seconds
     final = json.loads((run_dir / "ablation_time.json").read_text())
-    assert final == {"seconds": pytest.approx(100.0 + seconds), "invocations": 2}
+    assert {k: final[k] for k in ("seconds", "invocations")} == {
+        "seconds": pytest.approx(100.0 + seconds), "invocations": 2}
+    assert 0.0 <= final["cpu_seconds"] < seconds  # the fake run sleeps: less CPU than wall time
+
+
+def test_run_point_records_the_cpu_seconds_of_the_run(tmp_path):
+    script = tmp_path / "busy_train.py"
+    script.write_text(
+        "import json, os, sys, time\n"
+        "out = [a.split('=', 1)[1] for a in sys.argv if a.startswith('train.output_dir=')][0]\n"
+        "end = time.process_time() + 0.5\n"
+        "while time.process_time() < end:\n"
+        "    pass\n"
+        "os.makedirs(os.path.join(out, 'inference'))\n"
+        "res = os.path.join(out, 'inference', 'sem_seg_evaluation.json')\n"
+        "json.dump({'metrics': {'mIoU': 1.0}}, open(res, 'w'))\n"
+    )
+    p = GridPoint("soft", Fraction(1, 8), 0)
+    run_point(p, "cfg.py", str(tmp_path), [], OverrideKeys(), str(script), log=lambda s: None)
+    timing = json.loads((tmp_path / p.name / "ablation_time.json").read_text())
+    assert timing["cpu_seconds"] >= 0.5
+    assert collect([p], str(tmp_path))[p]["_cpu_seconds"] == timing["cpu_seconds"]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM semantics")

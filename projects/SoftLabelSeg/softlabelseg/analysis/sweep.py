@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -150,6 +151,7 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     The run's console output goes to ``<run_dir>/ablation_run.log``, its wall time (summed over
     resumptions) to ``<run_dir>/ablation_time.json``, rewritten every ``heartbeat_s`` while the run goes on,
     so a runner that is killed loses at most that much of the time; a failed run raises with the log's tail.
+    The same file sums the CPU seconds (user + system) of each invocation that ran to its end.
     """
     run_dir = os.path.join(root, point.name)
     if is_finished(run_dir):
@@ -163,11 +165,11 @@ def run_point(point: GridPoint, config_file: str, root: str, extra: list[str], k
     os.makedirs(run_dir, exist_ok=True)
     log(f"[run] {point.name}{' (resuming)' if resume else ''}")
     earlier = read_json(os.path.join(run_dir, TIME_FILE)) or {"seconds": 0.0, "invocations": 0}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     returncode = _run_logged(
         cmd, run_dir, lambda: _write_timing(run_dir, earlier, time.perf_counter() - start), heartbeat_s)
     seconds = time.perf_counter() - start
-    _write_timing(run_dir, earlier, seconds)
+    _write_timing(run_dir, earlier, seconds, _children_cpu_seconds() - cpu_start)
     _check_finished(point, run_dir, returncode, RESULT_FILE)
     log(f"[done] {point.name} in {seconds:.0f} s")
     return seconds
@@ -233,9 +235,17 @@ def _check_finished(point: GridPoint, run_dir: str, returncode: int, result_file
         )
 
 
-def _write_timing(run_dir: str, earlier: dict, seconds: float) -> None:
-    """Wall time of the earlier invocations plus this one's ``seconds`` so far (this one counted)."""
-    timing = {"seconds": earlier["seconds"] + seconds, "invocations": earlier["invocations"] + 1}
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _write_timing(run_dir: str, earlier: dict, seconds: float, cpu_seconds: float = 0.0) -> None:
+    """Wall time of the earlier invocations plus this one's ``seconds`` so far (this one counted), and
+    their CPU seconds plus ``cpu_seconds`` (known once this invocation's run has ended)."""
+    timing = {"seconds": earlier["seconds"] + seconds, "invocations": earlier["invocations"] + 1,
+              "cpu_seconds": earlier.get("cpu_seconds", 0.0) + cpu_seconds}
     atomic_write(os.path.join(run_dir, TIME_FILE), lambda f: f.write(json.dumps(timing).encode()))
 
 
@@ -261,6 +271,7 @@ def collect(points: list[GridPoint], root: str, result_file: str = RESULT_FILE) 
         metrics = dict(res["metrics"])
         timing = read_json(os.path.join(run_dir, TIME_FILE))
         metrics["_seconds"] = timing["seconds"] if timing else math.nan
+        metrics["_cpu_seconds"] = timing.get("cpu_seconds", math.nan) if timing else math.nan
         metrics["_iterations"] = _max_iter(os.path.join(run_dir, "config.yaml"))
         results[p] = metrics
     return results
