@@ -67,3 +67,28 @@ def test_repository_paths_link_to_the_repository(tmp_path):
     assert out.count('href="https://host/org/repo/blob/main/tools/demo.py"') == 1
     assert '<a href="https://host/org/repo/tree/main/tools"><code>tools/</code></a>' in out
     assert "<code>tools/nope.py</code> <code>demo.py</code></p><pre><code>tools/demo.py</code></pre>" in out
+
+
+def test_error_messages_are_read_from_the_source(tmp_path):
+    """The troubleshooting table lists the project's own errors, as the user reads them, and nothing else."""
+    from softlabelseg.doc_errors import error_messages_table, error_sites
+
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "errors.py").write_text(
+        'KIND = "labels"\n'
+        'class BadThing(ValueError):\n    """A thing that cannot be used."""\n'
+        'class WorseThing(BadThing):\n    pass\n'
+        'def check(path, n):\n'
+        '    if n:\n        raise BadThing(f"{path!r} holds {len(n)} {KIND}; pass | fewer")\n'
+        '    raise ValueError("a built-in error is not listed")\n'
+        'def helper(x):\n    return WorseThing("made " + "here")\n'
+        'def main(e):\n    print(f"error: {e}")\n    print("error: --input is missing; pass a folder")\n')
+    sites = error_sites(tmp_path)
+    assert [(s.kind, s.message, s.function) for s in sites] == [
+        ("BadThing", "<path> holds <len> labels; pass | fewer", "check"),
+        ("WorseThing", "made here", "helper"),
+        (None, "--input is missing; pass a folder", "main")]
+    table = error_messages_table(tmp_path)
+    assert "### `BadThing`\n\nA thing that cannot be used." in table
+    assert "| &lt;path&gt; holds &lt;len&gt; labels; pass \\| fewer | `tools/errors.py` (`check`) |" in table

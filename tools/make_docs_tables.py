@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Rewrite the generated tables of the manual (the ``train.*`` key table of docs/training.md, ...).
+"""Rewrite the generated tables of the manual (train.* keys in training.md, errors in troubleshooting.md).
 
     python tools/make_docs_tables.py            # rewrite the marked blocks in place
     python tools/make_docs_tables.py --check    # change nothing; exit 1 naming the pages that are stale
 
 The tables come from the code (``softlabelseg.doc_tables``); run this after changing a key, its default or
-its doc, and commit the page with the change.
+its doc, or an error message, and commit the page with the change.
 """
 
 import argparse

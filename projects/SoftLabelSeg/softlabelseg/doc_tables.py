@@ -1,4 +1,5 @@
-"""Tables of the manual (docs/) generated from the code, so a page never disagrees with the schema it shows.
+"""Tables of the manual (docs/) generated from the code, so a page never disagrees with the code it shows
+(the ``train.*`` keys of docs/training.md, the error messages of docs/troubleshooting.md).
 
 A generated table sits in a page between two marker lines, ``<!-- <name>:start -->`` and
 ``<!-- <name>:end -->``; :func:`render_page` replaces what lies between them and keeps the rest of the page.
@@ -13,8 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["PAGES", "BlockError", "markdown_table", "render_page", "replace_block", "stale_pages",
-           "train_keys_table", "write_pages"]
+__all__ = ["PAGES", "BlockError", "error_messages_table", "markdown_table", "render_page", "replace_block",
+           "stale_pages", "train_keys_table", "write_pages"]
 
 
 class BlockError(ValueError):
@@ -46,9 +47,17 @@ def train_keys_table() -> str:
     return markdown_table(("key", "default", "meaning"), rows)
 
 
+def error_messages_table() -> str:
+    """Every error message a user can meet, by exception class, read from the source (``doc_errors``)."""
+    from .doc_errors import error_messages_table as table
+
+    return table()
+
+
 # page (relative to the repository root) -> {block name: function returning the block's text}
 PAGES: dict[str, dict[str, Callable[[], str]]] = {
     "docs/training.md": {"train-keys": train_keys_table},
+    "docs/troubleshooting.md": {"error-messages": error_messages_table},
 }
 
 

@@ -235,9 +235,10 @@ def ceilings_table(sources: list[dict], root: str = ".") -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_job_text(job: dict, root: str = ".") -> str:
-    """The README's expected time and result of the main job, from its committed run (``job``: folders of
-    the soft and the nearest run, the timing file)."""
+def main_job_text(job: dict, root: str = ".",
+                  runs_at: str = "[`docs/evidence/mainjob/`](docs/evidence/mainjob/)") -> str:
+    """The expected time and result of the main job, from its committed run (``job``: folders of the soft
+    and the nearest run, the timing file); ``runs_at`` names the runs' folder as the page links it."""
     timing = read_json(os.path.join(root, job["timing"]))
     runs = {k: read_json(os.path.join(root, job[k], RESULT_FILE)) for k in ("soft", "nearest")}
 
@@ -251,7 +252,7 @@ def main_job_text(job: dict, root: str = ".") -> str:
             f"{timing['generation_seconds']:.0f} s of it generating ToyCity the first time), and "
             f"{score(runs['soft'])} at full resolution (with one torch thread a run repeats its numbers "
             f"exactly). The centred-nearest baseline below: {score(runs['nearest'])}. "
-            f"Both runs: [`docs/evidence/mainjob/`](docs/evidence/mainjob/).\n")
+            f"Both runs: {runs_at}.\n")
 
 
 def findings_table(manifest: dict, root: str = ".") -> str:
@@ -313,6 +314,11 @@ def render_all(manifest_path: str) -> dict[str, str]:
         text = replace_block(text, "mainjob", main_job_text(manifest["main_job"], root))
     if text:
         out[readme] = text
+    start = os.path.join(root, "docs", "getting_started.md")  # the site's walk-through quotes the same run
+    text = _read(start)
+    if manifest["main_job"] and "<!-- mainjob:start -->" in text:
+        out[start] = replace_block(text, "mainjob", main_job_text(manifest["main_job"], root,
+                                                                  runs_at="`docs/evidence/mainjob/`"))
     return out
 
 
