@@ -1,8 +1,17 @@
 #!/usr/bin/env python
-"""Serving throughput from full-resolution images: PyTorch eager vs infer_onnx.py vs the C++ runner.
+"""Serving throughput from full-resolution images: PyTorch eager vs infer_onnx.py vs the C++ runner,
+or, with --server, the model server (export/serve.py) under load.
 
     python tools/benchmark_serving.py --runner build/cpp/softlabelseg_infer          # full grid
     python tools/benchmark_serving.py --runner build/cpp/softlabelseg_infer --factors 1/8 1/4 --threads 1
+    python tools/benchmark_serving.py --server model.onnx [--concurrency 1 4 16] [--requests 200]
+
+Server mode starts ``export/serve.py`` on 127.0.0.1 (a free port), sends ToyCity val images as PNG
+bytes with tritonclient (HTTP, one client per thread, closed loop: each of C threads sends its next
+request when the last one is answered) and prints, per concurrency C, requests/s, p50/p95/p99
+latency, and errors (any answer but 200); then one burst of 3 x --max-queue simultaneous requests
+(answered 200 or 503, never dropped), the server's peak RSS (VmHWM) and its exit code after SIGTERM.
+Bounded: --requests per level and --time-limit-s in all, loopback only.
 
 Each row serves the same 1024x2048 PNG files end to end (read, shrink by the factor with the
 training filter, graph, bilinear upsampling to 1024x2048, argmax, write ``*_labels.png`` and
@@ -22,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -146,14 +156,138 @@ def bench_model(name, factors, threads_list, counts, images, runner, workdir: Pa
     return rows
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_memory(pid: int) -> dict:
+    """VmRSS and VmHWM (peak) of a process, in MiB, from /proc."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = (line.split(":", 1) for line in lines)
+    return {k: int(v.split()[0]) / 1024 for k, v in fields if k in ("VmRSS", "VmHWM")}
+
+
+def start_server(model: str, args, log: Path):
+    """``export/serve.py`` in a subprocess, returned once its model is ready: (process, host:port)."""
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, str(REPO / "export/serve.py"), "--model", model, "--name", "bench",
+           "--port", str(port), "--grpc-port", "0", "--workers", str(args.workers),
+           "--max-queue", str(args.max_queue), "--threads", str(args.server_threads)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/models/bench/ready", timeout=1).status_code == 200:
+                return proc, f"127.0.0.1:{port}"
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the server did not become ready:\n{log.read_text()[-2000:]}")
+
+
+def load(url: str, payloads: list[bytes], concurrency: int, requests: int, deadline: float) -> dict:
+    """``requests`` inferences from ``concurrency`` threads (closed loop); latencies (s) and error codes."""
+    import threading
+
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    latencies, errors, lock = [], [], threading.Lock()
+    counter = iter(range(requests))
+
+    def worker():
+        client = triton.InferenceServerClient(url, network_timeout=120, connection_timeout=120)
+        for i in counter:
+            if time.monotonic() > deadline:
+                return
+            tensor = triton.InferInput("image", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([payloads[i % len(payloads)]], dtype=np.object_))
+            start = time.perf_counter()
+            try:
+                client.infer("bench", [tensor])
+                ok = None
+            except InferenceServerException as e:
+                ok = str(e.status() or "error")
+            except Exception as e:  # connection failures count as errors, they never stop the run
+                ok = type(e).__name__
+            with lock:
+                (errors.append(ok) if ok else latencies.append(time.perf_counter() - start))
+
+    wall = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return dict(latencies=latencies, errors=errors, wall=time.perf_counter() - wall)
+
+
+def bench_server(args) -> int:
+    """The --server mode (see the module docstring)."""
+    from collections import Counter
+
+    start = time.perf_counter()
+    deadline = time.monotonic() + args.time_limit_s
+    with tempfile.TemporaryDirectory() as tmp:
+        from softlabelseg.data import ToyCityParams
+        from softlabelseg.data.datasets import load_toycity_semantic
+
+        records = load_toycity_semantic(Path(tmp) / "toycity", "val", ToyCityParams(num_train=1, num_val=8))
+        payloads = [Path(r["file_name"]).read_bytes() for r in records]
+        shape = cv2.imread(records[0]["file_name"]).shape
+        proc, url = start_server(args.server, args, Path(tmp) / "server.log")
+        try:
+            idle = server_memory(proc.pid)["VmRSS"]
+            rows = []
+            for c in args.concurrency:
+                r = load(url, payloads, c, args.requests, deadline)
+                ms = np.array(r["latencies"]) * 1000
+                p50, p95, p99 = np.percentile(ms, [50, 95, 99]) if len(ms) else (float("nan"),) * 3
+                rows.append([c, len(ms) + len(r["errors"]), f"{len(ms) / r['wall']:.1f}", f"{p50:.0f}",
+                             f"{p95:.0f}", f"{p99:.0f}", len(r["errors"])])  # fmt: skip
+                errors = dict(Counter(r["errors"]))
+                print(f"  concurrency {c}: {rows[-1][2]} req/s, errors {errors}", flush=True)
+            burst = load(url, payloads, 3 * args.max_queue, 3 * args.max_queue, deadline)
+            memory = server_memory(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(120)
+    print(f"\nserver: {args.server} ({shape[1]}x{shape[0]} PNG requests), --workers {args.workers},"
+          f" --max-queue {args.max_queue}, --threads {args.server_threads};"
+          f" {os.cpu_count()} CPUs visible, shared with other jobs\n")  # fmt: skip
+    print(tabulate(rows, headers=["concurrency", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+                   tablefmt="github"))  # fmt: skip
+    answers = Counter(["200"] * len(burst["latencies"]) + burst["errors"])
+    print(f"\nburst of {3 * args.max_queue} at once: {dict(answers)}; server RSS idle {idle:.0f} MiB, peak"
+          f" (VmHWM) {memory['VmHWM']:.0f} MiB; exit code after SIGTERM {code};"
+          f" total {time.perf_counter() - start:.0f} s")  # fmt: skip
+    return 0 if code == 0 else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default=None, help="an exported .onnx: load-test the model server")
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16], help="server mode")
+    parser.add_argument("--requests", type=int, default=200, help="server mode: requests per concurrency")
+    parser.add_argument("--workers", type=int, default=2, help="server mode: the server's --workers")
+    parser.add_argument("--max-queue", type=int, default=32, help="server mode: the server's --max-queue")
+    parser.add_argument("--server-threads", type=int, default=1, help="server mode: the server's --threads")
+    parser.add_argument("--time-limit-s", type=float, default=600, help="server mode: bound on the whole run")
     parser.add_argument("--runner", default=str(REPO / "build/cpp/softlabelseg_infer"), help="the C++ runner")
     parser.add_argument("--models", nargs="+", default=["hrnet_w48", "deeplabv3plus_r101"])
     parser.add_argument("--factors", nargs="+", default=["1/8", "1/4", "1/2"], help="of 1024x2048")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--images", nargs="+", type=int, default=[4, 3, 2], help="images per factor")
     args = parser.parse_args(argv)
+    if args.server:
+        if not os.path.isfile(args.server):
+            print(f"error: --server {args.server!r} does not exist: export a model first", file=sys.stderr)
+            return 2
+        return bench_server(args)
     if not os.access(args.runner, os.X_OK):
         print(f"error: C++ runner {args.runner!r} not found: build it (docs/export.md, 'C++ runner')",
               file=sys.stderr)  # fmt: skip

@@ -123,9 +123,12 @@ class SegmentationModel(Model):
         tensors = {OUTPUT_LABELS: labels, OUTPUT_SCORES: scores}
         outputs = []
         for name in names:
-            out = InferOutput(name=name, shape=list(tensors[name].shape),
-                              datatype=DATATYPES[tensors[name].dtype])  # fmt: skip
-            out.set_data_from_numpy(tensors[name], binary_data=False)
+            t = tensors[name]
+            out = InferOutput(name, list(t.shape), DATATYPES[t.dtype])
+            if request.from_grpc:  # raw bytes (KServe 0.21's gRPC encoder cannot take a numpy array)
+                out.set_data_from_numpy(t, binary_data=True)
+            else:  # numpy: KServe's REST encoder serialises it once, binary or JSON as the client asked
+                out.data = t
             outputs.append(out)
         return InferResponse(
             response_id=request.id or str(uuid.uuid4()), model_name=self.name, model_version=self.version,
