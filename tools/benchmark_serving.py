@@ -226,6 +226,33 @@ def load(url: str, payloads: list[bytes], concurrency: int, requests: int, deadl
     return dict(latencies=latencies, errors=errors, wall=time.perf_counter() - wall)
 
 
+def differing_from_runner(url: str, model: str, files: list[Path], workdir: Path) -> tuple[int, int]:
+    """(images whose labels from the server differ from infer_onnx.py's, differing pixels): each image
+    sent once as PNG bytes with tritonclient, infer_onnx.py run on the same files."""
+    import tritonclient.http as triton
+    from softlabelseg_export import infer_onnx
+
+    folder = workdir / "runner_in"
+    folder.mkdir()
+    for i, f in enumerate(files):
+        os.symlink(f, folder / f"{i:04d}{f.suffix}")
+    if (
+        infer_onnx.main(["--model", model, "--input", str(folder), "--output", str(workdir / "runner_out")])
+        != 0
+    ):
+        raise RuntimeError("infer_onnx.py failed on the benchmark images")
+    client = triton.InferenceServerClient(url, network_timeout=120)
+    images = pixels = 0
+    for f in sorted(folder.iterdir()):
+        tensor = triton.InferInput("image", [1], "BYTES")
+        tensor.set_data_from_numpy(np.array([f.read_bytes()], dtype=np.object_))
+        served = client.infer("bench", [tensor]).as_numpy("labels")
+        ref = cv2.imread(str(workdir / "runner_out" / f"{f.stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        bad = int((served != ref).sum()) if served.shape == ref.shape else ref.size
+        images, pixels = images + (bad > 0), pixels + bad
+    return images, pixels
+
+
 def bench_server(args) -> int:
     """The --server mode (see the module docstring)."""
     from collections import Counter
@@ -233,15 +260,24 @@ def bench_server(args) -> int:
     start = time.perf_counter()
     deadline = time.monotonic() + args.time_limit_s
     with tempfile.TemporaryDirectory() as tmp:
-        from softlabelseg.data import ToyCityParams
-        from softlabelseg.data.datasets import load_toycity_semantic
+        if args.images_from:
+            files = list_images(args.images_from)
+        else:
+            from softlabelseg.data import ToyCityParams
+            from softlabelseg.data.datasets import load_toycity_semantic
 
-        records = load_toycity_semantic(Path(tmp) / "toycity", "val", ToyCityParams(num_train=1, num_val=8))
-        payloads = [Path(r["file_name"]).read_bytes() for r in records]
-        shape = cv2.imread(records[0]["file_name"]).shape
+            params = ToyCityParams(num_train=1, num_val=8)
+            files = [
+                Path(r["file_name"]) for r in load_toycity_semantic(Path(tmp) / "toycity", "val", params)
+            ]
+        payloads = [f.read_bytes() for f in files]
+        shape = cv2.imread(str(files[0])).shape
         proc, url = start_server(args.server, args, Path(tmp) / "server.log")
         try:
             idle = server_memory(proc.pid)["VmRSS"]
+            differ = differing_from_runner(url, args.server, files, Path(tmp))
+            print(f"  labels differing from infer_onnx.py's: {differ[0]} of {len(files)} images,"
+                  f" {differ[1]} pixels", flush=True)  # fmt: skip
             rows = []
             for c in args.concurrency:
                 r = load(url, payloads, c, args.requests, deadline)
@@ -256,8 +292,8 @@ def bench_server(args) -> int:
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(120)
-    print(f"\nserver: {args.server} ({shape[1]}x{shape[0]} PNG requests), --workers {args.workers},"
-          f" --max-queue {args.max_queue}, --threads {args.server_threads};"
+    print(f"\nserver: {args.server} ({len(files)} images of {shape[1]}x{shape[0]} sent as PNG),"
+          f" --workers {args.workers}, --max-queue {args.max_queue}, --threads {args.server_threads};"
           f" {os.cpu_count()} CPUs visible, shared with other jobs\n")  # fmt: skip
     print(tabulate(rows, headers=["concurrency", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
                    tablefmt="github"))  # fmt: skip
@@ -265,7 +301,8 @@ def bench_server(args) -> int:
     print(f"\nburst of {3 * args.max_queue} at once: {dict(answers)}; server RSS idle {idle:.0f} MiB, peak"
           f" (VmHWM) {memory['VmHWM']:.0f} MiB; exit code after SIGTERM {code};"
           f" total {time.perf_counter() - start:.0f} s")  # fmt: skip
-    return 0 if code == 0 else 1
+    print(f"labels differing from infer_onnx.py's: {differ[0]} of {len(files)} images, {differ[1]} pixels")
+    return 0 if code == 0 and differ == (0, 0) else 1
 
 
 def main(argv=None) -> int:
@@ -276,6 +313,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="server mode: the server's --workers")
     parser.add_argument("--max-queue", type=int, default=32, help="server mode: the server's --max-queue")
     parser.add_argument("--server-threads", type=int, default=1, help="server mode: the server's --threads")
+    parser.add_argument(
+        "--images-from",
+        default=None,
+        help="server mode: a folder of images to send (default: 8 generated ToyCity val images)",
+    )
     parser.add_argument("--time-limit-s", type=float, default=600, help="server mode: bound on the whole run")
     parser.add_argument("--runner", default=str(REPO / "build/cpp/softlabelseg_infer"), help="the C++ runner")
     parser.add_argument("--models", nargs="+", default=["hrnet_w48", "deeplabv3plus_r101"])
