@@ -92,3 +92,33 @@ def test_error_messages_are_read_from_the_source(tmp_path):
     table = error_messages_table(tmp_path)
     assert "### `BadThing`\n\nA thing that cannot be used." in table
     assert "| &lt;path&gt; holds &lt;len&gt; labels; pass \\| fewer | `tools/errors.py` (`check`) |" in table
+
+
+_BAD_PAGE = """<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body>
+<article class="md-content__inner">
+<h1>Page</h1>
+<p>What they show:
+- a list that became a paragraph</p>
+<ol><li>one</li></ol><pre><code>code</code></pre><ol><li>two, numbered 1 again</li></ol>
+<img src="missing.png" alt="gone">
+<pre style="width:200px;overflow:auto"><code>a_line_far_too_long_for_a_200_px_box</code></pre>
+<div style="width:3000px">wide</div>
+</article></body></html>"""
+
+
+@pytest.mark.skipif(load_tool("check_docs_site").find_chromium(None) is None, reason="no Chromium installed")
+def test_the_browser_check_sees_what_a_reader_sees(tmp_path, capsys):
+    """One built page holding each fault the check exists for: each is reported, at both widths."""
+    (tmp_path / "index.html").write_text(_BAD_PAGE)
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "index.html").write_text(
+        "<!doctype html><html><body><article class='md-content__inner'>"
+        "<h1>Fine</h1><ol><li>a</li><li>b</li></ol></article></body></html>")
+    assert load_tool("check_docs_site").main(["--site-dir", str(tmp_path), "--no-build"]) == 1
+    out = capsys.readouterr().out
+    for width in ("desktop, 1280 px", "phone, 390 px"):
+        faults = [line for line in out.splitlines() if line.startswith(f"/ ({width})")]
+        kinds = {f.split(": ", 1)[1].split(":")[0].split(" ")[0] for f in faults}
+        assert kinds == {"list", "ordered", "broken", "code", "page"}, faults
+    assert "good/" not in out
+    assert "2 pages x 2 widths checked" in out
