@@ -64,9 +64,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, config_name: str 
     mismatches (``key: checkpoint vs model``), and :class:`NonFiniteWeightsError` for parameters beyond
     ``max_abs_weight`` (the recipe's ``train.divergence.max_abs_weight``, as ``--eval-only`` judges them)."""
     state, rest = _read(path)
-    big = [k for k, _ in model.named_parameters() if max_abs_weight is not None and k in state
-           and state[k].is_floating_point() and state[k].numel()
-           and float(state[k].abs().max()) > max_abs_weight]
+    judged = [k for k, _ in model.named_parameters()]
+    judged += [k for k, _ in model.named_buffers() if k.endswith("running_var")]  # as --eval-only judges
+    big = [k for k in judged if max_abs_weight is not None and k in state and state[k].is_floating_point()
+           and state[k].numel() and float(state[k].abs().max()) > max_abs_weight]
     if big:
         raise NonFiniteWeightsError(
             f"checkpoint {os.fspath(path)!r} holds diverged weights: {len(big)} parameter(s) exceed "

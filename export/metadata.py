@@ -9,6 +9,7 @@ imports this.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 FORMAT_VERSION = 1
@@ -71,8 +72,40 @@ class ExportMetadata:
             )
         if not float(self.resolution_factor) > 0:
             raise ValueError(f"resolution_factor must be > 0, got {self.resolution_factor}")
+        self._check_values()
         if self.image_cv2_flags is None:
             self.image_cv2_flags = cv2_flags(self.image_resize, self.image_antialias)
+
+    def _check_values(self) -> None:
+        """Raise ValueError naming the key whose value a runner cannot use: a format version newer than this
+        reader, colours that are not three 0..255 integers, a mean / std that is not three finite numbers
+        (std > 0), an input size that is not two positive integers."""
+        if not isinstance(self.format_version, int) or not 1 <= self.format_version <= FORMAT_VERSION:
+            raise ValueError(f"format_version {self.format_version!r}: this reader understands 1 to "
+                             f"{FORMAT_VERSION}; update softlabelseg or export the model again")
+
+        def numbers(value, n):
+            if not isinstance(value, (list, tuple)) or len(value) != n:
+                return False
+            try:
+                return all(not isinstance(v, (bool, str)) and math.isfinite(float(v)) for v in value)
+            except (TypeError, ValueError):
+                return False
+
+        bad = [i for i, c in enumerate(self.class_colors)
+               if not (numbers(c, 3) and all(float(v).is_integer() and 0 <= float(v) <= 255 for v in c))]
+        if bad:
+            raise ValueError(f"class_colors[{bad[0]}] is {self.class_colors[bad[0]]!r}: expected [r, g, b] "
+                             "with integers 0..255")
+        for key in ("pixel_mean", "pixel_std"):
+            value = getattr(self, key)
+            if not numbers(value, 3) or (key == "pixel_std" and min(value) <= 0):
+                raise ValueError(f"{key} is {value!r}: expected three finite numbers"
+                                 + (" > 0" if key == "pixel_std" else ""))
+        if self.input_size is not None and not (numbers(self.input_size, 2) and all(
+                float(v).is_integer() and v > 0 for v in self.input_size)):
+            raise ValueError(f"input_size is {self.input_size!r}: expected [height, width], positive "
+                             "integers")
 
     @property
     def num_classes(self) -> int:

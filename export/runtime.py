@@ -225,6 +225,21 @@ def overlay(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndar
     return cv2.addWeighted(image, 1.0 - alpha, color, alpha, 0.0)
 
 
+def check_graph_input(session: ort.InferenceSession, meta: ExportMetadata, name: str) -> None:
+    """Raise :class:`ModelLoadError` when the metadata's ``input_size`` is not what the graph's input takes
+    (a static size the graph does not have, or a dynamic one where the graph is static): every image
+    would fail in onnxruntime instead."""
+    shape = session.get_inputs()[0].shape
+    graph = [d if isinstance(d, int) else None for d in shape[-2:]] if len(shape) == 4 else [None, None]
+    said = list(meta.input_size) if meta.input_size is not None else [None, None]
+    if all(g is None or s == g for g, s in zip(graph, said, strict=True)):
+        return
+    raise ModelLoadError(
+        f"{name!r}: its metadata says input_size {meta.input_size or 'dynamic'}, but the graph takes "
+        f"{'x'.join(str(g) if g else '?' for g in graph)}: the metadata does not belong to this graph; "
+        "export it again with export/export_onnx.py")
+
+
 class OnnxSegmenter:
     """An exported model plus its metadata; ``predict`` maps an RGB image to full-size labels.
 
@@ -253,10 +268,11 @@ class OnnxSegmenter:
             self.meta = read_metadata(self.session)
         except (KeyError, ValueError, TypeError) as e:
             raise ModelLoadError(
-                f"{os.fspath(model_path)!r} carries no SoftLabelSeg export metadata ({e}); export it with "
-                "export/export_onnx.py"
+                f"{os.fspath(model_path)!r} carries no usable SoftLabelSeg export metadata ({e}); export it "
+                "with export/export_onnx.py"
             ) from None
         self.input_name = self.session.get_inputs()[0].name
+        check_graph_input(self.session, self.meta, name)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """uint8 (1, 3, h, w) model input for an RGB (H, W, 3) image."""

@@ -16,7 +16,7 @@ from softlabelseg.engine.checkpoint import CheckpointError, read_checkpoint
 
 from .checkpoint import CheckpointMismatchError
 from .metadata import read_metadata
-from .runtime import ModelLoadError, open_session
+from .runtime import ModelLoadError, check_graph_input, open_session
 from .wrapper import ExportWrapper
 
 # (max abs logit difference, min share of pixels whose argmax agrees) per precision
@@ -165,6 +165,7 @@ class OrtLogits:
         self.meta = read_metadata(proto)
         exposed = expose_logits(proto)
         self.session = open_session(exposed.SerializeToString())
+        check_graph_input(self.session, self.meta, model_path)
         self.has_logits = len(exposed.graph.output) > 1 or self.meta.output_kind == "logits"
         self.input_name = self.session.get_inputs()[0].name
 

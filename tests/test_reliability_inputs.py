@@ -163,8 +163,9 @@ def test_demo_skips_a_name_too_long_for_its_outputs_and_goes_on(toycity, tmp_pat
     assert (tmp_path / "out" / "y.png").is_file() and (tmp_path / "out" / "y_labels.png").is_file()
 
 
-def _two_class_onnx(path, factor: float = 0.5):
-    """A hand-built 2-class logits graph (red and green channel) with the export metadata."""
+def _two_class_onnx(path, factor: float = 0.5, static: tuple[int, int] | None = None):
+    """A hand-built 2-class logits graph (red and green channel) with the export metadata; ``static``:
+    a fixed (h, w) input, recorded as the metadata's input_size."""
     import onnx
     from onnx import TensorProto, helper
     from softlabelseg_export.metadata import write_metadata
@@ -174,12 +175,15 @@ def _two_class_onnx(path, factor: float = 0.5):
     inits = [helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
              helper.make_tensor("two", TensorProto.INT64, [1], [2]),
              helper.make_tensor("axis", TensorProto.INT64, [1], [1])]
+    hw = list(static or "hw")
     graph = helper.make_graph(
-        nodes, "two_class", [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, "h", "w"])], inits)
+        nodes, "two_class", [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, *hw])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, *hw])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    write_metadata(model, stand_in_metadata(2, factor=factor))
+    meta = stand_in_metadata(2, factor=factor)
+    meta.input_size = list(static) if static else None
+    write_metadata(model, meta)
     onnx.save(model, path)
     return str(path)
 

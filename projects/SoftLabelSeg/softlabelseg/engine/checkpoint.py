@@ -339,10 +339,12 @@ class Checkpointer:
 
     def exploded_parameters(self, state: dict) -> list[str]:
         """Names of the model's parameters in ``state`` larger in magnitude than ``max_abs_weight``: finite
-        but diverged (empty without a threshold). Buffers (e.g. BatchNorm statistics) are not judged."""
+        but diverged (empty without a threshold). Of the buffers, BatchNorm's ``running_var`` is judged too
+        (an exploding run shows there first); the others (counters, means) are not."""
         if self.max_abs_weight is None:
             return []
         params = {name for name, _ in self.model.named_parameters()}
+        params |= {name for name, _ in self.model.named_buffers() if name.endswith("running_var")}
         return [k for k, t in state.items() if k in params and t.is_floating_point() and t.numel()
                 and float(t.detach().abs().max()) > self.max_abs_weight]
 

@@ -59,9 +59,13 @@ class DivergenceConfig:
     max_loss_ratio: float | None = _key(
         20.0, "stop when the loss exceeds this multiple of its median over the last 50 iterations and the "
         "run's starting loss (an explosion starting); None: no relative check", positive=True)
+    max_start_loss_ratio: float | None = _key(
+        4.0, "stop when the run's starting loss (the median of its first 5) exceeds this multiple of "
+        "ln(model.num_classes), the loss of a uniform guess: a run that starts diverged; None: no check",
+        positive=True)
     max_abs_weight: float | None = _key(
-        1e6, "a checkpoint whose parameters exceed this in magnitude is diverged: never saved, never resumed "
-        "from; None: only inf/NaN count", positive=True)
+        1e6, "a checkpoint whose parameters (or BatchNorm running variances) exceed this in magnitude is "
+        "diverged: never saved, never resumed from; None: only inf/NaN count", positive=True)
 
 
 @dataclass

@@ -195,6 +195,10 @@ class TrainStep:
         max_loss_ratio: so does a loss above this multiple of the median of the last 50 (from the 5th on)
             that is also above the run's starting loss (the median of its first 5): a late-training spike
             that stays below where training began is not an explosion.
+        chance_loss: the loss of a uniform guess (ln of the class count), or None.
+        max_start_loss_ratio: a starting loss above this multiple of ``chance_loss`` counts as diverged:
+            a run that is broken from its first steps (e.g. a learning rate far too high) has no calm
+            median for ``max_loss_ratio`` to compare with.
     Raises (from ``run``):
         FloatingPointError, on every rank alike, when the loss is NaN, infinite or above ``max_loss``; no
         update is applied.
@@ -205,7 +209,8 @@ class TrainStep:
 
     def __init__(self, model, data_loader, optimizer, grad_accum_steps: int = 1, clip_grad_norm=None,
                  precision: str | None = None, max_loss: float | None = None,
-                 max_loss_ratio: float | None = None):
+                 max_loss_ratio: float | None = None, chance_loss: float | None = None,
+                 max_start_loss_ratio: float | None = None):
         if int(grad_accum_steps) < 1:
             raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
         if precision not in (None, "bf16", "fp16"):
@@ -218,6 +223,7 @@ class TrainStep:
         self.dtype = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.max_loss, self.max_loss_ratio = max_loss, max_loss_ratio
+        self.chance_loss, self.max_start_loss_ratio = chance_loss, max_start_loss_ratio
         self._recent_losses: deque[float] = deque(maxlen=50)
         self._start_loss: float | None = None  # median of the first 5 losses (checkpointed)
         self._rng_after_positioning = None
@@ -293,6 +299,12 @@ class TrainStep:
         recent.append(loss)
         if self._start_loss is None and len(recent) == 5:
             self._start_loss = statistics.median(recent)
+            limit = (self.max_start_loss_ratio or 0) * (self.chance_loss or 0)
+            if limit > 0 and self._start_loss > limit:
+                ratio, chance = self._start_loss / self.chance_loss, self.chance_loss
+                return (f"{self._start_loss:.3g} over its first 5 iterations (median), {ratio:.1f} times the "
+                        f"{chance:.3g} of a uniform guess (train.divergence.max_start_loss_ratio="
+                        f"{self.max_start_loss_ratio:g}): the run started diverged")
         return None
 
     def _update(self, storage) -> None:

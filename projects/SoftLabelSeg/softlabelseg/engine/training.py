@@ -117,7 +117,22 @@ def build_train_step(cfg, model, device) -> TrainStep:
     return TrainStep(model, train_loader, optimizer, grad_accum_steps=train_value(cfg, "grad_accum_steps"),
                      clip_grad_norm=train_value(cfg, "clip_grad_norm"), precision=precision,
                      max_loss=train_value(cfg, "divergence.max_loss"),
-                     max_loss_ratio=train_value(cfg, "divergence.max_loss_ratio"))
+                     max_loss_ratio=train_value(cfg, "divergence.max_loss_ratio"),
+                     chance_loss=_chance_loss(cfg),
+                     max_start_loss_ratio=train_value(cfg, "divergence.max_start_loss_ratio"))
+
+
+def _chance_loss(cfg) -> float | None:
+    """ln(C), the cross-entropy of a uniform guess over the config's C classes (None when it names none)."""
+    import math
+
+    from omegaconf import OmegaConf
+
+    for key in ("model.num_classes", "dataloader.train.mapper.num_classes"):
+        count = OmegaConf.select(cfg, key, default=None)
+        if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+            return math.log(count)
+    return None
 
 
 def build_trainer(cfg, model, device):
