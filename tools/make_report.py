@@ -8,7 +8,7 @@ The grids, the over-fitting study and the README's findings are listed in ``docs
 each grid's ``ablation.md``, the summary blocks of ``docs/evidence/README.md`` and the findings table of
 ``README.md`` are made from the finished runs under ``docs/evidence/runs*``
 (``softlabelseg.analysis.evidence``).
-``--plots`` also redraws each grid's mIoU-vs-factor plot.
+``--plots`` also redraws each grid's mIoU-vs-factor plot and each budget frontier's figure.
 """
 import argparse
 import os
@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     ap.add_argument("--plots", action="store_true", help="also redraw the grids' plots")
     args = ap.parse_args(argv)
 
-    from softlabelseg.analysis.evidence import load_manifest, render_all
+    from softlabelseg.analysis.evidence import frontier_of, load_manifest, render_all
+    from softlabelseg.analysis.frontier import plot_frontier
     from softlabelseg.analysis.grid_report import plot_miou
     from softlabelseg.analysis.sweep import collect
     from softlabelseg.utils.fileio import atomic_write
@@ -49,6 +50,9 @@ def main(argv=None) -> int:
             if results and spec.document == "ablation.md":
                 plot = os.path.join(manifest["root"], spec.folder, "ablation_miou.png")
                 plot_miou(results, plot, spec.title)
+        for item in manifest["frontiers"]:
+            plot_frontier(frontier_of(item, manifest, manifest["root"]),
+                          os.path.join(manifest["root"], item["figure"]), item["title"])
     verb = "stale" if args.check else "rewritten"
     print(f"{len(stale)} file(s) {verb}" + (": " + ", ".join(stale) if stale else ""))
     return 1 if args.check and stale else 0

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # HRNetV2-W48 on ToyCity 1024x2048 (configs/toycity/evidence_hrnet_w48.py) on one GPU: top-left nearest,
 # centred nearest and soft bilinear labels at 1/8 and 1/4, seed 0, two runs side by side; then the same
-# points on CamVid (configs/camvid/hrnet_w48.py, test and val) when it is under $SOFTLABELSEG_DATASETS/camvid.
+# points on CamVid (configs/camvid/hrnet_w48.py, test and val) when it is under $SOFTLABELSEG_DATASETS/camvid,
+# and then the pretrained CamVid grid (docs/evidence/camvid_pretrained_grid.sh: EfficientNet-Lite0, three
+# targets x 1/8, 1/4, 1/2, full resolution and the from-scratch control, seeds in $SEEDS, default 0 1 2).
 #
 #   bash docs/evidence/hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]
 #
 # Run from the repository root with the project installed (README). Trailing overrides go to every run
 # (e.g. train.max_iter=300). Timings are printed as it goes; RESULTS_DIR gets, for each dataset (file
 # prefix toycity_ or camvid_), the table (ablation.md), the runner logs and runs.tar.gz (each run's config,
-# log, metrics and evaluation JSON; no checkpoints). Runs are kept in output/evidence_hrnet_w48 and
-# output/camvid_hrnet_w48: running it again resumes.
+# log, metrics and evaluation JSON; no checkpoints), and camvid_pretrained_runs.tar.gz. Runs are kept in
+# output/evidence_hrnet_w48, output/camvid_hrnet_w48 and output/camvid_pretrained: running it again resumes.
+# The trailing overrides go to the HRNetV2-W48 runs only; the pretrained grid runs its recipe as written.
 set -uo pipefail
 RESULTS=${1:?usage: hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]}
 shift
@@ -74,6 +77,16 @@ if [ -d "$CAMVID" ]; then
   grid camvid_ projects/SoftLabelSeg/configs/camvid/hrnet_w48.py output/camvid_hrnet_w48 \
       docs/evidence/retention_camvid/camvid_sem_seg_test_summary.csv --also-eval camvid_sem_seg_val
   status=$((status ? status : $?))
+  stamp "CamVid, pretrained EfficientNet-Lite0 grid: two lanes"
+  for lane in 0 1; do
+    PYTHON=$PY bash docs/evidence/camvid_pretrained_grid.sh output/camvid_pretrained $lane/2 \
+        train.device=cuda dataloader.train.num_workers=4 > "$RESULTS/camvid_pretrained_lane$lane.log" 2>&1 &
+  done
+  wait
+  stamp "CamVid, pretrained grid: runs finished"
+  grep -h "\[done\]\|failed" "$RESULTS"/camvid_pretrained_lane*.log
+  (cd output/camvid_pretrained && tar czf - --exclude='*.pth' --exclude=last_checkpoint --exclude='events.out.*' \
+      */*/) > "$RESULTS/camvid_pretrained_runs.tar.gz"
 else
   stamp "CamVid skipped: no $CAMVID (docs/datasets.md says how to get it)"
 fi

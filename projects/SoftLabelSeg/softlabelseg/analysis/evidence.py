@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..utils.factors import parse_factor
+from .frontier import frontier_rows, frontier_table, step_gflops
 from .grid_report import calibration_table, format_p_value, markdown_tables
 from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
-__all__ = ["CEILING_MODES", "GridSpec", "grid_document", "load_manifest", "read_ceilings", "regime_table",
-           "render_all", "replace_block", "summary_table"]
+__all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "grid_document", "load_manifest", "read_ceilings",
+           "regime_table", "render_all", "replace_block", "summary_table"]
 
 # analyze_downsampling mode -> the variant whose targets it describes
 CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
@@ -62,6 +63,7 @@ def load_manifest(path: str) -> dict:
     grids = [GridSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
              for g in data.get("grids", [])]
     return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
+            "frontiers": data.get("frontiers", []),
             "main_job": data.get("main_job"), "ceilings": data.get("ceilings", []),
             "root": os.path.abspath(os.path.join(os.path.dirname(path), "..", ".."))}
 
@@ -213,6 +215,18 @@ def _finding_diffs(item: dict, manifest: dict, root: str) -> list[float]:
     return [d[item.get("score", "mIoU")] for d in diffs]
 
 
+def frontier_of(item: dict, manifest: dict, root: str = ".") -> list[dict]:
+    """The budget-frontier rows of a manifest ``frontiers`` entry: its ``grid`` against its ``reference``
+    grid (the 1/1 runs), at the data's full ``size`` [h, w]."""
+    specs = {g.name: g for g in manifest["grids"]}
+    grid, ref = specs[item["grid"]], specs[item["reference"]]
+    results = collect(grid.points(), os.path.join(root, grid.folder))
+    reference = collect(ref.points(), os.path.join(root, ref.folder))
+    h, w = item["size"]
+    config = os.path.join(root, grid.config)
+    return frontier_rows(results, reference, h, w, gflops=lambda f: step_gflops(config, f, h, w))
+
+
 def ceilings_table(sources: list[dict], root: str = ".") -> str:
     """Label ceilings (recoverable mIoU of each kind of target, ``tools/analyze_downsampling.py``) of every
     ``{"title", "csv"}`` source, and the soft targets' mass off their top class: one row per data set and
@@ -302,6 +316,10 @@ def render_all(manifest_path: str) -> dict[str, str]:
                 text = replace_block(text, name, summary_table(spec, root, extra_result_file(dataset)))
     if manifest["ceilings"] and "<!-- ceilings:start -->" in text:
         text = replace_block(text, "ceilings", ceilings_table(manifest["ceilings"], root))
+    for frontier in manifest["frontiers"]:
+        if f"<!-- frontier-{frontier['name']}:start -->" in text:
+            text = replace_block(text, f"frontier-{frontier['name']}",
+                                 frontier_table(frontier_of(frontier, manifest, root)))
     for regime in manifest["regimes"]:
         if f"<!-- regime-{regime['name']}:start -->" in text:
             text = replace_block(text, f"regime-{regime['name']}", regime_table(regime, root))
