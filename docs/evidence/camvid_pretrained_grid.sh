@@ -9,7 +9,9 @@
 #
 # Run one process per lane (OMP_NUM_THREADS=1 each on a CPU); trailing overrides go to every run (on a GPU:
 # dataloader.train.num_workers=4). Finished points are skipped and interrupted ones resume, so running it
-# again continues the grid. SEEDS (default "0 1 2") picks the seeds. Tabulate with tools/make_report.py.
+# again continues the grid. SEEDS (default "0 1 2") picks the seeds. Each finished run also gets its
+# prior-matched scores (tools/calibrate_prior.py, into <grid>/calibration/<run>.json), fitted by one lane.
+# Tabulate with tools/make_report.py.
 set -uo pipefail
 ROOT=${1:?usage: camvid_pretrained_grid.sh OUTPUT_ROOT LANE/LANES [key=value ...]}
 LANE_SPEC=${2:?usage: camvid_pretrained_grid.sh OUTPUT_ROOT LANE/LANES [key=value ...]}
@@ -30,8 +32,31 @@ point() {
   [ $rc -le 2 ] || echo "runner exit $rc in $ROOT/$out" >&2  # 2: points of other lanes unfinished
 }
 
+# calibrate GRID [key=value ...]: prior-matched scores of GRID's finished runs; a run is claimed by one lane
+calibrate() {
+  local out=$ROOT/$1 run name
+  shift
+  mkdir -p "$out/calibration"
+  for run in "$out"/*/; do
+    run=${run%/}
+    name=$(basename "$run")
+    [ -f "$run/model_final.pth" ] && [ ! -f "$out/calibration/$name.json" ] || continue
+    mkdir "$out/calibration/.claim-$name" 2>/dev/null || continue
+    echo "$LANE" > "$out/calibration/.claim-$name/lane"
+    $PY tools/calibrate_prior.py --config-file "$run/config.yaml" --checkpoint "$run/model_final.pth" \
+        --output "$out/calibration/$name.json" "$@" || echo "calibration of $run failed" >&2
+    rm -r "$out/calibration/.claim-$name"
+  done
+}
+
+# claims this lane left behind when it was stopped
+grep -lx "$LANE" "$ROOT"/*/calibration/.claim-*/lane 2>/dev/null | xargs -r -n1 dirname | xargs -r rm -r
+
 for seed in ${SEEDS:-0 1 2}; do
   point 0 pretrained --variants nearest_topleft nearest soft --factors 1/8 1/4 1/2 --seeds "$seed" "$@"
+  calibrate pretrained "$@"
   point "$seed" full_res --variants nearest --factors 1/1 --seeds "$seed" "$@"
+  calibrate full_res "$@"
   point $((seed + 1)) scratch --variants nearest soft --factors 1/4 --seeds "$seed" "$@" "${SCRATCH[@]}"
+  calibrate scratch "$@"
 done
