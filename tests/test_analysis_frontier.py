@@ -6,7 +6,13 @@ import os
 from fractions import Fraction
 
 import pytest
-from softlabelseg.analysis.frontier import frontier_rows, frontier_table, plot_frontier, step_gflops
+from softlabelseg.analysis.frontier import (
+    frontier_rows,
+    frontier_table,
+    pilot_curve_table,
+    plot_frontier,
+    step_gflops,
+)
 from softlabelseg.analysis.sweep import GridPoint, collect
 
 from tests.helpers.repo import REPO
@@ -50,3 +56,17 @@ def test_step_gflops_grows_with_the_pixels():
     half = step_gflops(config, Fraction(1, 2), 256, 512)
     assert quarter > 0 and not math.isnan(quarter)
     assert half == pytest.approx(4 * quarter, rel=0.1)  # convolutions: cost in proportion to the pixels
+
+
+def test_pilot_curve_reads_each_evaluation_of_metrics_json(tmp_path):
+    run = tmp_path / "pilot"
+    run.mkdir()
+    lines = [{"iteration": 249, "loss_sem_seg": 0.5, "sem_seg/mIoU": 38.9},
+             {"iteration": 299, "loss_sem_seg": 0.4},
+             {"iteration": 499, "loss_sem_seg": 0.3, "sem_seg/mIoU": 45.25}]
+    (run / "metrics.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    table = pilot_curve_table([{"title": "p", "folder": "pilot"}, {"title": "q", "folder": "missing"}],
+                              str(tmp_path))
+    assert "| pilot | 250 | 500 |" in table
+    assert "| p (val mIoU) | 38.90 | 45.25 |" in table and "| p (training loss) | 0.500 | 0.300 |" in table
+    assert "| q (val mIoU) | - | - |" in table

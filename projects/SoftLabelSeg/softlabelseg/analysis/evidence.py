@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..utils.factors import parse_factor
-from .frontier import frontier_rows, frontier_table, step_gflops
+from .frontier import frontier_rows, frontier_table, pilot_curve_table, step_gflops
 from .grid_report import calibration_table, format_p_value, markdown_tables
 from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
@@ -63,7 +63,7 @@ def load_manifest(path: str) -> dict:
     grids = [GridSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
              for g in data.get("grids", [])]
     return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
-            "frontiers": data.get("frontiers", []),
+            "frontiers": data.get("frontiers", []), "pilots": data.get("pilots", []),
             "main_job": data.get("main_job"), "ceilings": data.get("ceilings", []),
             "root": os.path.abspath(os.path.join(os.path.dirname(path), "..", ".."))}
 
@@ -316,6 +316,9 @@ def render_all(manifest_path: str) -> dict[str, str]:
                 text = replace_block(text, name, summary_table(spec, root, extra_result_file(dataset)))
     if manifest["ceilings"] and "<!-- ceilings:start -->" in text:
         text = replace_block(text, "ceilings", ceilings_table(manifest["ceilings"], root))
+    for pilot in manifest["pilots"]:
+        if f"<!-- pilot-{pilot['name']}:start -->" in text:
+            text = replace_block(text, f"pilot-{pilot['name']}", pilot_curve_table(pilot["runs"], root))
     for frontier in manifest["frontiers"]:
         if f"<!-- frontier-{frontier['name']}:start -->" in text:
             text = replace_block(text, f"frontier-{frontier['name']}",

@@ -15,7 +15,7 @@ from fractions import Fraction
 from .grid_stats import by_cell, mean_std
 from .sweep import VARIANTS
 
-__all__ = ["frontier_rows", "frontier_table", "plot_frontier", "step_gflops"]
+__all__ = ["frontier_rows", "frontier_table", "pilot_curve_table", "plot_frontier", "step_gflops"]
 
 
 @functools.cache
@@ -137,3 +137,31 @@ def plot_frontier(rows: list[dict], path: str, title: str) -> None:
 
     atomic_write(path, write)
     plt.close(fig)
+
+
+def pilot_curve_table(runs: list[dict], root: str = ".") -> str:
+    """The val curve of pilot runs (``{"title", "folder"}``): mIoU at each evaluation in the run's
+    ``metrics.json``, a column per iteration, a row per pilot, and the training loss logged nearest it."""
+    import json
+    import os
+
+    curves = {}
+    for run in runs:
+        rows = []
+        path = os.path.join(root, run["folder"], "metrics.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        curves[run["title"]] = {int(r["iteration"]) + 1: (r["sem_seg/mIoU"], r.get("loss_sem_seg"))
+                                for r in rows if "sem_seg/mIoU" in r}
+    iterations = sorted({i for c in curves.values() for i in c})
+    if not iterations:
+        return "(no evaluation logged yet)\n"
+    lines = ["| pilot | " + " | ".join(str(i) for i in iterations) + " |",
+             "|---|" + "---|" * len(iterations)]
+    for title, curve in curves.items():
+        cells = [f"{curve[i][0]:.2f}" if i in curve else "-" for i in iterations]
+        lines.append(f"| {title} (val mIoU) | " + " | ".join(cells) + " |")
+        losses = [f"{curve[i][1]:.3f}" if i in curve and curve[i][1] is not None else "-" for i in iterations]
+        lines.append(f"| {title} (training loss) | " + " | ".join(losses) + " |")
+    return "\n".join(lines) + "\n"
