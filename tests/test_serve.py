@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+import yaml
 
 httpx = pytest.importorskip("httpx")
 tritonhttp = pytest.importorskip("tritonclient.http")
@@ -43,6 +44,7 @@ from softlabelseg_export.metadata import read_metadata  # noqa: E402
 from softlabelseg_export.pipeline import export_from_recipe  # noqa: E402
 from softlabelseg_export.runtime import OnnxSegmenter  # noqa: E402
 from softlabelseg_export.serving import triton  # noqa: E402
+from softlabelseg_export.serving.server import build_parser  # noqa: E402
 from tritonclient.grpc import model_config_pb2  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
@@ -215,7 +217,7 @@ def _bad_requests(png: bytes) -> list:
     return [
         ("bytes that are not an image", infer, _encoded(b"GIF? no, plain text" * 4), 400, "not an image"),
         ("truncated PNG", infer, _encoded(png[: len(png) // 2]), 400, "truncated or corrupt"),
-        ("0x0 image", infer, _encoded(_png_with_size(0, 0)), 400, "not an image"),
+        ("0x0 image", infer, _encoded(_png_with_size(0, 0)), 400, "is 0x0"),
         ("1x1 image", infer, _encoded(tiny), 400, "at least 8 pixels"),
         ("image above --max-pixels", infer, _encoded(huge), 413, "--max-pixels"),
         (
@@ -369,3 +371,17 @@ def test_server_refuses_a_model_it_cannot_serve(tmp_path):
     cmd = [sys.executable, "export/serve.py", "--model", str(bad), "--port", str(free_port())]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "error:" in done.stderr and "broken.onnx" in done.stderr
+
+
+def test_the_inferenceservice_in_the_docs_runs_softlabelseg_serve():
+    page = (REPO / "docs/export.md").read_text()
+    block = page.split("<!-- inferenceservice -->\n```yaml\n", 1)[1].split("```", 1)[0]
+    service = yaml.safe_load(block)
+    assert service["kind"] == "InferenceService"
+    container = service["spec"]["predictor"]["containers"][0]
+    assert container["command"] == ["softlabelseg-serve"]
+    args = build_parser().parse_args(container["args"])  # exits on a flag the server does not have
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe == {"path": f"/v2/models/{args.name}/ready", "port": args.port}
+    assert container["ports"][0]["containerPort"] == args.port and args.host == "0.0.0.0"
+    assert service["spec"]["predictor"]["terminationGracePeriodSeconds"] > args.grace_s

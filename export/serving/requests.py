@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 from dataclasses import dataclass
 
 import cv2
@@ -28,6 +29,7 @@ INPUT_IMAGE = "image"
 INPUT_RGB = "image_rgb"
 OUTPUT_LABELS = "labels"
 OUTPUT_SCORES = "scores"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class BadRequest(ValueError):
@@ -78,6 +80,9 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise TooLarge(f"{what}: {e}; resize it before sending") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+            width, height = struct.unpack(">II", data[16:24])  # a header Pillow refuses, e.g. 0x0
+            limits.check(height, width, f"{what} (PNG)")
         raise BadRequest(
             f"{what} ({len(data)} bytes starting {data[:8]!r}) is not an image: send the bytes of a PNG or"
             " JPEG file"
