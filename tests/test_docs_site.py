@@ -69,6 +69,19 @@ def test_repository_paths_link_to_the_repository(tmp_path):
     assert "<code>tools/nope.py</code> <code>demo.py</code></p><pre><code>tools/demo.py</code></pre>" in out
 
 
+def test_recipes_and_modules_resolve_from_the_project(tmp_path):
+    for f in ("projects/SoftLabelSeg/configs/toycity/tiny_soft.py",
+              "projects/SoftLabelSeg/softlabelseg/data/mapper.py"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("")
+    html = ("<code>configs/toycity/tiny_soft.py</code> <code>data/mapper.py</code> "
+            "<code>toycity/tiny_soft.py</code>")
+    out = _hooks().link_repository_paths(html, str(tmp_path), "https://h/r")
+    assert 'href="https://h/r/blob/main/projects/SoftLabelSeg/configs/toycity/tiny_soft.py"' in out
+    assert 'href="https://h/r/blob/main/projects/SoftLabelSeg/softlabelseg/data/mapper.py"' in out
+    assert out.endswith(" <code>toycity/tiny_soft.py</code>")  # relative to configs/: ambiguous, left as text
+
+
 def test_error_messages_are_read_from_the_source(tmp_path):
     """The troubleshooting table lists the project's own errors, as the user reads them, and nothing else."""
     from softlabelseg.doc_errors import error_messages_table, error_sites

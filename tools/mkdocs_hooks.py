@@ -75,16 +75,30 @@ _SKIP = re.compile(r"<a\b.*?</a>|<pre\b.*?</pre>|<h[1-6]\b.*?</h[1-6]>", re.S)
 _CODE_PATH = re.compile(r"<code>([A-Za-z0-9_.][A-Za-z0-9_./-]*)</code>")
 
 
+def _resolve(root: str, path: str) -> str | None:
+    """A path as the manual writes it -> the path from the repository root, or None. Besides root-relative
+    paths the manual names recipes from the project folder (``configs/...``) and modules from the package
+    (``modeling/__init__.py``); other short folder names (``toycity/``) stay unresolved, being ambiguous."""
+    candidates = [path]
+    if path.startswith("configs/"):
+        candidates.append("projects/SoftLabelSeg/" + path)
+    if path.endswith(".py"):
+        candidates.append("projects/SoftLabelSeg/softlabelseg/" + path)
+    return next((c for c in candidates if os.path.exists(os.path.join(root, c))), None)
+
+
 def link_repository_paths(html: str, root: str, repo_url: str, branch: str = "main") -> str:
     """``<code>path</code>`` outside links, code blocks and headings becomes a link to that file (``blob``)
     or folder (``tree``) in the repository, when ``path`` exists under ``root``; other code stays text."""
     def link(m: re.Match) -> str:
         path = m.group(1).rstrip("/")
-        full = os.path.join(root, path)
-        if "/" not in m.group(1) or ".." in path.split("/") or not os.path.exists(full):
+        if "/" not in m.group(1) or ".." in path.split("/"):
             return m.group(0)
-        kind = "tree" if os.path.isdir(full) else "blob"
-        return f'<a href="{repo_url.rstrip("/")}/{kind}/{branch}/{path}">{m.group(0)}</a>'
+        found = _resolve(root, path)
+        if found is None:
+            return m.group(0)
+        kind = "tree" if os.path.isdir(os.path.join(root, found)) else "blob"
+        return f'<a href="{repo_url.rstrip("/")}/{kind}/{branch}/{found}">{m.group(0)}</a>'
 
     out, last = [], 0
     for skip in _SKIP.finditer(html):
