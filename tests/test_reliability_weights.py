@@ -1,22 +1,27 @@
 """Export and verify judge weights as ``--eval-only`` does, and say when a factor could not be checked.
 
 Protects: weights beyond ``train.divergence.max_abs_weight`` refused by export and verify (they exported as
-an "onnx.checker passed" graph of NaN outputs), and the warning for a plain state dict, whose training
-factor is unknown.
+an "onnx.checker passed" graph of NaN outputs), the warning for a plain state dict, whose training factor
+is unknown, the divergence guard on a run that starts diverged and on exploding BatchNorm statistics, and
+both runners refusing metadata that lies (colours, mean / std, format version, input size).
 """
 
 import math
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from softlabelseg_export import export_onnx, verify
 from softlabelseg_export.recipe import build_model, load_recipe
 
+from tests import test_export_cpp
 from tests.helpers.export import TOYCITY_RECIPE
 from tests.helpers.repo import REPO
 
 RECIPE = os.path.join(REPO, TOYCITY_RECIPE)
+cpp_build = test_export_cpp.cpp_build  # the C++ runner, built once a session (skips without its tools)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +130,25 @@ def test_the_python_runner_refuses_metadata_that_lies(tmp_path, capsys, props, m
     rc = infer_onnx.main(["--model", lying, "--input", str(tmp_path), "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"class_colors": "[[0, 0, 0]]"}, "metadata names 2 classes ('softlabelseg.class_names') but 1 colours"),
+    ({"class_colors": "[[0, 0, 0], [300, 0, 0]]"}, "colours are RGB integers 0..255"),
+    ({"pixel_mean": '"abc"'}, "'softlabelseg.pixel_mean' is \"abc\": expected three finite numbers"),
+    ({"format_version": "999"}, "'softlabelseg.format_version' is 999: this runner reads 1 to 1"),
+])  # fmt: skip
+def test_the_cpp_runner_refuses_metadata_that_lies(cpp_build, tmp_path, props, message):
+    from tests.test_reliability_inputs import _two_class_onnx
+
+    def run_on(model, out):
+        return test_export_cpp._run(cpp_build[0], "--model", model, "--input", tmp_path / "in",
+                                    "--output", out)
+
+    good = _two_class_onnx(tmp_path / "good.onnx")
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.zeros((8, 12, 3), np.uint8))
+    assert run_on(good, tmp_path / "o").returncode == 0
+    run = run_on(_with_props(good, tmp_path / "lying.onnx", **props), tmp_path / "o2")
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert not (tmp_path / "o2").exists()

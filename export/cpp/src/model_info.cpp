@@ -1,12 +1,39 @@
 #include "model_info.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 
 namespace softlabelseg {
 namespace {
 const std::string kPrefix = "softlabelseg.";
+const int kFormatVersion = 1;  // the newest metadata layout this runner reads (export/metadata.py)
+
+// Strings of a JSON array of strings ("[\"a\", \"b\"]" -> 2); escaped quotes stay inside their string.
+size_t json_string_count(const std::string& json) {
+  size_t count = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (in_string && json[i] == '\\') {
+      ++i;
+    } else if (json[i] == '"') {
+      if (!in_string) ++count;
+      in_string = !in_string;
+    }
+  }
+  return count;
 }
+
+// Three finite numbers and nothing else (a JSON [a, b, c]); std > 0 when `positive`.
+bool three_numbers(const std::string& json, bool positive) {
+  if (json.find('"') != std::string::npos) return false;
+  auto n = json_numbers(json);
+  if (n.size() != 3) return false;
+  for (double v : n)
+    if (!std::isfinite(v) || (positive && !(v > 0))) return false;
+  return true;
+}
+}  // namespace
 
 std::vector<double> json_numbers(const std::string& json) {
   std::vector<double> out;
@@ -46,12 +73,33 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
       throw std::runtime_error("ONNX metadata lacks '" + kPrefix + key +
                                "': the file was not written by softlabelseg_export (re-export it with "
                                "export/export_onnx.py)");
+  if (auto v = find("format_version")) {
+    auto n = json_numbers(*v);
+    if (n.size() != 1 || n[0] < 1 || n[0] > kFormatVersion || n[0] != std::floor(n[0]))
+      throw std::runtime_error("metadata 'softlabelseg.format_version' is " + *v + ": this runner reads 1 to " +
+                               std::to_string(kFormatVersion) + "; rebuild it from this release or export again");
+  }
   ModelInfo info;
   auto colors = json_numbers(*find("class_colors"));
   if (colors.empty() || colors.size() % 3)
     throw std::runtime_error("metadata 'softlabelseg.class_colors' is not a list of RGB triples");
-  for (size_t i = 0; i < colors.size(); i += 3)
+  for (size_t i = 0; i < colors.size(); i += 3) {
+    for (size_t k = i; k < i + 3; ++k)
+      if (!(colors[k] >= 0 && colors[k] <= 255 && colors[k] == std::floor(colors[k])))
+        throw std::runtime_error("metadata 'softlabelseg.class_colors' holds " + std::to_string(colors[k]) +
+                                 ": colours are RGB integers 0..255");
     info.colors.push_back({int(colors[i]), int(colors[i + 1]), int(colors[i + 2])});
+  }
+  size_t names = json_string_count(*find("class_names"));
+  if (names != info.colors.size())
+    throw std::runtime_error("metadata names " + std::to_string(names) + " classes ('softlabelseg.class_names') but " +
+                             std::to_string(info.colors.size()) +
+                             " colours ('softlabelseg.class_colors'): re-export the model with export/export_onnx.py");
+  for (const char* key : {"pixel_mean", "pixel_std"})
+    if (auto v = find(key))
+      if (!three_numbers(*v, std::string(key) == "pixel_std"))
+        throw std::runtime_error(std::string("metadata 'softlabelseg.") + key + "' is " + *v +
+                                 ": expected three finite numbers; re-export the model with export/export_onnx.py");
   if (auto v = find("resolution_factor")) {
     auto n = json_numbers(*v);
     if (n.size() != 1 || !(n[0] > 0))
