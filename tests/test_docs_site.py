@@ -135,3 +135,12 @@ def test_the_browser_check_sees_what_a_reader_sees(tmp_path, capsys):
         assert kinds == {"list", "ordered", "broken", "code", "page"}, faults
     assert "good/" not in out
     assert "2 pages x 2 widths checked" in out
+
+
+def test_the_grid_pages_are_known_as_generated():
+    """Every page tools/make_report.py writes whole (no edit button on the site) exists, and no hand-written
+    page is among them."""
+    pages = _hooks().generated_pages(REPO, str(DOCS))
+    assert "evidence/runs_camvid/ablation.md" in pages and "evidence/runs_tiny_wide/ablation_area.md" in pages
+    assert all((DOCS / p).is_file() for p in pages)
+    assert not pages & {"evidence/README.md", "index.md", "troubleshooting.md"}

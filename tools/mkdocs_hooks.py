@@ -3,10 +3,13 @@
 - A figure links to its full-size file, so a wide plot squeezed into the column opens readable.
 - Run data under docs/ (about 1,200 result, config and log files) is copied into the site only where a page
   links to it.
+- A page written whole by tools/make_report.py (each grid's tables) has no edit button: an edit there would
+  be overwritten; its generator and runs are what change it.
 - A repository path written as code (``projects/SoftLabelSeg/configs/...``) links to that file in the
   repository (``repo_url``), when the file exists.
 """
 
+import json
 import os
 import posixpath
 import re
@@ -105,3 +108,23 @@ def link_repository_paths(html: str, root: str, repo_url: str, branch: str = "ma
         out += [_CODE_PATH.sub(link, html[last:skip.start()]), skip.group(0)]
         last = skip.end()
     return "".join(out) + _CODE_PATH.sub(link, html[last:])
+
+
+
+def generated_pages(root: str, docs_dir: str) -> set[str]:
+    """The pages (docs-relative) that tools/make_report.py writes whole: each grid's document in the evidence
+    manifest (docs/evidence/grids.json, folders relative to the repository ``root``)."""
+    manifest = os.path.join(docs_dir, "evidence", "grids.json")
+    if not os.path.isfile(manifest):
+        return set()
+    with open(manifest, encoding="utf-8") as f:
+        grids = json.load(f).get("grids", [])
+    return {os.path.relpath(os.path.join(root, g["folder"], g.get("document", "ablation.md")), docs_dir)
+            .replace(os.sep, "/") for g in grids}
+
+
+def on_page_markdown(markdown, page, config, files):
+    root = os.path.dirname(os.path.abspath(config["config_file_path"]))
+    if page.file.src_uri in generated_pages(root, os.path.abspath(config["docs_dir"])):
+        page.edit_url = None
+    return markdown
