@@ -138,9 +138,9 @@ def test_the_browser_check_sees_what_a_reader_sees(tmp_path, capsys):
 
 
 def test_the_grid_pages_are_known_as_generated():
-    """Every page tools/make_report.py writes whole (no edit button on the site) exists, and no hand-written
-    page is among them."""
+    """Every grid page tools/make_report.py has written is known as generated (no edit button on the site;
+    a grid with no finished run has no page yet), and no hand-written page is among them."""
     pages = _hooks().generated_pages(REPO, str(DOCS))
-    assert "evidence/runs_camvid/ablation.md" in pages and "evidence/runs_tiny_wide/ablation_area.md" in pages
-    assert all((DOCS / p).is_file() for p in pages)
+    written = {str(p.relative_to(DOCS)) for p in DOCS.glob("evidence/runs*/**/ablation*.md")}
+    assert "evidence/runs_camvid/ablation.md" in written and written <= pages
     assert not pages & {"evidence/README.md", "index.md", "troubleshooting.md"}
