@@ -51,10 +51,14 @@ def decode_rest(body: bytes, headers: dict, model_name: str) -> InferRequest:
         specs = list(header["inputs"])
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise Refused(f"the first {length} bytes ({BINARY_HEADER}) are not a JSON inference header") from None
+    if not all(isinstance(spec, dict) for spec in specs):
+        raise Refused("'inputs' of the inference header must be a list of objects")
+    if any("binary_data_size" not in (spec.get("parameters") or {}) for spec in specs):
+        return InferRequest.from_bytes(body, n, model_name)  # some data in the JSON: KServe's decoder
     inputs, raw, offset = [], [], n
     for spec in specs:
-        params = dict(spec.get("parameters") or {})
-        size = params.get("binary_data_size")
+        params = dict(spec["parameters"])
+        size = params["binary_data_size"]
         if not isinstance(size, int) or size < 0 or offset + size > len(body):
             raise Refused(f"input {spec.get('name')!r}: binary_data_size {size!r} does not fit the body"
                           f" ({len(body) - offset} bytes left after the header)")  # fmt: skip
@@ -62,7 +66,8 @@ def decode_rest(body: bytes, headers: dict, model_name: str) -> InferRequest:
                                  datatype=spec.get("datatype"), parameters=params))  # fmt: skip
         raw.append(body[offset : offset + size])
         offset += size
-    outputs = [RequestedOutput(o["name"], o.get("parameters")) for o in header.get("outputs") or []]
+    outputs = [RequestedOutput(str(o.get("name")), o.get("parameters"))
+               for o in header.get("outputs") or [] if isinstance(o, dict)]  # fmt: skip
     return InferRequest(model_name, inputs, request_id=header.get("id"), raw_inputs=raw,
                         parameters=header.get("parameters"), request_outputs=outputs or None)  # fmt: skip
 
