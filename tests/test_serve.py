@@ -365,12 +365,19 @@ def test_triton_repository_config_matches_the_graph(exported, tmp_path):
         triton.write_repository(exported["onnx"], tmp_path / "repo", "segmenter")
 
 
-def test_server_refuses_a_model_it_cannot_serve(tmp_path):
+def test_server_refuses_a_model_it_cannot_serve_and_a_port_in_use(exported, tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a protobuf")
-    cmd = [sys.executable, "export/serve.py", "--model", str(bad), "--port", str(free_port())]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    serve = [sys.executable, "export/serve.py", "--grpc-port", "0", "--port"]
+    run = dict(cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*serve, str(free_port()), "--model", str(bad)], **run)
     assert done.returncode == 2 and "error:" in done.stderr and "broken.onnx" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = subprocess.run([*serve, port, "--model", exported["onnx"]], **run)
+    assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port} (--port)" in done.stderr
 
 
 def test_the_inferenceservice_in_the_docs_runs_softlabelseg_serve():

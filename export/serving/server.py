@@ -97,10 +97,28 @@ def check_args(parser, args) -> None:
         parser.error(f"--grpc-port must be 0 (off) or a port other than --port, got {args.grpc_port}")
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound now (e.g. another server holds it), or None."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, port))
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    for flag, port in (("--port", args.port), ("--grpc-port", args.grpc_port)):
+        reason = port_in_use(args.host, port) if port else None
+        if reason:
+            print(f"error: cannot listen on {args.host}:{port} ({flag}): {reason}; stop the other server"
+                  " or choose another port", file=sys.stderr)  # fmt: skip
+            return 2
     # kserve parses sys.argv when imported (its own flags, e.g. --model_name): give it none of ours.
     sys.argv = sys.argv[:1]
     from softlabelseg_export.runtime import ModelLoadError
