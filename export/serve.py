@@ -4,7 +4,8 @@
         [--workers 1] [--threads N] [--max-queue 8] [--max-pixels 16777216] [--max-body-mb 64]
 
 The same as the ``softlabelseg-serve`` command (``pip install -e ".[serve]"``). See docs/export.md, "Serve".
-Exit code: 0 after SIGTERM / SIGINT (requests in flight finished), 2 a model that cannot be served.
+Exit code: 0 after SIGTERM / SIGINT (requests in flight finished), 2 a model that cannot be served
+or a port already in use.
 """
 
 import sys
