@@ -97,9 +97,9 @@ class LocalGRPCServer(GRPCServer):
 class LocalModelServer(ModelServer):
     """``ModelServer`` on ``host`` with a ``max_body`` byte limit on REST bodies and gRPC messages."""
 
-    def __init__(self, host: str, max_body: int, **kwargs):
+    def __init__(self, host: str, max_body: int, max_connections: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.host, self.max_body = host, int(max_body)
+        self.host, self.max_body, self.max_connections = host, int(max_body), max_connections
 
     def start(self, models) -> None:
         self._install_app_extras()
@@ -115,6 +115,7 @@ class LocalModelServer(ModelServer):
             workers=1, grace_period=self.grace_period, timeout_keep_alive=self.timeout_keep_alive,
         )  # fmt: skip
         self._rest_server.config.host = self.host
+        self._rest_server.config.limit_concurrency = self.max_connections  # uvicorn answers 503 beyond
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
             self._grpc_server = LocalGRPCServer(
@@ -174,7 +175,8 @@ def serve(args) -> int:
                               workers=args.workers, max_queue=args.max_queue, limits=limits,
                               max_memory=budget)  # fmt: skip
     server = LocalModelServer(
-        host=args.host, max_body=int(args.max_body_mb * 2**20), http_port=args.port,
+        host=args.host, max_body=int(args.max_body_mb * 2**20), max_connections=args.max_connections,
+        http_port=args.port,
         grpc_port=args.grpc_port or 1, enable_grpc=bool(args.grpc_port), grace_period=args.grace_s,
         enable_latency_logging=False,
     )  # fmt: skip

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads per image")
     p.add_argument("--max-queue", type=int, default=8,
                    help="requests admitted at once (running + waiting); more get 503")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=64,
+                   help="HTTP connections at once; more get 503 (bounds the bodies held)")  # fmt: skip
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image H*W accepted (413)")
     p.add_argument("--min-side", type=int, default=8, help="smallest image side accepted (400)")
     p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_MB, help="largest body (413)")
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(parser, args) -> None:
-    for key in ("port", "workers", "max_queue", "max_pixels", "min_side", "grace_s"):
+    for key in ("port", "workers", "max_queue", "max_connections", "max_pixels", "min_side", "grace_s"):
         if getattr(args, key) < (0 if key == "grace_s" else 1):
             parser.error(f"--{key.replace('_', '-')} must be positive, got {getattr(args, key)}")
     for key in ("max_body_mb", "max_memory_gb", "threads"):
