@@ -321,7 +321,7 @@ def admitted(srv: Server) -> int:
 
 def test_sigterm_finishes_requests_in_flight_and_exits_0(exported, tmp_path):
     srv = Server(exported["onnx"], tmp_path / "server.log", "--workers", "1", "--max-queue", "8")
-    image = cv2.resize(rgb(exported["files"][0]), (1024, 512))
+    image = cv2.resize(rgb(exported["files"][0]), (2048, 1024))  # about a second each here
     results = []
 
     def send():  # a client per thread: tritonclient's own async calls progress only inside gevent
@@ -332,9 +332,9 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(exported, tmp_path):
     threads = [threading.Thread(target=send) for _ in range(3)]
     [t.start() for t in threads]
     deadline = time.monotonic() + 60
-    while admitted(srv) < 3 and time.monotonic() < deadline:  # all three received: one runs, two wait
+    while admitted(srv) < 2 and time.monotonic() < deadline:  # one runs, at least one waits
         time.sleep(0.01)
-    assert admitted(srv) == 3
+    assert admitted(srv) >= 2
     srv.proc.send_signal(signal.SIGTERM)
     [t.join(120) for t in threads]
     assert len(results) == 3
