@@ -50,3 +50,41 @@ def test_blocks_are_replaced_between_their_markers_only():
         assert "x:start" in str(e)
     else:
         raise AssertionError("a missing block must raise")
+
+
+def test_readme_links_are_rebased_onto_docs():
+    from softlabelseg.analysis.evidence import site_links
+
+    text = ("[report](docs/evidence/README.md#a) ![fig](docs/figures/f.png) [cite](#citation) "
+            "[tool](tools/make_report.py#L3) [web](https://e.org/docs/x)")
+    assert site_links(text) == ("[report](evidence/README.md#a) ![fig](figures/f.png) cite "
+                                "tool (`tools/make_report.py`) [web](https://e.org/docs/x)")
+
+
+def test_readme_figure_comes_with_its_caption():
+    from softlabelseg.analysis.evidence import readme_figure
+
+    readme = "intro\n\n![a plot](docs/figures/p.png)\n\n*What it shows, [data](docs/d.md).*\n\n## Next\n"
+    assert readme_figure(readme, "p") == "![a plot](figures/p.png)\n\n*What it shows, [data](d.md).*\n"
+    try:
+        readme_figure(readme, "q")
+    except KeyError as e:
+        assert "docs/figures/q.png" in str(e)
+    else:
+        raise AssertionError("a figure the README does not show must raise")
+
+
+def _block(text: str, name: str) -> str:
+    return text.split(f"<!-- {name}:start -->\n", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+
+
+def test_home_page_says_what_the_readme_says():
+    """The site's home page carries the README's findings table and targets figure, with site links."""
+    readme = (REPO / "README.md").read_text()
+    home = (REPO / "docs" / "index.md").read_text()
+    assert _block(home, "findings") == _block(readme, "findings").replace("](docs/", "](")
+    figure = _block(home, "figure-targets_1-8")
+    assert figure.startswith("![") and "(figures/targets_1-8.png)" in figure
+    assert (REPO / "docs" / "figures" / "targets_1-8.png").is_file()
+    job = _block(home, "mainjob")
+    assert job.split(" The centred-nearest")[0] == _block(readme, "mainjob").split(" The centred-nearest")[0]

@@ -5,7 +5,9 @@ factors, seeds, label ceilings, extra evaluation sets) and the findings the READ
 :func:`render_all` makes every generated text: each grid's ``ablation.md`` (what ``tools/run_ablation.py``
 writes), the summary blocks of ``docs/evidence/README.md`` and the findings table of ``README.md`` (between
 ``<!-- name:start -->`` and ``<!-- name:end -->`` markers; the prose around them is written by hand and
-types no figure). ``tools/make_report.py`` writes them; ``--check`` (and a test) fails on a stale one.
+types no figure), and the same findings, main-job result and README figures on the site's home page and
+walk-through (:func:`site_links` rebases their links onto ``docs/``). ``tools/make_report.py`` writes them;
+``--check`` (and a test) fails on a stale one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .grid_stats import by_cell, group_scores, mean_std, paired_differences, pai
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
 __all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "grid_document", "load_manifest", "read_ceilings",
-           "regime_table", "render_all", "replace_block", "summary_table"]
+           "readme_figure", "regime_table", "render_all", "replace_block", "site_links", "summary_table"]
 
 # analyze_downsampling mode -> the variant whose targets it describes
 CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
@@ -250,9 +252,11 @@ def ceilings_table(sources: list[dict], root: str = ".") -> str:
 
 
 def main_job_text(job: dict, root: str = ".",
-                  runs_at: str = "[`docs/evidence/mainjob/`](docs/evidence/mainjob/)") -> str:
+                  runs_at: str = "[`docs/evidence/mainjob/`](docs/evidence/mainjob/)",
+                  baseline_at: str = "below") -> str:
     """The expected time and result of the main job, from its committed run (``job``: folders of the soft
-    and the nearest run, the timing file); ``runs_at`` names the runs' folder as the page links it."""
+    and the nearest run, the timing file); ``runs_at`` names the runs' folder as the page links it,
+    ``baseline_at`` where the page shows the baseline's command."""
     timing = read_json(os.path.join(root, job["timing"]))
     runs = {k: read_json(os.path.join(root, job[k], RESULT_FILE)) for k in ("soft", "nearest")}
 
@@ -265,7 +269,7 @@ def main_job_text(job: dict, root: str = ".",
             f"({timing['wall_seconds']:.0f} s measured on an idle machine, "
             f"{timing['generation_seconds']:.0f} s of it generating ToyCity the first time), and "
             f"{score(runs['soft'])} at full resolution (with one torch thread a run repeats its numbers "
-            f"exactly). The centred-nearest baseline below: {score(runs['nearest'])}. "
+            f"exactly). The centred-nearest baseline {baseline_at}: {score(runs['nearest'])}. "
             f"Both runs: {runs_at}.\n")
 
 
@@ -294,6 +298,38 @@ def replace_block(text: str, name: str, content: str) -> str:
     if not pattern.search(text):
         raise KeyError(f"no <!-- {name}:start --> ... <!-- {name}:end --> block")
     return pattern.sub(lambda _: _BLOCK.format(name=name, content=content), text, count=1)
+
+
+_MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def site_links(text: str) -> str:
+    """README Markdown as a page of ``docs/`` reads it: a link into ``docs/`` loses that prefix, a link to
+    another repository path becomes the path as code (the site's build links it to the repository), and a
+    link to one of the README's own sections keeps only its text (the section is not on the page)."""
+    def rebase(m: re.Match) -> str:
+        bang, label, target = m.groups()
+        if "://" in target or target.startswith("mailto:"):
+            return m.group(0)
+        if target.startswith("docs/"):
+            return f"{bang}[{label}]({target[len('docs/'):]})"
+        if target.startswith("#"):
+            return label
+        return f"{label} (`{target.split('#', 1)[0]}`)"
+
+    return _MD_LINK.sub(rebase, text)
+
+
+def readme_figure(readme: str, name: str) -> str:
+    """The README's figure ``docs/figures/<name>.png`` with its caption (the italic paragraph under it), as
+    the site shows it; raises when the README shows no such figure."""
+    paragraphs = readme.split("\n\n")
+    for i, para in enumerate(paragraphs):
+        if para.startswith("![") and f"(docs/figures/{name}.png)" in para:
+            caption = paragraphs[i + 1] if i + 1 < len(paragraphs) else ""
+            parts = [para.strip()] + ([caption.strip()] if caption.startswith("*") else [])
+            return site_links("\n\n".join(parts)) + "\n"
+    raise KeyError(f"README.md shows no docs/figures/{name}.png")
 
 
 def render_all(manifest_path: str) -> dict[str, str]:
@@ -335,11 +371,30 @@ def render_all(manifest_path: str) -> dict[str, str]:
         text = replace_block(text, "mainjob", main_job_text(manifest["main_job"], root))
     if text:
         out[readme] = text
-    start = os.path.join(root, "docs", "getting_started.md")  # the site's walk-through quotes the same run
-    text = _read(start)
-    if manifest["main_job"] and "<!-- mainjob:start -->" in text:
-        out[start] = replace_block(text, "mainjob", main_job_text(manifest["main_job"], root,
-                                                                  runs_at="`docs/evidence/mainjob/`"))
+    out.update(_site_pages(manifest, root, text))
+    return out
+
+
+def _site_pages(manifest: dict, root: str, readme: str) -> dict[str, str]:
+    """The site's pages that say what the README says: the home page (findings, main job, figures copied
+    from the README) and the walk-through (main job), each with its links as seen from ``docs/``."""
+    out = {}
+    job = manifest["main_job"]
+    # the home page does not show the baseline's command; the site's build links code paths to the repository
+    baseline = {"index.md": "(`configs/toycity/tiny_nearest.py`)", "getting_started.md": "below"}
+    for page, baseline_at in baseline.items():
+        path = os.path.join(root, "docs", page)
+        text = _read(path)
+        if not text:
+            continue
+        if job and "<!-- mainjob:start -->" in text:
+            text = replace_block(text, "mainjob", main_job_text(job, root, runs_at="`docs/evidence/mainjob/`",
+                                                                baseline_at=baseline_at))
+        if manifest["findings"] and "<!-- findings:start -->" in text:
+            text = replace_block(text, "findings", site_links(findings_table(manifest, root)))
+        for name in re.findall(r"<!-- figure-(\S+?):start -->", text):
+            text = replace_block(text, f"figure-{name}", readme_figure(readme, name))
+        out[path] = text
     return out
 
 
