@@ -162,10 +162,14 @@ def test_tritonclient_grpc_labels_and_scores(exported, server):
     assert np.array_equal(result.as_numpy("labels"), exported["runner"][f.name])
     graph = segmenter.run(segmenter.prepare(rgb(f)))[0]
     assert np.array_equal(result.as_numpy("scores"), graph)  # at the model's resolution, as the graph gives
-    with pytest.raises(InferenceServerException, match="not an image"):
+    with pytest.raises(InferenceServerException, match="not an image") as refused:
         bad = tritongrpc.InferInput("image", [1], "BYTES")
         bad.set_data_from_numpy(np.array([b"not an image at all"], dtype=np.object_))
         client.infer(NAME, [bad])
+    assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"
+    with pytest.raises(InferenceServerException, match="nomodel") as refused:
+        client.infer("nomodel", [tensor])
+    assert refused.value.status() == "StatusCode.NOT_FOUND"
     assert client.is_server_ready()
 
 
