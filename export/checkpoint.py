@@ -26,15 +26,11 @@ class NonFiniteWeightsError(CheckpointMismatchError):
     """The checkpoint holds NaN or inf weights: nothing exported or verified from it could work."""
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Model weights from a ``.pth`` (a bare state dict or a trainer checkpoint ``{"model": ...}``, loaded
-    with ``weights_only=True``) or a ``.safetensors`` file; a ``module.`` prefix (DistributedDataParallel)
-    is stripped. Raises :class:`NonFiniteWeightsError` naming the tensors that hold NaN or inf."""
-    return _read(path)[0]
-
-
 def _read(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(the checked state dict, the checkpoint's other entries)."""
+    """(the model's state dict, the checkpoint's other entries) from a ``.pth`` (a bare state dict or a
+    trainer checkpoint ``{"model": ...}``, loaded with ``weights_only=True``) or a ``.safetensors`` file; a
+    ``module.`` prefix (DistributedDataParallel) is stripped. Raises :class:`NonFiniteWeightsError` naming
+    the tensors that hold NaN or inf."""
     path = os.fspath(path)
     try:
         data = read_checkpoint(path)

@@ -130,6 +130,29 @@ def test_a_missing_engine_is_one_error_line(tmp_path, capsys):
     assert "needs detectron2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("override, message", [
+    ("train.amp.precision=fp8", r"train\.amp\.precision='fp8': expected one of 'bf16', 'fp16'"),
+    ("train.device=gpu", r"train\.device='gpu': expected one of 'auto', 'cpu', 'cuda', 'cuda:<index>'"),
+])  # fmt: skip
+def test_a_string_key_outside_its_allowed_values_is_one_error_line(tmp_path, capsys, override, message):
+    # on the CPU, with mixed precision off: a precision no device could use is still refused, by name
+    cfg = write_standin_config(tmp_path)
+    out = tmp_path / "o"
+    assert console_main(["--config-file", cfg, f"train.output_dir={out}", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err)
+    assert not out.exists()
+
+
+def test_allowed_device_names_pass_the_schema(recipe):
+    from softlabelseg.engine.train_config import check_train_config
+
+    for device in ("auto", "cpu", "cuda", "cuda:1"):
+        check_train_config(_cfg(recipe, f"train.device={device}", "train.amp.precision=fp16"))
+    with pytest.raises(ConfigValueError, match=r"train\.device='cuda:x'"):
+        check_train_config(_cfg(recipe, "train.device=cuda:x"))
+
+
 # -- resume holds a run to its label mode, class count and factors ---------------------------------------
 def _checkpoint_with_meta(folder, **meta):
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,9 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from softlabel_ops import hard_resize, native, soft_resize  # noqa: E402
-from softlabel_ops.stats import multi_class_fraction  # noqa: E402
+from softlabel_ops import hard_resize, native, soft_resize
+from softlabel_ops.stats import multi_class_fraction
 
 IGNORE = 255
 

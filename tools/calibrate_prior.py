@@ -94,8 +94,8 @@ def main(argv=None) -> int:
             check_output_file(args.output, reads=(args.checkpoint, args.config_file), suffixes=(".json",))
             os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         if args.run:
-            from softlabelseg.engine.calibration import calibrate_run
             from softlabelseg.engine.defaults import setup_logger
+            from softlabelseg.engine.training import calibrate_run
 
             setup_logger(None)
             calibrate_run(args.run, args.fit_images, args.iters)

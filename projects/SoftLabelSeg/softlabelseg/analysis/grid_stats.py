@@ -12,14 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
 from .sweep import GridPoint
 
-__all__ = ["STUFF_CLASSES", "by_cell", "group_miou", "group_scores", "mean_std", "paired_differences",
+__all__ = ["by_cell", "group_miou", "group_scores", "mean_std", "paired_differences",
            "paired_p_value", "shared_seed_means"]
-
-# Large-area classes (the default grouping; a dataset's metadata may give its own ``class_groups``).
-STUFF_CLASSES = CITYSCAPES_GROUPS["stuff"]
 
 Cells = dict[tuple[str, Fraction], dict[int, dict]]
 

@@ -1,7 +1,7 @@
 """softlabelseg.engine: trainer loop, hooks, checkpoints, schedules, launch and the command-line entry.
 
-- ``SimpleTrainer`` / ``AMPTrainer`` (the loop with a ``TrainStep``) with ``HookBase`` hooks (``hooks``),
-  ``EventStorage`` + writers.
+- ``SimpleTrainer`` (the loop with a ``TrainStep``, whose precision decides autocast) with ``HookBase``
+  hooks (``hooks``), ``EventStorage`` + writers.
 - ``Checkpointer``: atomic checkpoints, exact resume (iteration, optimizer, scheduler, scaler, RNG, data).
 - ``get_default_optimizer_params``, ``WarmupParamScheduler``, ``LRMultiplier`` (schedules themselves are
   fvcore's param schedulers).
@@ -29,7 +29,7 @@ from .solver import (
     WarmupParamScheduler,
     get_default_optimizer_params,
 )
-from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase, TrainStep
+from .train_loop import HookBase, SimpleTrainer, TrainerBase, TrainStep
 
 __all__ = [
     "comm",
@@ -56,7 +56,6 @@ __all__ = [
     "LRMultiplier",
     "WarmupParamScheduler",
     "get_default_optimizer_params",
-    "AMPTrainer",
     "HookBase",
     "SimpleTrainer",
     "TrainerBase",

@@ -3,7 +3,8 @@
 
 The rule matches the predicted class shares to the label shares of training images; validation and test
 images are never used. It is fitted after training (``train.calibration.enabled``, a hook that runs before
-the final evaluation) or on a finished run folder (``tools/calibrate_prior.py --run``).
+the final evaluation) or on a finished run folder (``training.calibrate_run``, behind
+``tools/calibrate_prior.py --run``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from ..utils import comm
 from .train_config import ConfigValueError, train_value
 from .train_loop import HookBase
 
-__all__ = ["CalibrationHook", "MIN_FIT_IMAGES", "WARN_FIT_IMAGES", "calibrate", "calibrate_run",
-           "fit_class_offsets", "fit_records"]
+__all__ = ["CalibrationHook", "MIN_FIT_IMAGES", "WARN_FIT_IMAGES", "calibrate", "fit_class_offsets",
+           "fit_records"]
 
 logger = logging.getLogger(__name__)
 MIN_FIT_IMAGES = 4  # fewer cannot estimate class shares at all: refused
@@ -104,38 +105,3 @@ class CalibrationHook(HookBase):
             return
         calibrate(self.cfg, self.model)
         self.checkpointer.save("model_final", iteration=self.trainer.max_iter)
-
-
-def calibrate_run(folder: str, fit_images: int | None = None, iters: int | None = None) -> dict:
-    """Calibrates a finished run in ``folder``: fits the offsets of its newest good checkpoint (with its own
-    ``config.yaml``), writes them into that checkpoint (atomically; its other entries unchanged) and scores
-    the run's test split again, the evaluation JSON then holding the scores with and without the offsets.
-    Returns the evaluation results. The run folder is locked meanwhile."""
-    import os
-
-    from softlabelseg.config import LazyConfig
-
-    from .checkpoint import Checkpointer, CheckpointError, atomic_save, read_checkpoint
-    from .run_lock import RunLock
-    from .training import do_test
-
-    config = os.path.join(folder, "config.yaml")
-    if not os.path.isfile(config):
-        raise FileNotFoundError(f"{config} does not exist: --run takes a training run's folder")
-    cfg = LazyConfig.load(config)
-    for key, value in (("fit_images", fit_images), ("iters", iters)):
-        if value is not None:
-            OmegaConf.update(cfg, f"train.calibration.{key}", value, force_add=True)
-    with RunLock(folder):
-        model = instantiate(cfg.model)
-        checkpointer = Checkpointer(model, folder)
-        path, _ = checkpointer.newest_good()
-        if path is None:
-            raise CheckpointError(f"{folder} holds no checkpoint to calibrate")
-        checkpointer.load(path, checkpointables=[], strict=True)
-        calibrate(cfg, model)
-        data = read_checkpoint(path)
-        data["calibration"] = model.calibration_state()
-        atomic_save(data, path)
-        logger.info(f"wrote the class offsets into {path}")
-        return do_test(cfg, model)

@@ -30,10 +30,10 @@ from .defaults import (
 from .launch import launch
 from .run_lock import RunLock
 from .train_config import ConfigValueError, train_value
-from .training import NATIVE, build_trainer, do_test, do_train, evaluator_config, load_eval_weights
+from .training import NATIVE, do_test, do_train, evaluator_config, load_eval_weights
 
 __all__ = [
-    "build_trainer", "do_test", "do_train", "evaluator_config", "load_eval_weights", "run", "main",
+    "do_test", "do_train", "evaluator_config", "load_eval_weights", "run", "main",
     "console_main",
 ]
 

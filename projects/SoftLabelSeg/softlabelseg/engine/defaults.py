@@ -13,6 +13,7 @@ import torch
 
 from ..utils import comm
 from ..utils.fileio import remove_stale_temporaries
+from .train_config import ConfigValueError, check_choice, train_value
 
 __all__ = [
     "default_argument_parser",
@@ -155,12 +156,11 @@ def seed_all_rng(seed: int | None = None) -> int:
 def resolve_device(name: str | None) -> torch.device:
     """``"auto"`` -> cuda if available else cpu; ``"cuda"`` -> this rank's GPU (clear error without CUDA)."""
     name = name or "auto"
+    check_choice("device", name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            from .train_config import ConfigValueError
-
             raise ConfigValueError(
                 f"train.device={name!r} but CUDA is not available; use train.device=cpu or auto"
             )
@@ -170,9 +170,9 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def seed_from_config(cfg) -> int:
-    """Seeds python/numpy/torch with ``train.seed`` + rank (a negative or missing seed: drawn at random);
-    returns the seed used."""
-    seed = cfg.train.get("seed", -1)
+    """Seeds python/numpy/torch with ``train.seed`` + rank (a negative seed: drawn at random; a missing one:
+    the schema's default); returns the seed used."""
+    seed = train_value(cfg, "seed")
     return seed_all_rng(None if seed is None or seed < 0 else seed + comm.get_rank())
 
 
@@ -181,8 +181,6 @@ def set_cpu_threads(cfg, device) -> int | None:
     the usable cores minus the training loader's workers, one per process rank; returns the number set
     (None: left as it was)."""
     from omegaconf import OmegaConf
-
-    from .train_config import train_value
 
     if device.type != "cpu":
         return None
@@ -226,7 +224,7 @@ def default_setup(cfg, args, save_config: bool = True, seed: int | None = None) 
     if seed is None:
         seed = seed_from_config(cfg)
     logger.info(f"Seeded python/numpy/torch RNGs with {seed}")
-    if cfg.train.get("cudnn_benchmark", False):
+    if train_value(cfg, "cudnn_benchmark"):
         torch.backends.cudnn.benchmark = True
 
 

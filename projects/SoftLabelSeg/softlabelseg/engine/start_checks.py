@@ -8,6 +8,7 @@ the key and saying what to do.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 
 from omegaconf import OmegaConf
@@ -15,9 +16,11 @@ from omegaconf import OmegaConf
 from .checkpoint import Checkpointer, CheckpointError, nonfinite_tensors, read_checkpoint
 from .train_config import ConfigValueError, train_value
 
-__all__ = ["check_class_counts", "check_init_checkpoint", "check_labels", "check_loader_values",
-           "check_optimizer", "check_resume", "check_training_objects", "check_values", "run_labels"]
+__all__ = ["check_class_counts", "check_factors", "check_init_checkpoint", "check_labels",
+           "check_loader_values", "check_optimizer", "check_resume", "check_training_objects", "check_values",
+           "run_labels", "run_meta"]
 
+logger = logging.getLogger("softlabelseg.engine")
 _ABSENT = object()
 
 
@@ -199,10 +202,46 @@ def check_labels(cfg, meta: dict, path: str, allow_label_mode_change: bool = Fal
             f"with dataloader.train.mapper.label_mode={old}, pass --allow-label-mode-change to switch on "
             f"purpose (logged), or start a new run with train.init_checkpoint={path}.")
     if not quiet:
-        import logging
-
-        logging.getLogger("softlabelseg.engine").warning(
+        logger.warning(
             f"--allow-label-mode-change: {path} was trained with label_mode={old}; going on with {new}")
+
+
+def run_meta(cfg) -> dict:
+    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
+    meta = {}
+    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
+                      ("test_factor", "dataloader.test.mapper.test_factor"),
+                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
+        value = OmegaConf.select(cfg, key, default=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            meta[name] = float(value)
+    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
+        meta["resolution_factor"] = meta.pop("test_factor")
+    return meta
+
+
+def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> None:
+    """The checkpoint's resolution factors (``meta``, saved by training) against the config's: a mismatch
+    raises :class:`CheckpointError` naming both (a model scored or trained on at another factor than it
+    learnt gives numbers that mean nothing), unless ``allow_change``, which logs what changed."""
+    now = run_meta(cfg)
+    if now and not set(meta) & set(now):
+        factor = now.get("resolution_factor", now.get("train_factor", 1.0))
+        logger.warning(f"{path} carries no training facts (a plain state dict): its resolution factor could "
+                       f"not be checked against the config's {factor:g}; make sure it was trained at it")
+        return
+    changed = [f"{k}: checkpoint {meta[k]:g}, config {now[k]:g}" for k in sorted(set(meta) & set(now))
+               if isinstance(meta[k], (int, float)) and abs(float(meta[k]) - now[k]) > 1e-9]
+    if not changed:
+        return
+    text = "; ".join(changed)
+    if not allow_change:
+        raise CheckpointError(
+            f"{path} was trained at another resolution factor than this config uses ({text}). Set "
+            "dataloader.train.mapper.factor to the checkpoint's, or pass --allow-factor-change to go on "
+            "at the config's factor on purpose.")
+    logger.warning(f"--allow-factor-change: {path} was trained at another factor ({text}); going on with "
+                   "the config's")
 
 
 def _saved_meta(path: str) -> dict:
@@ -222,8 +261,6 @@ def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change
     ``train.output_dir`` was trained at the config's factors, label mode and class count (or the change is
     allowed)."""
     from torch import nn
-
-    from .training import check_factors
 
     folder = _get(cfg, "train.output_dir")
     if not isinstance(folder, str) or not folder:

@@ -3,7 +3,8 @@
 Recipes keep ``train`` a plain dict (so detectron2's LazyConfig loads them unchanged):
 ``configs/common/train.py`` builds it with :func:`train_defaults`. :func:`check_train_config` refuses an
 unknown key or a value of the wrong type or range by name, before a run writes anything;
-:func:`train_value` reads a key, falling back to the schema's default where a config leaves it out.
+:func:`train_value` reads a key, falling back to the schema's default where a config leaves it out. String
+keys with allowed values (``device``, ``amp.precision``) are refused outside them, whatever the device.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import OmegaConf
 
-__all__ = ["ConfigValueError", "TrainConfig", "check_train_config", "train_defaults",
+__all__ = ["ConfigValueError", "TrainConfig", "check_choice", "check_train_config", "train_defaults",
            "train_keys", "train_key_docs", "train_value"]
 
 
@@ -23,8 +24,11 @@ class ConfigValueError(ValueError):
     """A config key holds a value of the wrong type or range, or is not a key of the schema."""
 
 
-def _key(default, doc: str, minimum: float | None = None, positive: bool = False, **kw):
-    return field(default=default, metadata={"doc": doc, "minimum": minimum, "positive": positive}, **kw)
+def _key(default, doc: str, minimum: float | None = None, positive: bool = False,
+         choices: tuple[str, ...] | None = None, **kw):
+    """A schema field; ``choices``: its allowed strings (``<index>``: a number, as in ``cuda:<index>``)."""
+    return field(default=default, metadata={"doc": doc, "minimum": minimum, "positive": positive,
+                                            "choices": choices}, **kw)
 
 
 def _dict_key(factory, doc: str):
@@ -34,7 +38,7 @@ def _dict_key(factory, doc: str):
 @dataclass
 class AmpConfig:
     enabled: bool = _key(False, "mixed precision (CUDA only; ignored with a warning on CPU)")
-    precision: str = _key("bf16", '"bf16", or "fp16" (adds a GradScaler)')
+    precision: str = _key("bf16", '"bf16", or "fp16" (adds a GradScaler)', choices=("bf16", "fp16"))
 
 
 @dataclass
@@ -98,7 +102,8 @@ class TrainConfig:
     checkpointer: CheckpointerConfig = _dict_key(CheckpointerConfig, "periodic checkpoints")
     eval_period: int = _key(5000, "evaluate every this many iterations (0: only at the end)", minimum=0)
     log_period: int = _key(20, "write metrics every this many iterations", minimum=1)
-    device: str = _key("auto", '"cuda", "cpu" or "auto" (cuda when available)')
+    device: str = _key("auto", '"cuda", "cpu" or "auto" (cuda when available)',
+                       choices=("auto", "cpu", "cuda", "cuda:<index>"))
     seed: int = _key(0, "python/numpy/torch seed (+ rank); negative: drawn at random and logged")
     grad_accum_steps: int = _key(1, "loader batches per optimizer step", minimum=1)
     clip_grad_norm: float | None = _key(None, "largest global gradient norm, or None (no clipping)",
@@ -200,6 +205,25 @@ def _describe(tp, minimum, positive) -> str:
     return " or ".join(kinds) + bound + (" or None" if type(None) in args else "")
 
 
+def _allowed(value: str, choices: tuple[str, ...]) -> bool:
+    for choice in choices:
+        head, index, _ = choice.partition("<index>")
+        if value == choice or (index and value.startswith(head) and value[len(head):].isdigit()):
+            return True
+    return False
+
+
+def check_choice(key: str, value) -> None:
+    """Raises :class:`ConfigValueError` when the string key ``train.<key>`` (one with allowed values, such as
+    ``device`` or ``amp.precision``) holds a value outside them, naming the key, the value and the choices."""
+    f = _LEAVES[key][0]
+    choices = f.metadata.get("choices")
+    if choices and isinstance(value, str) and not _allowed(value, choices):
+        raise ConfigValueError(
+            f"train.{key}={value!r}: expected one of {', '.join(repr(c) for c in choices)} "
+            f"({f.metadata.get('doc', '')}). Fix the recipe or override it, e.g. train.{key}={_example(f)}.")
+
+
 def _leaves_of(node, prefix: str = ""):
     for k in node.keys():
         key = f"{prefix}{k}"
@@ -242,6 +266,7 @@ def check_train_config(cfg, eval_only: bool = False) -> None:
             raise ConfigValueError(
                 f"train.{key}={value!r}: expected {need} ({f.metadata.get('doc', '')}). Fix the recipe or "
                 f"override it, e.g. train.{key}={_example(f)}.")
+        check_choice(key, value)
 
 
 def _example(f) -> str:

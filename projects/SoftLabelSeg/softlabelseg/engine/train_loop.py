@@ -8,7 +8,7 @@ Three parts, each usable alone:
   ``loss_*``/``total_loss``, ``data_time`` and ``grad_norm`` to whatever event storage it is given, so
   detectron2's trainer runs it unchanged (``softlabelseg.d2_bridge``).
 - :class:`TrainerBase` runs ``run_step`` from ``start_iter`` to ``max_iter`` and calls the hooks.
-- :class:`SimpleTrainer` / :class:`AMPTrainer`: the loop with a ``TrainStep``.
+- :class:`SimpleTrainer`: the loop with a ``TrainStep`` (whose ``precision`` decides CUDA autocast).
 
 What a hook sees. ``before_train``/``after_train`` bracket the run, ``before_step``/``after_step`` every
 iteration; ``self.trainer`` is a weak proxy to the trainer. Inside an iteration ``trainer.iter`` is its
@@ -42,7 +42,7 @@ from ..utils import comm
 from .checkpoint import capture_rng_state, restore_rng_state
 from .events import EventStorage
 
-__all__ = ["HookBase", "TrainStep", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
+__all__ = ["HookBase", "TrainStep", "TrainerBase", "SimpleTrainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ class SimpleTrainer(TrainerBase):
 
     @classmethod
     def from_step(cls, step: TrainStep) -> SimpleTrainer:
-        """The loop around an existing step (its precision decides autocast, as :class:`AMPTrainer`'s)."""
+        """The loop around an existing step (its precision decides autocast)."""
         trainer = cls.__new__(cls)
         TrainerBase.__init__(trainer)
         trainer.step = step
@@ -397,10 +397,3 @@ class SimpleTrainer(TrainerBase):
         # the optimizer first: the LR scheduler's state then sets each group's lr for the resumed iteration
         self.step.load_state_dict(state)
         super().load_state_dict(state)
-
-
-class AMPTrainer(SimpleTrainer):
-    """:class:`SimpleTrainer` under CUDA autocast: ``precision`` "bf16" (default) or "fp16"."""
-
-    def __init__(self, model, data_loader, optimizer, precision: str = "bf16", **kwargs):
-        super().__init__(model, data_loader, optimizer, precision=precision, **kwargs)

@@ -4,6 +4,7 @@ An engine supplies only what differs between engines (:class:`Engine`): the loop
 :class:`TrainStep`, the checkpointer, the hooks and writers, and the inference loop. Everything else (the
 step, the keys and their defaults, the hook order, resume, the evaluation folder) is written here once.
 :data:`NATIVE` is the project's own engine; ``softlabelseg.d2_bridge.ENGINE`` is detectron2's.
+:func:`calibrate_run` fits a finished run's class offsets (``calibration``) and scores it again.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from softlabelseg.config import instantiate
 from ..utils import comm
 from . import hooks, preflight, start_checks
 from .calibration import CalibrationHook, calibrate
+from .calibration import logger as calibration_logger
 from .checkpoint import Checkpointer, CheckpointError
 from .defaults import create_ddp_model, default_writers
 from .events import trim_metrics
 from .solver import LRMultiplier
+from .start_checks import check_factors, run_meta
 from .train_config import train_value
 from .train_loop import SimpleTrainer, TrainStep
 
-__all__ = ["NATIVE", "Engine", "build_train_step", "build_trainer", "check_factors", "do_test", "do_train",
+__all__ = ["NATIVE", "Engine", "build_train_step", "calibrate_run", "check_factors", "do_test", "do_train",
            "evaluator_config", "load_eval_weights", "run_meta"]
 
 logger = logging.getLogger("softlabelseg.engine")
@@ -133,51 +136,6 @@ def _chance_loss(cfg) -> float | None:
         if isinstance(count, int) and not isinstance(count, bool) and count > 1:
             return math.log(count)
     return None
-
-
-def build_trainer(cfg, model, device):
-    """The native engine's trainer around :func:`build_train_step`."""
-    return NATIVE.trainer(build_train_step(cfg, model, device))
-
-
-def run_meta(cfg) -> dict:
-    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
-    from omegaconf import OmegaConf
-
-    meta = {}
-    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
-                      ("test_factor", "dataloader.test.mapper.test_factor"),
-                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
-        value = OmegaConf.select(cfg, key, default=None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            meta[name] = float(value)
-    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
-        meta["resolution_factor"] = meta.pop("test_factor")
-    return meta
-
-
-def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> None:
-    """The checkpoint's resolution factors (``meta``, saved by training) against the config's: a mismatch
-    raises :class:`CheckpointError` naming both (a model scored or trained on at another factor than it
-    learnt gives numbers that mean nothing), unless ``allow_change``, which logs what changed."""
-    now = run_meta(cfg)
-    if now and not set(meta) & set(now):
-        factor = now.get("resolution_factor", now.get("train_factor", 1.0))
-        logger.warning(f"{path} carries no training facts (a plain state dict): its resolution factor could "
-                       f"not be checked against the config's {factor:g}; make sure it was trained at it")
-        return
-    changed = [f"{k}: checkpoint {meta[k]:g}, config {now[k]:g}" for k in sorted(set(meta) & set(now))
-               if isinstance(meta[k], (int, float)) and abs(float(meta[k]) - now[k]) > 1e-9]
-    if not changed:
-        return
-    text = "; ".join(changed)
-    if not allow_change:
-        raise CheckpointError(
-            f"{path} was trained at another resolution factor than this config uses ({text}). Set "
-            "dataloader.train.mapper.factor to the checkpoint's, or pass --allow-factor-change to go on "
-            "at the config's factor on purpose.")
-    logger.warning(f"--allow-factor-change: {path} was trained at another factor ({text}); going on with "
-                   "the config's")
 
 
 def _finish_run(cfg, model, engine: Engine, checkpointer, weights: str, max_iter: int) -> None:
@@ -290,3 +248,37 @@ def load_eval_weights(cfg, model, resume: bool, allow_factor_change: bool = Fals
                     + ("applied; the evaluation scores the argmax without them too (--no-calibration "
                        "leaves them out)" if offsets else "left out (--no-calibration)"))
     return path
+
+
+def calibrate_run(folder: str, fit_images: int | None = None, iters: int | None = None) -> dict:
+    """Calibrates a finished run in ``folder``: fits the offsets of its newest good checkpoint (with its own
+    ``config.yaml``), writes them into that checkpoint (atomically; its other entries unchanged) and scores
+    the run's test split again, the evaluation JSON then holding the scores with and without the offsets.
+    Returns the evaluation results. The run folder is locked meanwhile."""
+    from omegaconf import OmegaConf
+
+    from softlabelseg.config import LazyConfig
+
+    from .checkpoint import atomic_save, read_checkpoint
+    from .run_lock import RunLock
+
+    config = os.path.join(folder, "config.yaml")
+    if not os.path.isfile(config):
+        raise FileNotFoundError(f"{config} does not exist: --run takes a training run's folder")
+    cfg = LazyConfig.load(config)
+    for key, value in (("fit_images", fit_images), ("iters", iters)):
+        if value is not None:
+            OmegaConf.update(cfg, f"train.calibration.{key}", value, force_add=True)
+    with RunLock(folder):
+        model = instantiate(cfg.model)
+        checkpointer = Checkpointer(model, folder)
+        path, _ = checkpointer.newest_good()
+        if path is None:
+            raise CheckpointError(f"{folder} holds no checkpoint to calibrate")
+        checkpointer.load(path, checkpointables=[], strict=True)
+        calibrate(cfg, model)
+        data = read_checkpoint(path)
+        data["calibration"] = model.calibration_state()
+        atomic_save(data, path)
+        calibration_logger.info(f"wrote the class offsets into {path}")
+        return do_test(cfg, model)

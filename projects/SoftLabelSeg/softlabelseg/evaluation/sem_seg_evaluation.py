@@ -15,8 +15,8 @@ from ..utils.fileio import atomic_write
 from .evaluator import DatasetEvaluator
 from .metrics import confusion_matrix, metrics_from_confusion, nan_to_none
 
-__all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "read_label_file",
-           "scored_class_groups", "scored_class_names"]
+__all__ = ["SemSegEvaluator", "write_json_atomic", "format_results_table", "scored_class_groups",
+           "scored_class_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +40,6 @@ def scored_class_groups(cfg) -> dict[str, tuple[str, ...]]:
     from ..data import MetadataCatalog, class_groups
 
     return class_groups(MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name))
-
-
-def read_label_file(path: str) -> np.ndarray:
-    """Reads a train-id label PNG as an int64 (H, W) array (PIL, single channel)."""
-    from PIL import Image
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"label file {path} does not exist; check the dataset root ($SOFTLABELSEG_DATASETS)"
-        )
-    with Image.open(path) as im:
-        return np.asarray(im, dtype=np.int64)
 
 
 def format_results_table(res: dict, class_names: list[str]) -> str:
@@ -147,12 +135,10 @@ class SemSegEvaluator(DatasetEvaluator):
             return torch.from_numpy(gt.astype(np.int64))
         if "sem_seg_file_name" not in inp:
             raise KeyError("evaluation input has neither a full-resolution 'sem_seg' nor 'sem_seg_file_name'")
-        lut = inp.get("label_lut")
-        if lut is not None:  # raw ids -> train ids, as the record's dataset defines them
-            from softlabelseg.data import read_label
+        from softlabelseg.data import read_label
 
-            return torch.from_numpy(read_label(inp["sem_seg_file_name"], lut).astype(np.int64))
-        return torch.from_numpy(read_label_file(inp["sem_seg_file_name"]))
+        # the loaders' reader: raw ids -> train ids through the record's table, when its dataset has one
+        return torch.from_numpy(read_label(inp["sem_seg_file_name"], inp.get("label_lut")).astype(np.int64))
 
     def process(self, inputs, outputs):
         """inputs: list of mapper dicts; outputs: list of ``{"sem_seg": (C, H, W)}`` scores or
