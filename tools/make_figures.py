@@ -9,11 +9,19 @@
   (``--targets-runs``: a grid folder whose runs still hold their ``model_final.pth``; the committed grids
   keep no weights, so this panel needs the grid's own output folder).
 - ``miou_vs_factor.png`` and ``decomposition.png``: from the finished runs of the grids named in
-  ``docs/evidence/grids.json`` (``--grids``).
+  ``docs/evidence/grids.json`` (``--grids``), each with the hash of the data it plots in its PNG text
+  (``softlabelseg.analysis.report_figures``). ``python tools/make_report.py --plots`` redraws them too.
+
+    python tools/make_figures.py --check   # exit 1 when a grid figure's data hash differs from its runs
+
+The check reads the runs, not the pixels, and covers the grid figures only: the targets figure's inputs
+(CamVid's images, the weights) are not in the repository.
 """
 import argparse
 import os
 import sys
+
+from softlabelseg.analysis.report_figures import DEFAULT_GRIDS
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "evidence", "grids.json")
 
@@ -66,42 +74,33 @@ def _targets(args) -> str:
     return path
 
 
-def _grid_figures(args) -> list[str]:
-    from softlabelseg.analysis.evidence import load_manifest, read_ceilings
-    from softlabelseg.analysis.figures import decomposition_figure, miou_figure
-    from softlabelseg.analysis.sweep import collect
-
-    manifest = load_manifest(args.manifest)
-    specs = {g.name: g for g in manifest["grids"]}
-    panels, rows = [], []
-    for name in args.grids:
-        spec = specs[name]
-        results = collect(spec.points(), os.path.join(manifest["root"], spec.folder))
-        if not results:
-            continue
-        panels.append((spec.title or name, results))
-        ceilings = read_ceilings(os.path.join(manifest["root"], spec.ceilings)) if spec.ceilings else None
-        rows.append((spec.short or name, results, ceilings))
-    paths = [os.path.join(args.output, "miou_vs_factor.png"), os.path.join(args.output, "decomposition.png")]
-    miou_figure(panels, paths[0])
-    decomposition_figure(rows, paths[1])
-    return paths
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--output", default="docs/figures")
     ap.add_argument("--manifest", default=MANIFEST)
-    ap.add_argument("--grids", nargs="*",
-                    default=["toycity_hrnet_w18s", "toycity_tiny_wide", "camvid_tiny_wide"])
+    ap.add_argument("--grids", nargs="*", default=None,
+                    help="grids of the manifest to plot (default: " + " ".join(DEFAULT_GRIDS) + ")")
+    ap.add_argument("--check", action="store_true",
+                    help="draw nothing; exit 1 when a grid figure in --output no longer matches its runs")
     ap.add_argument("--targets-runs", help="a grid's output folder holding model_final.pth of each run")
     ap.add_argument("--targets-factor", default="1/8")
     ap.add_argument("--targets-seed", type=int, default=0)
     ap.add_argument("--thin", nargs="*", default=["pole", "sign-symbol"], help="classes the crop must show")
     args = ap.parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
-    written = _grid_figures(args) if args.grids else []
+    from softlabelseg.analysis.report_figures import draw_grid_figures, stale_figures
+
+    if args.check:
+        stale = stale_figures(args.manifest, args.output)
+        print(f"{len(stale)} figure(s) stale" + "".join(f"\n  {s}" for s in stale)
+              + ("\nredraw: python tools/make_figures.py" if stale else ""))
+        return 1 if stale else 0
+    grids = DEFAULT_GRIDS if args.grids is None else args.grids
+    try:
+        written = draw_grid_figures(args.manifest, args.output, grids) if grids else []
+    except KeyError as e:
+        print(f"error: --grids: {e.args[0]}", file=sys.stderr)
+        return 2
     if args.targets_runs:
         written.append(_targets(args))
     print("wrote " + ", ".join(written))

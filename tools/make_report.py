@@ -8,7 +8,9 @@ The grids, the over-fitting study and the README's findings are listed in ``docs
 each grid's ``ablation.md``, the summary blocks of ``docs/evidence/README.md`` and the findings table of
 ``README.md`` are made from the finished runs under ``docs/evidence/runs*``
 (``softlabelseg.analysis.evidence``).
-``--plots`` also redraws each grid's mIoU-vs-factor plot and each budget frontier's figure.
+``--plots`` also redraws each grid's mIoU-vs-factor plot, each budget frontier's figure and the report's
+grid figures in ``docs/figures`` (as ``tools/make_figures.py`` does); those figures record a hash of the data
+they plot, and ``--check`` also fails when one differs from the runs (no drawing: it hashes the inputs).
 """
 import argparse
 import os
@@ -28,6 +30,7 @@ def main(argv=None) -> int:
     from softlabelseg.analysis.evidence import frontier_of, load_manifest, render_all
     from softlabelseg.analysis.frontier import plot_frontier
     from softlabelseg.analysis.grid_report import plot_miou
+    from softlabelseg.analysis.report_figures import DEFAULT_GRIDS, draw_grid_figures, stale_figures
     from softlabelseg.analysis.sweep import collect
     from softlabelseg.utils.fileio import atomic_write
 
@@ -43,8 +46,18 @@ def main(argv=None) -> int:
         stale.append(os.path.relpath(path))
         if not args.check:
             atomic_write(path, lambda f, t=text: f.write(t.encode()))
+    manifest = load_manifest(args.manifest)
+    figures = os.path.join(manifest["root"], "docs", "figures")
+    old_figures = stale_figures(args.manifest, figures)
+    if args.check:
+        stale += old_figures
+    elif old_figures and not args.plots:
+        print(f"{len(old_figures)} figure(s) stale (redraw them with --plots): " + ", ".join(old_figures))
     if args.plots and not args.check:
-        manifest = load_manifest(args.manifest)
+        known = {g.name for g in manifest["grids"]}
+        grids = [g for g in DEFAULT_GRIDS if g in known]
+        if grids:
+            draw_grid_figures(args.manifest, figures, grids)
         for spec in manifest["grids"]:
             results = collect(spec.points(), os.path.join(manifest["root"], spec.folder))
             if results and spec.document == "ablation.md":

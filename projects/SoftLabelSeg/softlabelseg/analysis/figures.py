@@ -113,9 +113,11 @@ def targets_figure(image: np.ndarray, label: np.ndarray, predictions: dict[str, 
     plt.close(fig)
 
 
-def miou_figure(panels: list[tuple[str, dict]], path: str, score: str = "mIoU") -> None:
+def miou_figure(panels: list[tuple[str, dict]], path: str, score: str = "mIoU",
+                metadata: dict[str, str] | None = None) -> None:
     """One panel per ``(title, results)`` (``{GridPoint: metrics}``): ``score`` against the training factor
-    per target, the mean over seeds with the seed standard deviation as error bars."""
+    per target, the mean over seeds with the seed standard deviation as error bars; ``metadata``: PNG
+    text entries to record."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), dpi=120, squeeze=False)
     for ax, (title, results) in zip(axes[0], panels, strict=True):
@@ -139,14 +141,15 @@ def miou_figure(panels: list[tuple[str, dict]], path: str, score: str = "mIoU") 
             legend.setdefault(label, handle)
     axes[0][-1].legend(list(legend.values()), list(legend), fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=metadata)
     plt.close(fig)
 
 
-def decomposition_figure(rows: list[tuple[str, dict, dict | None]], path: str) -> None:
+def decomposition_figure(rows: list[tuple[str, dict, dict | None]], path: str,
+                         metadata: dict[str, str] | None = None) -> None:
     """Bars per ``(label, results, ceilings)`` and factor: alignment and soft labelling in mIoU points for
     the trained models (paired over the seeds the three targets share) and, when given, the label
-    ceilings ({(variant, factor): recoverable mIoU})."""
+    ceilings ({(variant, factor): recoverable mIoU}); ``metadata``: PNG text entries to record."""
     plt = _plt()
     names, align, soft = [], [], []
     for label, results, ceilings in rows:
@@ -172,5 +175,5 @@ def decomposition_figure(rows: list[tuple[str, dict, dict | None]], path: str) -
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata=metadata)
     plt.close(fig)
