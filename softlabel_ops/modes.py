@@ -88,6 +88,9 @@ _ENTRIES = (
     ModeSpec("pil:box", filters.pil_filter(filters.pil_box, 0.5), "BOX", "INTER_AREA", antialiased=True),
 )
 REGISTRY: dict[str, ModeSpec] = {spec.name: spec for spec in _ENTRIES}
+# The image filter of the recipes, and the mode of every function that takes one and is not told: the
+# smooth filter the method trains with (soft labels follow it; the nearest baselines sample its grid).
+DEFAULT_MODE = "torch:bilinear"
 
 
 class ModeNames(Sequence):

@@ -5,7 +5,7 @@
         --variants nearest_topleft nearest soft soft_area full_res --factors 1/8 1/4 1/2 \
         --seeds 0 1 2 --seeds-at 1/2=0 --output output/evidence
 
-Variants (``softlabelseg.analysis.sweep.VARIANTS``): ``nearest`` (cell-centred nearest, the fair
+Variants (the rows of ``softlabelseg.data.label_targets``): ``nearest`` (cell-centred nearest, the fair
 baseline), ``nearest_topleft`` (top-left nearest, torch 'nearest' / OpenCV INTER_NEAREST), ``soft`` (soft
 labels with the recipe's image filter), ``soft_mc_off``, ``soft_sparse``, ``soft_area`` (image and label
 both torch:area), ``full_res`` (cross-entropy on logits up-sampled to the full-resolution label), and two
@@ -38,9 +38,10 @@ from softlabelseg.analysis.sweep import (
     exit_on_sigterm,
     run_point,
 )
+from softlabelseg.data.label_targets import default_targets
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyconfig_train_net.py")
-DEFAULT_VARIANTS = ["nearest_topleft", "nearest", "soft", "soft_area", "full_res"]
+DEFAULT_VARIANTS = default_targets()
 
 
 def _seeds_at(items: list[str]) -> dict[str, list[int]]:

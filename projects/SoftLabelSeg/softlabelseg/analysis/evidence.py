@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from ..data.label_targets import LABEL_TARGETS, ceiling_targets
 from ..utils.factors import parse_factor
 from .frontier import frontier_rows, frontier_table, pilot_curve_table, step_gflops
 from .grid_report import calibration_table, format_p_value, markdown_tables
@@ -30,8 +31,7 @@ __all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "grid_document", "load_ma
            "readme_figure", "regime_table", "render_all", "replace_block", "site_links", "summary_table"]
 
 # analyze_downsampling mode -> the variant whose targets it describes
-CEILING_MODES = {"torch:nearest (top-left)": "nearest_topleft", "torch:nearest-exact (centred)": "nearest",
-                 "torch:bilinear": "soft", "torch:area": "soft_area"}
+CEILING_MODES = {t.ceiling_label: t.name for t in ceiling_targets()}
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,10 @@ def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
             variant = CEILING_MODES.get(row["mode"])
             if variant is not None:
                 out[(variant, parse_factor(row["factor"]))] = float(row["recoverable_miou"])
+    unresampled = [t.name for t in LABEL_TARGETS.values() if t.resampling_mode() is None]
     for f in {f for _, f in out}:
-        out[("full_res", f)] = 100.0  # the full-resolution label recovers itself
+        for name in unresampled:
+            out[(name, f)] = 100.0  # the full-resolution label recovers itself
     return out
 
 
@@ -233,18 +235,17 @@ def ceilings_table(sources: list[dict], root: str = ".") -> str:
     """Label ceilings (recoverable mIoU of each kind of target, ``tools/analyze_downsampling.py``) of every
     ``{"title", "csv"}`` source, and the soft targets' mass off their top class: one row per data set and
     factor."""
-    kinds = [("torch:nearest (top-left)", "top-left nearest"),
-             ("torch:nearest-exact (centred)", "centred nearest"), ("torch:bilinear", "soft bilinear"),
-             ("torch:area", "soft area")]
-    lines = ["| data | factor | " + " | ".join(k for _, k in kinds) + " | off-argmax mass of soft bilinear / "
-             "area (%) |", "|---|---|" + "---|" * len(kinds) + "---|"]
+    kinds = [(t.ceiling_label, t.kind) for t in ceiling_targets()]
+    soft = [t.ceiling_label for t in ceiling_targets() if t.grid is None]
+    filters = " / ".join(mode.split(":")[1] for mode in soft)
+    lines = ["| data | factor | " + " | ".join(k for _, k in kinds) + f" | off-argmax mass of soft {filters} "
+             "(%) |", "|---|---|" + "---|" * len(kinds) + "---|"]
     for source in sources:
         with open(os.path.join(root, source["csv"])) as f:
             rows = {(r["factor"], r["mode"]): r for r in csv.DictReader(f)}
         for factor in sorted({f for f, _ in rows}, key=lambda t: -float(parse_factor(t))):
             cells = [rows.get((factor, m), {}).get("recoverable_miou") for m, _ in kinds]
-            mass = [rows.get((factor, m), {}).get("non_argmax_mass_pct")
-                    for m in ("torch:bilinear", "torch:area")]
+            mass = [rows.get((factor, m), {}).get("non_argmax_mass_pct") for m in soft]
             text = " / ".join(f"{float(x):.2f}" for x in mass if x) or "-"
             ceiling = " | ".join("-" if c is None else f"{float(c):.1f}" for c in cells)
             lines.append(f"| {source['title']} | {factor} | {ceiling} | {text} |")

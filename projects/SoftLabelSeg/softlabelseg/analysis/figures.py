@@ -15,14 +15,14 @@ import os
 
 import numpy as np
 
+from ..data.label_targets import BASELINE, CONTROL, DECOMPOSITION, METHOD, ceiling_targets
 from .grid_stats import by_cell, mean_std, shared_seed_means
 from .sweep import VARIANTS
 
 __all__ = ["TARGETS", "decomposition_figure", "miou_figure", "pick_crop", "targets_figure"]
 
-# (variant, how its target is made at the training grid): the four kinds the figure compares
-TARGETS = (("nearest_topleft", "torch:nearest"), ("nearest", "torch:nearest-exact"),
-           ("soft", "torch:bilinear"), ("soft_area", "torch:area"))
+# (variant, how its target is made at the training grid): the kinds of target the figure compares
+TARGETS = tuple((t.name, t.resampling_mode()) for t in ceiling_targets())
 
 
 def _plt():
@@ -128,7 +128,7 @@ def miou_figure(panels: list[tuple[str, dict]], path: str, score: str = "mIoU",
             stats = [mean_std([m[score] for m in cells[(variant, f)].values()]) for f in fs]
             ax.errorbar([float(f) for f in fs], [s[0] for s in stats],
                         yerr=[0.0 if np.isnan(s[1]) else s[1] for s in stats], marker="o", capsize=3,
-                        label=VARIANTS[variant].title)
+                        label=VARIANTS[variant].title, color=VARIANTS[variant].colour)
         ax.set_xscale("log", base=2)
         ax.set_xticks([float(f) for f in factors], [str(f) for f in factors])
         ax.set_xlabel("training-resolution factor")
@@ -155,7 +155,7 @@ def decomposition_figure(rows: list[tuple[str, dict, dict | None]], path: str,
     for label, results, ceilings in rows:
         cells = by_cell(results)
         for f in sorted({f for _, f in cells}):
-            means, n = shared_seed_means(cells, ("nearest_topleft", "nearest", "soft"), f)
+            means, n = shared_seed_means(cells, DECOMPOSITION, f)
             if n == 0:
                 continue
             entries = [("trained", means)]
@@ -163,8 +163,8 @@ def decomposition_figure(rows: list[tuple[str, dict, dict | None]], path: str,
                 entries.append(("ceiling", {v: ceilings.get((v, f), np.nan) for v in means}))
             for what, m in entries:
                 names.append(f"{label}\n{f} {what}")
-                align.append(m["nearest"] - m["nearest_topleft"])
-                soft.append(m["soft"] - m["nearest"])
+                align.append(m[BASELINE] - m[CONTROL])
+                soft.append(m[METHOD] - m[BASELINE])
     fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(names)), 3.8), dpi=120)
     x = np.arange(len(names))
     ax.bar(x - 0.2, align, 0.4, label="alignment (centred - top-left nearest)")

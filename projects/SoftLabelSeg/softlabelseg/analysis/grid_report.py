@@ -8,6 +8,7 @@ import os
 from fractions import Fraction
 
 from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from ..data.label_targets import DECOMPOSITION, METHOD
 from .grid_stats import (
     by_cell,
     group_scores,
@@ -55,7 +56,7 @@ def markdown_tables(results: dict[GridPoint, dict], class_names: list[str],
             lines += ["", *_paired_table(cells, reference, variants, factors, class_names, groups)]
     rows = []  # a factor where no seed finished all three variants gets no trained-model row
     for f in factors:
-        means, n_shared = shared_seed_means(cells, ("nearest_topleft", "nearest", "soft"), f)
+        means, n_shared = shared_seed_means(cells, DECOMPOSITION, f)
         if n_shared:
             seeds = f"{n_shared} seed" + ("" if n_shared == 1 else "s")
             rows.append(_decomposition_row(f, f"trained model ({seeds})", means))
@@ -166,7 +167,7 @@ def plot_miou(results: dict[GridPoint, dict], path: str, title: str = "") -> Non
         stats = [mean_std(cells[(variant, f)]) for f in factors]
         ax.errorbar([float(f) for f in factors], [s[0] for s in stats],
                     yerr=[0.0 if math.isnan(s[1]) else s[1] for s in stats],
-                    marker="o", capsize=3, label=VARIANTS[variant].title)
+                    marker="o", capsize=3, label=VARIANTS[variant].title, color=VARIANTS[variant].colour)
     ax.set_xscale("log", base=2)
     all_factors = sorted({f for _, f in cells})
     ax.set_xticks([float(f) for f in all_factors], [str(f) for f in all_factors])
@@ -198,6 +199,6 @@ def _fmt(x: float) -> str:
 
 
 def _decomposition_row(f, what: str, means: dict[str, float]) -> str:
-    parts = (means["nearest"] - means["nearest_topleft"], means["soft"] - means["nearest"],
-             means["soft"] - means["nearest_topleft"])  # alignment, soft labelling, total
+    parts = (means[BASELINE] - means[CONTROL], means[METHOD] - means[BASELINE],
+             means[METHOD] - means[CONTROL])  # alignment, soft labelling, total
     return f"| {f} | {what} | " + " | ".join("-" if math.isnan(x) else f"{x:+.2f}" for x in parts) + " |"

@@ -3,10 +3,10 @@
 A grid point is (variant, factor, seed). Each point is one run of ``tools/lazyconfig_train_net.py`` with
 LazyConfig overrides and its own output folder; a point whose ``sem_seg_evaluation.json`` exists is
 finished and never trained again, an interrupted one resumes from its last checkpoint. A variant names how
-the training targets are made (``VARIANTS``): the two nearest-neighbour grids, soft labels with the
-recipe's image filter or with area, with multi-class pixels dropped, or full-resolution labels. Each
-variant is compared seed by seed (paired differences) with the fair baseline, centred nearest, and with
-top-left nearest, the labels of the common pipeline.
+the training targets are made (``VARIANTS``, the rows of ``data.label_targets``): the two nearest-neighbour
+grids, soft labels with the recipe's image filter or with area, with multi-class pixels dropped, or
+full-resolution labels. Each variant is compared seed by seed (paired differences) with the fair baseline,
+centred nearest, and with top-left nearest, the labels of the common pipeline.
 
 This module defines the grid, runs its points and reads their results back (:func:`collect`); the
 statistics are in :mod:`.grid_stats`, the Markdown tables and the plot in :mod:`.grid_report`.
@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..data.label_targets import BASELINE, CONTROL, LABEL_TARGETS, LabelTarget
 from ..utils.factors import parse_factor
 from ..utils.fileio import atomic_write
 
@@ -41,34 +42,9 @@ def extra_result_file(dataset: str) -> str:
     return os.path.join(f"inference_{dataset}", "sem_seg_evaluation.json")
 
 
-@dataclass(frozen=True)
-class Variant:
-    """How one row's training targets are made: a display name and its config settings."""
-
-    title: str
-    label_mode: str
-    multi_class: bool = True
-    image_mode: str | None = None  # None: the recipe's image filter (the label follows it)
-    label_filter: str | None = None  # soft labels only: a filter other than the image's (a diagnostic)
-    label_smoothing: bool = False  # hard labels with cross-entropy label smoothing (the runner's value)
-
-
-VARIANTS = {
-    "nearest_topleft": Variant("nearest, top-left grid", "nearest_topleft"),
-    "nearest": Variant("nearest, centred grid", "nearest"),
-    "soft": Variant("soft", "soft"),
-    "soft_mc_off": Variant("soft, MC off", "soft", multi_class=False),
-    "soft_sparse": Variant("soft, sparse top-K", "soft_sparse"),
-    "soft_area": Variant("soft, area (image too)", "soft", image_mode="torch:area"),
-    # soft_area changes two things at once; these two change one each
-    "soft_area_label": Variant("soft, area label only", "soft", label_filter="torch:area"),
-    "nearest_area_image": Variant("nearest, centred grid, area image", "nearest", image_mode="torch:area"),
-    "full_res": Variant("full-resolution labels", "full_res"),
-    # a regulariser without information: hard labels, smoothed as much as soft labels spread
-    "nearest_ls": Variant("nearest, centred grid, label smoothing", "nearest", label_smoothing=True),
-}
-BASELINE = "nearest"  # the fair baseline: every variant's paired difference is taken against it
-CONTROL = "nearest_topleft"  # the common pipeline's labels: a second reference for the paired differences
+# The grid's variants are the rows of the label-target table (display name, config settings, colour).
+Variant = LabelTarget
+VARIANTS = LABEL_TARGETS
 
 
 @dataclass(frozen=True)

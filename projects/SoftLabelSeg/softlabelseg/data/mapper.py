@@ -25,12 +25,10 @@ import torch
 import softlabel_ops
 
 from .decode import BadSampleError, read_image, read_sem_seg
+from .label_targets import LABEL_MODE_SPECS, LABEL_MODES
 from .transforms import PhotometricDistortion, crop_pad_image, sample_geometry, scaled_size
 
 __all__ = ["LABEL_MODES", "SoftLabelDatasetMapper"]
-
-LABEL_MODES = ("soft", "soft_sparse", "nearest", "nearest_topleft", "full_res")
-HARD_LABEL_GRIDS = {"nearest": "centred", "nearest_topleft": "top-left", "full_res": "centred"}
 
 
 class SoftLabelDatasetMapper:
@@ -75,7 +73,7 @@ class SoftLabelDatasetMapper:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
         softlabel_ops.modes.parse_mode(image_mode, align_corners, antialias)  # fail early on a bad mode
         if label_filter is not None:
-            if label_mode not in ("soft", "soft_sparse"):
+            if LABEL_MODE_SPECS[label_mode].grid is not None:
                 raise ValueError(f"label_filter={label_filter!r} applies to soft labels only, but label_mode "
                                  f"is {label_mode!r}; unset label_filter or use label_mode='soft'")
             softlabel_ops.modes.parse_mode(label_filter, align_corners, antialias)
@@ -92,9 +90,10 @@ class SoftLabelDatasetMapper:
         # soft labels: the image's filter unless label_filter names another (built once, used every sample)
         self.label_kw = dict(self.mode_kw, mode=label_filter or image_mode)
         self.label_mode, self.top_k, self.clamp = label_mode, top_k, clamp
+        self._label_spec = LABEL_MODE_SPECS[label_mode]
         # full_res: the target grid is this integer multiple of the training grid
         self.full_res_ratio = max(1, int(round(1.0 / self.factor)))
-        if label_mode == "full_res" and abs(self.full_res_ratio * self.factor - 1.0) > 1e-6:
+        if self._label_spec.full_res and abs(self.full_res_ratio * self.factor - 1.0) > 1e-6:
             raise ValueError(f"label_mode='full_res' needs factor = 1/n for an integer n, got {factor}")
         self.photometric = PhotometricDistortion() if photometric else None
         self.pad_value, self.ignore_value = pad_value, int(ignore_value)
@@ -120,17 +119,18 @@ class SoftLabelDatasetMapper:
     # -- label resampling ----------------------------------------------------------------------------
     def resample_label(self, label: np.ndarray, size, window):
         """The label on ``window`` of the grid resized to ``size``, in ``label_mode``."""
-        if self.label_mode in HARD_LABEL_GRIDS:
-            if self.label_mode == "full_res":
+        spec = self._label_spec
+        if spec.grid is not None:
+            if spec.full_res:
                 r = self.full_res_ratio
                 size = (size[0] * r, size[1] * r)
                 window = tuple(v * r for v in window)
             return softlabel_ops.hard_resize(label, size, self.mode_kw["mode"], crop=window,
-                                             grid=HARD_LABEL_GRIDS[self.label_mode],
+                                             grid=spec.grid,
                                              ignore_value=self.ignore_value)
         return softlabel_ops.soft_resize(label, self.num_classes, size=size, **self.label_kw,
                                          ignore_value=self.ignore_value, crop=window,
-                                         sparse=self.label_mode == "soft_sparse", top_k=self.top_k,
+                                         sparse=spec.sparse, top_k=self.top_k,
                                          clamp=self.clamp)
 
     def _hard(self, target) -> torch.Tensor:
