@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from softlabel_ops.modes import DEFAULT_OPENCV_MODE
+
 FORMAT_VERSION = 1
 OUTPUT_KINDS = ("logits", "probs", "labels")
 PREFIX = "softlabelseg."
@@ -48,7 +50,7 @@ class ExportMetadata:
     pixel_mean: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     pixel_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     ignore_value: int = 255
-    image_resize: str = "cv2:linear"
+    image_resize: str = DEFAULT_OPENCV_MODE
     image_antialias: bool = False
     image_cv2_flags: list[int] | None = None
     align_corners: bool = False

@@ -6,6 +6,8 @@ import os
 
 from torch import nn
 
+from softlabel_ops.modes import DEFAULT_MODE
+
 from .checkpoint import load_checkpoint
 from .metadata import ExportMetadata
 from .wrapper import normalisation_of
@@ -54,7 +56,7 @@ def recipe_resolution(cfg) -> dict:
         full = MetadataCatalog.get(dataset).get("evaluation_resolution")
     return dict(
         factor=factor,
-        image_mode=str(get("image_mode", "torch:bilinear")),
+        image_mode=str(get("image_mode", DEFAULT_MODE)),
         antialias=bool(get("antialias", False)),
         dataset=dataset if isinstance(dataset, str) else None,
         full_size=tuple(full) if full else None,

@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from softlabel_ops.filters import torch_linear
+from softlabel_ops.modes import DEFAULT_OPENCV_MODE
 from softlabel_ops.taps import apply_taps
 
 from .guards import (
@@ -116,7 +117,7 @@ def input_size_for(height: int, width: int, meta: ExportMetadata) -> tuple[int, 
 
 
 def resize_image(
-    image: np.ndarray, size: tuple[int, int], mode: str = "cv2:linear", antialias: bool = False
+    image: np.ndarray, size: tuple[int, int], mode: str = DEFAULT_OPENCV_MODE, antialias: bool = False
 ) -> np.ndarray:
     """Resize a uint8 (H, W, 3) image to ``size`` (h, w) the way the training data mapper does for
     ``mode`` ("<library>:<filter>"), with cv2 only: the mode's OpenCV flags (:func:`cv2_flags`). cv2 modes

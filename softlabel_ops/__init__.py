@@ -12,7 +12,7 @@ _EXPORTS = {
     "soft_resize": "resample", "hard_resize": "resample", "resize_image": "image",
     "DenseSoftLabel": "containers", "SparseSoftLabel": "containers", "soft_kl_loss": "loss",
     "MODES": "modes", "NEAREST_MODES": "modes", "NEAREST_GRIDS": "modes", "NEGATIVE_LOBE_MODES": "modes",
-    "nearest_of": "modes", "nearest_grid": "modes",
+    "nearest_of": "modes", "nearest_grid": "modes", "DEFAULT_MODE": "modes",
     "class_share": "stats", "soft_class_share": "stats", "share_change": "stats",
     "multi_class_fraction": "stats", "mean_entropy": "stats", "label_statistics": "stats",
 }

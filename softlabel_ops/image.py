@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .modes import parse_mode
+from .modes import DEFAULT_MODE, parse_mode
 
 __all__ = ["resize_image"]
 
@@ -57,7 +57,7 @@ def _pil_resize(img: np.ndarray, size, m) -> np.ndarray:
 _RESIZERS = {"torch": _torch_resize, "cv2": _cv2_resize, "pil": _pil_resize}
 
 
-def resize_image(image, size, mode: str = "torch:bilinear", *, align_corners: bool = False,
+def resize_image(image, size, mode: str = DEFAULT_MODE, *, align_corners: bool = False,
                  antialias: bool = False):
     """Resizes an image with the library and filter named by `mode` (the filter soft_resize reproduces).
 

@@ -91,6 +91,10 @@ REGISTRY: dict[str, ModeSpec] = {spec.name: spec for spec in _ENTRIES}
 # The image filter of the recipes, and the mode of every function that takes one and is not told: the
 # smooth filter the method trains with (soft labels follow it; the nearest baselines sample its grid).
 DEFAULT_MODE = "torch:bilinear"
+# The same filter in OpenCV, the runners' library: what they resize with when a model's metadata names no
+# mode.
+DEFAULT_OPENCV_MODE = next(name for name, spec in REGISTRY.items()
+                           if spec.library == "cv2" and spec.image == REGISTRY[DEFAULT_MODE].opencv)
 
 
 class ModeNames(Sequence):

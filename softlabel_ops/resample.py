@@ -7,7 +7,7 @@ import torch
 from . import native, torch_kernel
 from .containers import DenseSoftLabel, SparseSoftLabel
 from .labels import as_label_tensor, check_values, crop_window, output_size
-from .modes import nearest_of, parse_mode
+from .modes import DEFAULT_MODE, nearest_of, parse_mode
 from .taps import axis_taps, crop_taps
 
 __all__ = ["soft_resize", "hard_resize", "window_taps"]
@@ -30,7 +30,7 @@ def _to_torch(table: tuple[np.ndarray, np.ndarray], device) -> tuple[torch.Tenso
     return torch.from_numpy(table[0]).to(device), torch.from_numpy(table[1]).to(device)
 
 
-def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = "torch:bilinear", *,
+def soft_resize(label, num_classes: int, size=None, scale=None, mode: str = DEFAULT_MODE, *,
                 align_corners: bool = False, antialias: bool = False, ignore_value: int | None = 255,
                 crop=None, sparse: bool = False, top_k: int | None = None, clamp: bool = False,
                 backend: str = "auto") -> DenseSoftLabel | SparseSoftLabel:

@@ -9,6 +9,7 @@ import torch
 
 from .containers import DenseSoftLabel, SparseSoftLabel
 from .labels import as_label_tensor, output_size
+from .modes import DEFAULT_MODE
 from .resample import hard_resize, soft_resize
 
 __all__ = ["class_share", "soft_class_share", "share_change", "multi_class_fraction", "mean_entropy",
@@ -57,7 +58,7 @@ def mean_entropy(soft: DenseSoftLabel | SparseSoftLabel) -> np.ndarray:
     return np.float64(float(soft.entropy()[valid].double().sum()) / n if n else 0.0)
 
 
-def label_statistics(label, num_classes: int, size=None, scale=None, mode: str = "torch:bilinear", *,
+def label_statistics(label, num_classes: int, size=None, scale=None, mode: str = DEFAULT_MODE, *,
                      ignore_value: int = 255, nearest_grid: str = "centred",
                      **resize_kwargs) -> dict[str, np.ndarray]:
     """Class shares at full resolution, after nearest and after soft resizing, and soft-label summaries.

@@ -131,3 +131,20 @@ def test_bad_mode_and_flags():
         soft_resize(lab, 2, size=(2, 2), mode="cv2:linear", align_corners=True)
     with pytest.raises(ValueError, match="exactly one"):
         soft_resize(lab, 2, mode="torch:area")
+
+
+def test_the_default_filter_is_one_registry_entry_that_every_mode_argument_reads():
+    import inspect
+
+    from softlabel_ops import hard_resize, label_statistics, resize_image
+    from softlabel_ops.modes import DEFAULT_MODE, DEFAULT_OPENCV_MODE, opencv_flags, spec_of
+
+    # the runners' OpenCV default resizes as the default filter's OpenCV flags say
+    assert spec_of(DEFAULT_OPENCV_MODE).library == "cv2"
+    assert opencv_flags(DEFAULT_OPENCV_MODE) == opencv_flags(DEFAULT_MODE)
+    for fn in (soft_resize, resize_image, label_statistics):
+        assert inspect.signature(fn).parameters["mode"].default == DEFAULT_MODE, fn.__name__
+    label = torch.randint(0, 3, (16, 16))
+    assert torch.equal(soft_resize(label, 3, size=(4, 4)).probs,
+                       soft_resize(label, 3, size=(4, 4), mode="torch:bilinear").probs)
+    assert torch.equal(hard_resize(label, (4, 4), DEFAULT_MODE), hard_resize(label, (4, 4), "torch:bilinear"))

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from softlabel_ops.modes import DEFAULT_MODE
+
 MODES = ("nearest", "soft", "soft_sparse")
 
 
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed passes over the samples")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (loader workers use 1)")
     ap.add_argument("--factors", type=float, nargs="+", default=[0.5, 0.25, 0.125])
-    ap.add_argument("--image-mode", default="torch:bilinear")
+    ap.add_argument("--image-mode", default=DEFAULT_MODE)
     args = ap.parse_args(argv)
     from softlabelseg.data.loader import keep_large_allocations
 

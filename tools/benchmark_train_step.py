@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 import softlabel_ops
+from softlabel_ops.modes import DEFAULT_MODE
 
 VARIANTS = ("nearest", "soft", "soft_sparse")
 CONFIG_DIR = os.path.join(
@@ -149,7 +150,7 @@ def main(argv=None):
     p.add_argument("--size", type=int, nargs=2, default=[128, 256], help="training image (h, w)")
     p.add_argument("--factor-inv", type=int, default=8, help="full-resolution label = size x this")
     p.add_argument("--num-classes", type=int, default=19)
-    p.add_argument("--mode", default="torch:bilinear", help="softlabel_ops mode of image and soft label")
+    p.add_argument("--mode", default=DEFAULT_MODE, help="softlabel_ops mode of image and soft label")
     p.add_argument("--top-k", type=int, default=None, help="cap K of the sparse targets")
     p.add_argument("--iters", type=int, default=10, help="timed rounds (each runs every variant once)")
     p.add_argument("--warmup", type=int, default=2)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import softlabel_ops
+from softlabel_ops.modes import DEFAULT_MODE
 
 from .decode import BadSampleError, read_image, read_sem_seg
 from .label_targets import LABEL_MODE_SPECS, LABEL_MODES
@@ -64,7 +65,7 @@ class SoftLabelDatasetMapper:
 
     def __init__(self, is_train: bool = True, *, num_classes: int, factor: float = 1.0,
                  crop_size: tuple[int, int] | float | None = None, scale_range=(0.5, 2.0),
-                 cat_max_ratio: float = 1.0, flip_prob: float = 0.5, image_mode: str = "torch:bilinear",
+                 cat_max_ratio: float = 1.0, flip_prob: float = 0.5, image_mode: str = DEFAULT_MODE,
                  align_corners: bool = False, antialias: bool = False, label_mode: str = "soft",
                  top_k: int | None = None, clamp: bool = False, photometric: bool = True, pad_value=0,
                  ignore_value: int = 255, test_factor: float | None = None, convert_to_rgb: bool = False,

@@ -16,6 +16,8 @@ from softlabelseg.config import LazyCall as L
 from softlabelseg.data import SoftLabelDatasetMapper, build_test_loader, build_train_loader
 from softlabelseg.evaluation import SemSegEvaluator
 
+from softlabel_ops.modes import DEFAULT_MODE
+
 dataloader = OmegaConf.create()
 dataloader.train = L(build_train_loader)(
     dataset=MISSING,
@@ -27,7 +29,7 @@ dataloader.train = L(build_train_loader)(
         scale_range=[0.5, 2.0],
         cat_max_ratio=1.0,
         flip_prob=0.5,
-        image_mode="torch:bilinear",
+        image_mode=DEFAULT_MODE,  # torch:bilinear
         antialias=False,
         label_mode="soft",
         label_filter=None,  # soft labels with the image's filter (the method); see the mapper
