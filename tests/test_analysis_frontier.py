@@ -63,10 +63,13 @@ def test_pilot_curve_reads_each_evaluation_of_metrics_json(tmp_path):
     run.mkdir()
     lines = [{"iteration": 249, "loss_sem_seg": 0.5, "sem_seg/mIoU": 38.9},
              {"iteration": 299, "loss_sem_seg": 0.4},
-             {"iteration": 499, "loss_sem_seg": 0.3, "sem_seg/mIoU": 45.25}]
+             {"iteration": 499, "loss_sem_seg": 0.3, "sem_seg/mIoU": 45.25},
+             {"iteration": 600, "sem_seg/mIoU": 46.0}]
+    (run / "config.yaml").write_text("train:\n  max_iter: 600\n")
     (run / "metrics.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     table = pilot_curve_table([{"title": "p", "folder": "pilot"}, {"title": "q", "folder": "missing"}],
                               str(tmp_path))
-    assert "| pilot | 250 | 500 |" in table
-    assert "| p (val mIoU) | 38.90 | 45.25 |" in table and "| p (training loss) | 0.500 | 0.300 |" in table
-    assert "| q (val mIoU) | - | - |" in table
+    assert "| pilot | 250 | 500 | 600 |" in table  # the final evaluation logs iteration max_iter
+    assert "| p (val mIoU) | 38.90 | 45.25 | 46.00 |" in table
+    assert "| p (training loss) | 0.500 | 0.300 | - |" in table
+    assert "| q (val mIoU) | - | - | - |" in table

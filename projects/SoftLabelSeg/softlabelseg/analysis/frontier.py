@@ -13,7 +13,7 @@ import math
 from fractions import Fraction
 
 from .grid_stats import by_cell, mean_std
-from .sweep import VARIANTS
+from .sweep import VARIANTS, _max_iter
 
 __all__ = ["frontier_rows", "frontier_table", "pilot_curve_table", "plot_frontier", "step_gflops"]
 
@@ -152,7 +152,8 @@ def pilot_curve_table(runs: list[dict], root: str = ".") -> str:
         if os.path.isfile(path):
             with open(path) as f:
                 rows = [json.loads(line) for line in f if line.strip()]
-        curves[run["title"]] = {int(r["iteration"]) + 1: (r["sem_seg/mIoU"], r.get("loss_sem_seg"))
+        last = _max_iter(os.path.join(root, run["folder"], "config.yaml"))  # the final evaluation logs it
+        curves[run["title"]] = {int(min(r["iteration"] + 1, last)): (r["sem_seg/mIoU"], r.get("loss_sem_seg"))
                                 for r in rows if "sem_seg/mIoU" in r}
     iterations = sorted({i for c in curves.values() for i in c})
     if not iterations:
