@@ -88,3 +88,53 @@ def test_home_page_says_what_the_readme_says():
     assert (REPO / "docs" / "figures" / "targets_1-8.png").is_file()
     job = _block(home, "mainjob")
     assert job.split(" The centred-nearest")[0] == _block(readme, "mainjob").split(" The centred-nearest")[0]
+
+
+def test_results_page_has_a_table_per_measured_grid():
+    """docs/results.md: a section per grid folder with a finished run, linking its page; the rest named."""
+    from softlabelseg.analysis.evidence import load_manifest
+    from softlabelseg.analysis.sweep import collect
+
+    manifest = load_manifest(str(REPO / "docs" / "evidence" / "grids.json"))
+    page = (REPO / "docs" / "results.md").read_text()
+    assert "### Main job" in page
+    for spec in manifest["grids"]:
+        link = f"({spec.folder.removeprefix('docs/')}/{spec.document})"
+        if collect(spec.points(), str(REPO / spec.folder)):
+            assert link in page, spec.name
+        else:
+            assert spec.title in page.split("No run finished yet:", 1)[1], spec.name
+
+
+def test_results_rows_follow_their_runs(tmp_path):
+    """A grid's row: its seeds, mean ± std mIoU over them and the overrides of its target; a changed run
+    makes the committed page stale."""
+    import statistics
+
+    evidence = tmp_path / "docs" / "evidence"
+    shutil.copytree(REPO / "docs" / "evidence" / "runs_cluttered", evidence / "runs_cluttered")
+    manifest = json.loads((REPO / "docs" / "evidence" / "grids.json").read_text())
+    grid = next(g for g in manifest["grids"] if g["name"] == "toycity_cluttered")
+    grid.pop("ceilings")
+    grid["config"] = str(REPO / grid["config"])
+    (evidence / "grids.json").write_text(json.dumps({"grids": [grid]}))
+    page = tmp_path / "docs" / "results.md"
+    page.write_text("intro\n<!-- results:start -->\n<!-- results:end -->\n")
+    runs = [json.loads((evidence / "runs_cluttered" / f"soft_f1of8_s{s}" / "inference" /
+                        "sem_seg_evaluation.json").read_text())["metrics"]["mIoU"] for s in (0, 1, 2)]
+    text = render_all(str(evidence / "grids.json"))[str(page)]
+    row = next(line for line in text.splitlines() if line.startswith("| 1/8 | soft |"))
+    assert row.split(" | ")[2:5] == ["`label_mode=soft` `factor=0.125`", "3",
+                                     f"{statistics.mean(runs):.2f} ± {statistics.stdev(runs):.2f}"]
+    assert "(runs_cluttered/ablation.md)" not in text and "(evidence/runs_cluttered/ablation.md)" in text
+    page.write_text(text)
+    tool = load_tool("make_report")
+    (evidence / "README.md").write_text("")
+    assert tool.main(["--manifest", str(evidence / "grids.json")]) == 0
+    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 0
+    result = evidence / "runs_cluttered" / "soft_f1of8_s0" / "inference" / "sem_seg_evaluation.json"
+    data = json.loads(result.read_text())
+    data["metrics"]["mIoU"] += 1.0
+    result.write_text(json.dumps(data))
+    stale = {p for p, t in render_all(str(evidence / "grids.json")).items() if Path(p).read_text() != t}
+    assert str(page) in stale

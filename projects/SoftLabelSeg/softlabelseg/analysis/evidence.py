@@ -6,7 +6,8 @@ factors, seeds, label ceilings, extra evaluation sets) and the findings the READ
 writes), the summary blocks of ``docs/evidence/README.md`` and the findings table of ``README.md`` (between
 ``<!-- name:start -->`` and ``<!-- name:end -->`` markers; the prose around them is written by hand and
 types no figure), and the same findings, main-job result and README figures on the site's home page and
-walk-through (:func:`site_links` rebases their links onto ``docs/``). ``tools/make_report.py`` writes them;
+walk-through (:func:`site_links` rebases their links onto ``docs/``), and the site's Results page
+(:mod:`.results_page`). ``tools/make_report.py`` writes them;
 ``--check`` (and a test) fails on a stale one.
 """
 
@@ -25,6 +26,7 @@ from ..utils.factors import parse_factor
 from .frontier import frontier_rows, frontier_table, pilot_curve_table, step_gflops
 from .grid_report import calibration_table, format_p_value, markdown_tables
 from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
+from .results_page import results_text
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
 __all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "grid_document", "load_manifest", "read_ceilings",
@@ -373,6 +375,10 @@ def render_all(manifest_path: str) -> dict[str, str]:
     if text:
         out[readme] = text
     out.update(_site_pages(manifest, root, text))
+    results = os.path.join(root, "docs", "results.md")  # one table per recipe measured
+    text = _read(results)
+    if "<!-- results:start -->" in text:
+        out[results] = replace_block(text, "results", results_text(manifest, root))
     return out
 
 
