@@ -108,6 +108,28 @@ def declare_static_outputs(model: onnx.ModelProto, example: np.ndarray) -> onnx.
     return model
 
 
+def check_resize_in_graph(wrapper: ExportWrapper, metadata: ExportMetadata, fp16: bool) -> bool:
+    """Whether ``wrapper`` resizes the image in the graph; raises :class:`ExportError` when it cannot do
+    so faithfully: only the ``torch:bilinear`` filter without antialias is built in the graph (the one
+    :func:`~.wrapper.shrink_image` reproduces), in float32 (not with ``fp16``: float16 holds 0..255 to
+    1/8 only), and not together with in-graph upsampling."""
+    if wrapper.resize_to is None and wrapper.resize_factor is None:
+        return False
+    mode = metadata.image_resize
+    if mode != "torch:bilinear" or metadata.image_antialias:
+        aa = " with antialias" if metadata.image_antialias else ""
+        raise ExportError(
+            f"--resize-in-graph builds the torch:bilinear filter (no antialias) only; this model trains with"
+            f" {mode}{aa}: export without --resize-in-graph (the runners resize with that filter)")
+    if fp16:
+        raise ExportError("--resize-in-graph with --fp16: the in-graph resize needs float32 to round like "
+                          "the training; export without one of them")
+    if wrapper.upsample_to is not None or wrapper.upsample_scale is not None:
+        raise ExportError("--resize-in-graph with --upsample-to is not supported: the graph returns scores at"
+                          " the model's size and the runners upsample them; leave --upsample-to out")
+    return True
+
+
 def export_onnx(
     wrapper: ExportWrapper,
     path: str | os.PathLike,
@@ -125,6 +147,9 @@ def export_onnx(
     height and width dynamic (``input_size`` is then only the tracing size). ``metadata`` is completed
     (input size, opset, exporter, output kind) and stored as JSON ``metadata_props``. ``fp16``
     converts weights and compute to float16 after tracing (input uint8 and outputs unchanged).
+    A ``wrapper`` that resizes in the graph (:func:`check_resize_in_graph`) takes the full image: its
+    height and width are dynamic, it is traced at ``input_size`` / the metadata's factor, and
+    ``input_size`` is the model size it resizes to (with ``dynamic``: only the tracing size).
     Returns the checked ``onnx.ModelProto``.
 
     ``path`` is replaced atomically: the graph is traced to a temporary file in its folder and the
@@ -132,16 +157,20 @@ def export_onnx(
     or is killed leaves an earlier file at ``path`` as it was (at most a ``.tmp_*`` file beside it).
     """
     check_opset(opset, exporter)
+    resizes = check_resize_in_graph(wrapper, metadata, fp16)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     wrapper = wrapper.eval()
-    example = torch.randint(0, 256, (1, 3, *input_size), dtype=torch.uint8)
+    # a graph that resizes takes the full image (any H x W): traced at the size the model size comes from
+    f = float(metadata.resolution_factor)
+    traced_size = tuple(max(1, round(v / f)) for v in input_size) if resizes else tuple(input_size)
+    example = torch.randint(0, 256, (1, 3, *traced_size), dtype=torch.uint8)
     fd, traced = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.path.basename(path)}.", suffix=".onnx", dir=folder)
     os.close(fd)
     try:
         with torch.no_grad(), redirect_stdout(io.StringIO()):  # progress lines and IR dumps
-            _trace(wrapper, example, traced, opset, dynamic, exporter)
+            _trace(wrapper, example, traced, opset, dynamic or resizes, exporter)
         model = onnx.load(traced)
     except torch.onnx.errors.UnsupportedOperatorError as e:
         raise ExportError(_unsupported_message(e, opset)) from e
@@ -154,19 +183,21 @@ def export_onnx(
     finally:
         if os.path.exists(traced):
             os.remove(traced)
-    if not dynamic:
+    static = not (dynamic or resizes)
+    if static:
         model = fold_static_shapes(model)
     if fp16:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         model = convert_float_to_float16(model, keep_io_types=True)
-    if not dynamic:
+    if static:
         model = declare_static_outputs(model, example.numpy())
     metadata.input_size = None if dynamic else [int(v) for v in input_size]
     metadata.output_kind = wrapper.output_kind
     metadata.output_size = list(wrapper.upsample_to) if wrapper.upsample_to else None
     metadata.output_scale = wrapper.upsample_scale
     metadata.align_corners = wrapper.align_corners
+    metadata.resize_in_graph = resizes
     metadata.precision = "fp16" if fp16 else "fp32"
     metadata.opset, metadata.exporter = opset, exporter
     write_metadata(model, metadata)

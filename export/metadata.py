@@ -33,6 +33,9 @@ class ExportMetadata:
     image_cv2_flags: the OpenCV interpolation flags the runners resize the image with, [any size, both
         sides shrinking]: filled in from the mode's registry entry (softlabel_ops.modes.opencv_flags),
         so the C++ runner needs no table of modes.
+    resize_in_graph: the graph takes the full image (uint8, any H x W) and does this resize itself (to
+        ``input_size``, or by ``resolution_factor`` when that is None); runners then send the image as it
+        is.
     align_corners: PyTorch ``align_corners`` for upsampling the graph output to the original size.
     weights: the checkpoint file the weights came from, or :data:`UNTRAINED` for a random-init export.
     class_offsets: per-class logit offsets the graph adds to its logits (a decision rule fitted after
@@ -53,6 +56,7 @@ class ExportMetadata:
     image_resize: str = DEFAULT_OPENCV_MODE
     image_antialias: bool = False
     image_cv2_flags: list[int] | None = None
+    resize_in_graph: bool = False
     align_corners: bool = False
     input_format: str = "uint8 RGB NCHW, normalisation in the graph"
     precision: str = "fp32"

@@ -229,7 +229,9 @@ def overlay(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndar
 def check_graph_input(session: ort.InferenceSession, meta: ExportMetadata, name: str) -> None:
     """Raise :class:`ModelLoadError` when the metadata's ``input_size`` is not what the graph's input takes
     (a static size the graph does not have, or a dynamic one where the graph is static): every image
-    would fail in onnxruntime instead."""
+    would fail in onnxruntime instead. A graph that resizes itself takes any size (nothing to check)."""
+    if meta.resize_in_graph:
+        return
     shape = session.get_inputs()[0].shape
     graph = [d if isinstance(d, int) else None for d in shape[-2:]] if len(shape) == 4 else [None, None]
     said = list(meta.input_size) if meta.input_size is not None else [None, None]
@@ -276,7 +278,10 @@ class OnnxSegmenter:
         check_graph_input(self.session, self.meta, name)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (1, 3, h, w) model input for an RGB (H, W, 3) image."""
+        """uint8 (1, 3, h, w) model input for an RGB (H, W, 3) image (the image itself, (1, 3, H, W), when
+        the graph resizes it: ``meta.resize_in_graph``)."""
+        if self.meta.resize_in_graph:
+            return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         size = input_size_for(image.shape[0], image.shape[1], self.meta)
         small = resize_image(image, size, self.meta.image_resize, self.meta.image_antialias)
         return np.ascontiguousarray(small.transpose(2, 0, 1)[None])
