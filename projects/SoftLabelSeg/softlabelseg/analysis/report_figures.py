@@ -89,6 +89,7 @@ def stale_figures(manifest_path: str, folder: str) -> list[str]:
     """The grid figures in ``folder`` whose recorded data hash differs from their runs' data now (or that
     record none), each as ``"<path>: <why>"``; a figure not in ``folder`` is not checked."""
     manifest = load_manifest(manifest_path)
+    hashes: dict[str, dict[str, str]] = {}  # per grid list: the figures drawn from one read of the runs
     stale = []
     for name in GRID_FIGURES:
         path = os.path.join(folder, name)
@@ -99,7 +100,10 @@ def stale_figures(manifest_path: str, folder: str) -> list[str]:
             stale.append(f"{path}: records no data hash")
             continue
         try:
-            now = figure_data(manifest, text[GRIDS_KEY].split())[name]
+            grids = text[GRIDS_KEY]
+            if grids not in hashes:
+                hashes[grids] = figure_data(manifest, grids.split())
+            now = hashes[grids][name]
         except KeyError as e:
             stale.append(f"{path}: {e.args[0]}")
             continue
