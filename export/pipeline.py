@@ -12,7 +12,7 @@ from softlabelseg.utils.fileio import check_output_file
 
 from .exporter import ExportError, export_onnx
 from .metadata import UNTRAINED, ExportMetadata, read_metadata
-from .recipe import build_model, default_input_size, load_recipe, recipe_metadata, recipe_resolution
+from .recipe import default_input_size, load_model, load_recipe, recipe_metadata, recipe_resolution
 from .verification import VerifyResult, check_resolution_factor, load_onnx, verify, wrapper_from_metadata
 from .wrapper import ExportWrapper
 
@@ -29,6 +29,9 @@ class ExportReport:
         m = self.metadata
         size_mb = os.path.getsize(self.path) / 2**20
         shape = "dynamic" if m.input_size is None else "x".join(map(str, m.input_size))
+        if m.resize_in_graph:
+            to = "the factor" if m.input_size is None else shape
+            shape = f"HxW (the full image, resized in the graph to {to})"
         out = (
             m.output_size
             and "x".join(map(str, m.output_size))
@@ -89,16 +92,19 @@ def export_from_recipe(
     output_kind: str = "logits",
     upsample_to=None,
     exporter: str = "torchscript",
+    resize_in_graph: bool = False,
 ) -> ExportReport:
     """Build the recipe's model, load ``checkpoint`` strictly (None: keep the untrained
-    initialisation, recorded as such in the metadata), export it to ``output``."""
+    initialisation, recorded as such in the metadata), export it to ``output``. ``resize_in_graph``:
+    the graph takes the full image and shrinks it itself (to the model size, or by the factor when
+    ``dynamic``; :func:`~.exporter.check_resize_in_graph`)."""
     start = time.perf_counter()
     # before the minutes of building and tracing: never replace the checkpoint, the recipe or another file
     check_output_file(output, reads=(checkpoint, config_file), suffixes=(".onnx",))
     cfg = load_recipe(config_file, overrides)
-    model = build_model(cfg, checkpoint, config_name=config_file)
+    model, saved = load_model(cfg, checkpoint, config_name=config_file)  # the checkpoint's one read
     if checkpoint:  # untrained weights have no training factor to cross-check
-        check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"])
+        check_resolution_factor(cfg, checkpoint, saved)
     meta = recipe_metadata(cfg, model, model_name=os.path.splitext(os.path.basename(config_file))[0])
     meta.weights = os.path.basename(checkpoint) if checkpoint else UNTRAINED
     size = input_size or default_input_size(cfg)
@@ -110,7 +116,10 @@ def export_from_recipe(
         size = TRACE_SIZE
     check_trace_memory(size, meta.num_classes)
     up_to, up_scale = resolve_upsampling(upsample_to, size, dynamic, cfg)
-    wrapper = ExportWrapper(model, output_kind, upsample_to=up_to, upsample_scale=up_scale)
+    resize = {}
+    if resize_in_graph:
+        resize = {"resize_factor": meta.resolution_factor} if dynamic else {"resize_to": size}
+    wrapper = ExportWrapper(model, output_kind, upsample_to=up_to, upsample_scale=up_scale, **resize)
     export_onnx(wrapper, output, meta, size, dynamic=dynamic, opset=opset, exporter=exporter, fp16=fp16)
     return ExportReport(os.fspath(output), meta, time.perf_counter() - start)
 
@@ -186,8 +195,9 @@ def verify_from_recipe(
     """PyTorch (recipe + checkpoint) vs ONNX Runtime (``model_path``) on dataset or folder images."""
     meta = read_metadata(load_onnx(model_path))
     cfg = load_recipe(config_file, overrides)
-    check_resolution_factor(checkpoint, recipe_resolution(cfg)["factor"], meta.resolution_factor, model_path)
-    reference = wrapper_from_metadata(build_model(cfg, checkpoint, config_name=config_file), meta)
+    model, saved = load_model(cfg, checkpoint, config_name=config_file)  # the checkpoint's one read
+    check_resolution_factor(cfg, checkpoint, saved, meta.resolution_factor, model_path)
+    reference = wrapper_from_metadata(model, meta)
     inputs = (
         folder_images(images, meta, num_images) if images else dataset_images(cfg, meta, num_images, dataset)
     )

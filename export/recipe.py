@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
+from softlabelseg.checkpoint_io import resolution_factor
 from torch import nn
 
 from softlabel_ops.modes import DEFAULT_MODE
 
-from .checkpoint import load_checkpoint
+from .checkpoint import read_for_export
 from .metadata import ExportMetadata
 from .wrapper import normalisation_of
 
@@ -23,16 +24,25 @@ def load_recipe(config_file: str, overrides=()):
     return LazyConfig.apply_overrides(cfg, list(overrides)) if overrides else cfg
 
 
-def build_model(cfg, checkpoint: str | None = None, config_name: str = "the recipe") -> nn.Module:
-    """Instantiate ``cfg.model`` in eval mode; load ``checkpoint`` strictly when given."""
+def load_model(cfg, checkpoint: str | None = None, config_name: str = "the recipe") -> tuple[nn.Module, dict]:
+    """(``cfg.model`` in eval mode, the checkpoint's other entries): ``checkpoint`` is read once and loaded
+    strictly when given (``{}`` without one)."""
     from softlabelseg.config import instantiate
-    from softlabelseg.engine.train_config import train_value
 
     model = instantiate(cfg.model)
+    rest = {}
     if checkpoint:
-        limit = train_value(cfg, "divergence.max_abs_weight")  # the schema's default without a train section
-        load_checkpoint(model, checkpoint, config_name, max_abs_weight=limit)
-    return model.eval()
+        # the typed schema's reader (its default without a train section); a recipe imports the engine anyway
+        from softlabelseg.engine.train_config import train_value
+
+        limit = train_value(cfg, "divergence.max_abs_weight")
+        rest = read_for_export(model, checkpoint, config_name, max_abs_weight=limit)
+    return model.eval(), rest
+
+
+def build_model(cfg, checkpoint: str | None = None, config_name: str = "the recipe") -> nn.Module:
+    """Instantiate ``cfg.model`` in eval mode; load ``checkpoint`` strictly when given."""
+    return load_model(cfg, checkpoint, config_name)[0]
 
 
 def _test_mapper(cfg):
@@ -46,8 +56,7 @@ def recipe_resolution(cfg) -> dict:
     """The test-time image geometry a recipe trains for: factor, filter, dataset and its full size."""
     mapper = _test_mapper(cfg)
     get = (lambda key, default: mapper.get(key, default)) if mapper is not None else (lambda k, d: d)
-    factor = get("test_factor", None)
-    factor = float(get("factor", 1.0) if factor is None else factor)
+    factor = resolution_factor(cfg)  # the rule a checkpoint's meta was saved with
     dataset = cfg.dataloader.test.get("dataset") if mapper is not None else None
     full = None
     if isinstance(dataset, str):

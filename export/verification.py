@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import torch
-from softlabelseg.engine.checkpoint import CheckpointError, read_checkpoint
+from softlabelseg.checkpoint_io import factor_problem
 
 from .checkpoint import CheckpointMismatchError
 from .metadata import read_metadata
@@ -110,50 +110,25 @@ class ResolutionMismatchError(CheckpointMismatchError):
     """The recipe, the checkpoint and the exported file disagree on the resolution factor."""
 
 
-def trained_factor(checkpoint: str) -> tuple[float, str] | None:
-    """(test resolution factor, where it comes from) of a training checkpoint: the ``meta`` it was saved
-    with, else the ``config.yaml`` of its run folder; None when neither tells."""
-    try:
-        meta = read_checkpoint(checkpoint).get("meta")
-    except (CheckpointError, OSError):  # unreadable here: the weights' own loading reports it
-        meta = None
-    if isinstance(meta, dict) and isinstance(meta.get("resolution_factor"), float):
-        return meta["resolution_factor"], f"{checkpoint} (saved with it)"
-    run_cfg = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.yaml")
-    if os.path.isfile(run_cfg):
-        from omegaconf import OmegaConf
-
-        from .recipe import recipe_resolution
-
-        try:
-            return recipe_resolution(OmegaConf.load(run_cfg))["factor"], run_cfg
-        except Exception:  # a config of another layout: nothing to compare
-            return None
-    return None
-
-
-def check_resolution_factor(checkpoint: str, recipe_factor: float, onnx_factor: float | None = None,
+def check_resolution_factor(cfg, checkpoint: str, saved: dict, onnx_factor: float | None = None,
                             onnx_path: str | None = None) -> None:
-    """Raises :class:`ResolutionMismatchError` when the recipe's factor (after overrides) differs from the
-    checkpoint's training run or from the exported file's metadata."""
-    problems = []
-    known = trained_factor(checkpoint)
-    if known is None:
-        print(f"warning: {checkpoint} carries no training facts (a plain state dict without a run folder's "
-              f"config.yaml): its resolution factor could not be checked against the recipe's "
-              f"{recipe_factor:g}; make sure it was trained at that factor", file=sys.stderr)
-    if known is not None and not math.isclose(known[0], recipe_factor, rel_tol=1e-6):
-        problems.append(f"the checkpoint was trained for factor {known[0]:g} ({known[1]}), but the recipe "
-                        f"and overrides give {recipe_factor:g}")
+    """Raises :class:`ResolutionMismatchError` when the recipe (after overrides) differs in resolution factor
+    from the checkpoint's training (``saved``: its entries beside the weights, already read; the run
+    folder's ``config.yaml`` when it carries none) or from the exported file's metadata."""
+    from .recipe import recipe_resolution
+
+    warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
+    problem = factor_problem(cfg, saved, checkpoint, warn)
+    problems = [problem] if problem else []
+    recipe_factor = recipe_resolution(cfg)["factor"]
     if onnx_factor is not None and not math.isclose(onnx_factor, recipe_factor, rel_tol=1e-6):
         problems.append(f"{onnx_path} was exported for factor {onnx_factor:g}, but the recipe and overrides "
                         f"give {recipe_factor:g}")
     if problems:
-        factor = known[0] if known is not None else onnx_factor
         raise ResolutionMismatchError(
             "resolution factor mismatch: " + "; ".join(problems) + ". Use the factor the model was trained "
-            f"at (e.g. dataloader.train.mapper.factor={factor:g}); a model served at another resolution "
-            "than it learnt is silently worse."
+            "at (e.g. dataloader.train.mapper.factor=<the checkpoint's>); a model served at another "
+            "resolution than it learnt is silently worse."
         )
 
 

@@ -158,12 +158,12 @@ def test_checkpoint_mismatch_names_the_keys(model, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         load_checkpoint(model, tmp_path / "nope.pth")
     (tmp_path / "text.pth").write_text("not a checkpoint")
-    with pytest.raises(CheckpointMismatchError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointMismatchError, match="text.pth is not a readable PyTorch checkpoint"):
         load_checkpoint(model, tmp_path / "text.pth")
 
 
 def test_checkpoint_reader_is_the_trainings(model, tmp_path):
-    """Export reads checkpoints with softlabelseg.engine.checkpoint.read_checkpoint, .safetensors included."""
+    """Export reads checkpoints with softlabelseg.checkpoint_io, .safetensors included."""
     from safetensors.torch import save_file
 
     save_file(model.state_dict(), tmp_path / "weights.safetensors")

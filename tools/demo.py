@@ -8,7 +8,9 @@
 Per image: ``<folder>/<stem>.png`` (the image with the predicted classes blended in and a legend of the
 classes present) and ``<stem>_labels.png`` (train ids); a folder's sub-folders are kept. The recipe's test
 mapper resizes each image (its factor and filter) and the prediction is at the image's own size, with the
-class offsets the checkpoint carries. The checkpoint must fit the recipe's model (it is loaded strictly).
+class offsets the checkpoint carries. The checkpoint must fit the recipe's model (it is loaded strictly, as
+``--eval-only`` and export load it) and have been trained at the recipe's resolution factor
+(``--allow-factor-change`` goes on at the config's).
 An image that cannot be read or whose outputs cannot be written (e.g. a name too long) is reported and
 skipped, the others go on; the exit code is then 1. The outputs never replace the input image; a bad
 argument, checkpoint or output folder ends in one ``error:`` line and exit code 2.
@@ -26,14 +28,17 @@ def main(argv=None) -> int:
     ap.add_argument("--input", required=True, help="an image or a folder of images")
     ap.add_argument("--output", required=True, help="folder for the overlays and label maps")
     ap.add_argument("--alpha", type=float, default=0.5, help="opacity of the class colours")
+    ap.add_argument("--allow-factor-change", action="store_true",
+                    help="go on at the config's resolution factor when the checkpoint was trained at another")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides (train.init_checkpoint=...)")
     args = ap.parse_args(argv)
     if not 0.0 <= args.alpha <= 1.0:  # also refuses nan
         ap.error(f"--alpha must be between 0 and 1, got {args.alpha}")
 
+    from softlabelseg.checkpoint_io import CheckpointError, check_factors, load_weights, read_weights
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.data import BadSampleError, MetadataCatalog
-    from softlabelseg.engine.checkpoint import Checkpointer, CheckpointError
+    from softlabelseg.engine.train_config import train_value
     from softlabelseg.evaluation.demo import draw_overlay, list_images, predict_image, write_prediction
     from softlabelseg.evaluation.sem_seg_evaluation import scored_class_names
     from softlabelseg.utils.fileio import folder_problem
@@ -49,7 +54,9 @@ def main(argv=None) -> int:
             raise PermissionError(f"--output {args.output} cannot hold the overlays: {problem}; choose "
                                   "another folder")
         model = instantiate(cfg.model)
-        Checkpointer(model).load(weights, checkpointables=[], strict=True)
+        data = read_weights(weights, model, train_value(cfg, "divergence.max_abs_weight"))
+        check_factors(cfg, load_weights(model, data, weights), weights, "--allow-factor-change",
+                      args.allow_factor_change)
     except (CheckpointError, OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,6 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint_io import (
+    CheckpointError,
+    apply_calibration,
+    calibration_of,
+    exploded_parameters,
+    load_weights,
+    nonfinite_tensors,
+    read_checkpoint,
+    read_weights,
+    state_dict_mismatch,
+    strip_prefix,
+)
 from ..utils import comm
 from ..utils.fileio import atomic_write
 
@@ -35,7 +47,7 @@ __all__ = [
     "nonfinite_tensors",
     "read_checkpoint",
     "state_dict_mismatch",
-]
+]  # the readers live in softlabelseg.checkpoint_io (shared with export, the demo and eval-only)
 
 logger = logging.getLogger(__name__)
 PERIODIC_NAME = re.compile(r"model_\d{7}\.pth")
@@ -77,112 +89,6 @@ def restore_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: unreadable, not plain tensors, non-finite, or not this model's."""
-
-
-def _walk_tensors(obj, prefix: str = ""):
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _walk_tensors(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _walk_tensors(v, f"{prefix}.{i}" if prefix else str(i))
-
-
-def nonfinite_tensors(obj) -> list[str]:
-    """Dotted names of the floating-point tensors in ``obj`` (nested dicts/lists) holding inf or NaN."""
-    return [
-        name
-        for name, t in _walk_tensors(obj)
-        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
-    ]
-
-
-def _all_tensors(d: dict) -> bool:
-    return all(isinstance(v, torch.Tensor) for v in d.values())
-
-
-def read_checkpoint(path: str) -> dict:
-    """``{"model": state_dict, ...}`` from a ``.pth`` (``torch.load(weights_only=True)``) or ``.safetensors``
-    file; a bare state dict is wrapped as ``{"model": ...}``. Raises :class:`CheckpointError` naming the file
-    and saying what to do when it is missing, corrupt, or holds anything but plain tensors and containers."""
-    if os.path.isdir(path):
-        raise CheckpointError(f"checkpoint {path} is a folder; pass a file (e.g. {path}/model_final.pth)")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return {"model": load_file(path)}
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{path} is not a readable .safetensors file ({e})") from None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        text = str(e)
-        if "Weights only load failed" in text and "Unsupported global" in text:
-            found = re.search(r"GLOBAL ([\w.]+)", text)
-            what = f"e.g. {found.group(1)}" if found else "objects other than tensors and plain containers"
-            raise CheckpointError(
-                f"{path} was refused: it holds pickled Python objects ({what}), and unpickling them could "
-                "run arbitrary code. If you trust the file, re-save it as {'model': model.state_dict()} or "
-                "as .safetensors."
-            ) from None
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (corrupt, truncated, or another format: "
-            f"{type(e).__name__}). Point to a .pth written by torch.save or a .safetensors file."
-        ) from None
-    if isinstance(data, dict) and "model" not in data and _all_tensors(data):
-        data = {"model": data}
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise CheckpointError(
-            f"{path} holds no model weights (expected a state dict or {{'model': state_dict, ...}})"
-        )
-    return data
-
-
-def calibration_of(model: nn.Module) -> dict | None:
-    """The decision rule a model carries (``{"offsets": tensor, ...}``), for a checkpoint's
-    ``"calibration"`` entry; None when it has none."""
-    get = getattr(model, "calibration_state", None)
-    return get() if callable(get) else None
-
-
-def apply_calibration(model: nn.Module, data: dict) -> None:
-    """Gives ``model`` the checkpoint entry ``data["calibration"]`` (popped); a checkpoint without one leaves
-    the model without offsets, so it behaves exactly as before calibration existed."""
-    state = data.pop("calibration", None)
-    load = getattr(model, "load_calibration_state", None)
-    if callable(load):
-        load(state)
-    elif state:
-        logger.warning("the checkpoint carries class offsets, but this model cannot apply them")
-
-
-def state_dict_mismatch(model: nn.Module, state: dict, shown: int = 8) -> list[str]:
-    """Lines describing how ``state`` differs from ``model.state_dict()`` (empty when it fits exactly)."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    lines = []
-    for what, items in (("shape mismatch(es)", shapes), ("missing key(s)", missing),
-                        ("unexpected key(s)", unexpected)):  # fmt: skip
-        if items:
-            more = f" (+{len(items) - shown} more)" if len(items) > shown else ""
-            lines.append(f"{len(items)} {what}: " + "; ".join(items[:shown]) + more)
-    return lines
 
 
 class Checkpointer:
@@ -302,18 +208,12 @@ class Checkpointer:
         return self._apply(data, path, checkpointables, strict)
 
     def _apply(self, data: dict, path: str, checkpointables, strict: bool) -> dict:
-        state = data.pop("model")
-        if state and all(k.startswith("module.") for k in state):
-            state = {k[len("module.") :]: v for k, v in state.items()}
-        problems = state_dict_mismatch(self.model, state)
-        if strict and problems:
-            raise CheckpointError(
-                f"checkpoint {path} does not match the model built by this config:\n  "
-                + "\n  ".join(problems)
-                + "\n  Use the recipe and overrides the checkpoint was trained with (e.g. model.num_classes)."
-            )
-        self._load_model(state)
-        apply_calibration(self.model, data)
+        data["model"] = strip_prefix(data["model"])
+        if strict:
+            data = load_weights(self.model, data, path)
+        else:
+            self._load_model(data.pop("model"))
+            apply_calibration(self.model, data)
         keys = list(self.checkpointables) if checkpointables is None else checkpointables
         for key in keys:
             if key in data:
@@ -338,27 +238,12 @@ class Checkpointer:
             )
 
     def exploded_parameters(self, state: dict) -> list[str]:
-        """Names of the model's parameters in ``state`` larger in magnitude than ``max_abs_weight``: finite
-        but diverged (empty without a threshold). Of the buffers, BatchNorm's ``running_var`` is judged too
-        (an exploding run shows there first); the others (counters, means) are not."""
-        if self.max_abs_weight is None:
-            return []
-        params = {name for name, _ in self.model.named_parameters()}
-        params |= {name for name, _ in self.model.named_buffers() if name.endswith("running_var")}
-        return [k for k, t in state.items() if k in params and t.is_floating_point() and t.numel()
-                and float(t.detach().abs().max()) > self.max_abs_weight]
+        """Names of the model's parameters in ``state`` beyond ``max_abs_weight`` (see
+        :func:`softlabelseg.checkpoint_io.exploded_parameters`)."""
+        return exploded_parameters(self.model, state, self.max_abs_weight)
 
     def _read_good(self, path: str) -> dict:
-        data = read_checkpoint(path)
-        bad = nonfinite_tensors(data)
-        if bad:
-            raise CheckpointError(f"{path} holds {len(bad)} non-finite tensor(s) ({', '.join(bad[:4])})")
-        big = self.exploded_parameters(data["model"])
-        if big:
-            raise CheckpointError(f"{path} holds diverged weights: {len(big)} parameter(s) exceed "
-                                  f"|{self.max_abs_weight:g}| (train.divergence.max_abs_weight; "
-                                  f"{', '.join(big[:4])})")
-        return data
+        return read_weights(path, self.model, self.max_abs_weight)
 
     def set_aside(self, iteration: int) -> str | None:
         """A run diverged in the step after ``iteration`` steps: the checkpoint holding exactly that state

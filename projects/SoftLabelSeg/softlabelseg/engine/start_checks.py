@@ -13,7 +13,15 @@ import math
 
 from omegaconf import OmegaConf
 
-from .checkpoint import Checkpointer, CheckpointError, nonfinite_tensors, read_checkpoint
+from ..checkpoint_io import (
+    CheckpointError,
+    config_factors,
+    exploded_parameters,
+    nonfinite_tensors,
+    read_checkpoint,
+)
+from ..checkpoint_io import check_factors as _check_factors
+from .checkpoint import Checkpointer
 from .train_config import ConfigValueError, train_value
 
 __all__ = ["check_class_counts", "check_factors", "check_init_checkpoint", "check_labels",
@@ -143,13 +151,12 @@ def check_init_checkpoint(cfg, model) -> None:
             f"train.init_checkpoint={path} holds NaN or inf in {len(bad)} tensor(s) ({', '.join(bad[:4])}): "
             "it was saved by a diverged run and cannot start one. Point train.init_checkpoint to a "
             "checkpoint saved before the divergence (an earlier model_*.pth of that run), or leave it empty.")
-    checker = Checkpointer(model)
-    checker.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
-    big = checker.exploded_parameters(data["model"])
+    limit = train_value(cfg, "divergence.max_abs_weight")
+    big = exploded_parameters(model, data["model"], limit)
     if big:
         raise CheckpointError(
             f"train.init_checkpoint={path} holds diverged weights: {len(big)} parameter(s) exceed "
-            f"|{checker.max_abs_weight:g}| (train.divergence.max_abs_weight; {', '.join(big[:4])}). Point it "
+            f"|{limit:g}| (train.divergence.max_abs_weight; {', '.join(big[:4])}). Point it "
             "to a checkpoint saved before the divergence.")
 
 
@@ -207,41 +214,16 @@ def check_labels(cfg, meta: dict, path: str, allow_label_mode_change: bool = Fal
 
 
 def run_meta(cfg) -> dict:
-    """Facts a checkpoint carries for export and verification: the training and test resolution factors."""
-    meta = {}
-    for name, key in (("train_factor", "dataloader.train.mapper.factor"),
-                      ("test_factor", "dataloader.test.mapper.test_factor"),
-                      ("resolution_factor", "dataloader.test.mapper.factor")):  # fmt: skip
-        value = OmegaConf.select(cfg, key, default=None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            meta[name] = float(value)
-    if "test_factor" in meta:  # the evaluation image scale, as the export metadata defines it
-        meta["resolution_factor"] = meta.pop("test_factor")
-    return meta
+    """Facts a checkpoint carries for export and verification: the training and test resolution factors
+    (:func:`softlabelseg.checkpoint_io.config_factors`)."""
+    return config_factors(cfg)
 
 
 def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> None:
-    """The checkpoint's resolution factors (``meta``, saved by training) against the config's: a mismatch
-    raises :class:`CheckpointError` naming both (a model scored or trained on at another factor than it
-    learnt gives numbers that mean nothing), unless ``allow_change``, which logs what changed."""
-    now = run_meta(cfg)
-    if now and not set(meta) & set(now):
-        factor = now.get("resolution_factor", now.get("train_factor", 1.0))
-        logger.warning(f"{path} carries no training facts (a plain state dict): its resolution factor could "
-                       f"not be checked against the config's {factor:g}; make sure it was trained at it")
-        return
-    changed = [f"{k}: checkpoint {meta[k]:g}, config {now[k]:g}" for k in sorted(set(meta) & set(now))
-               if isinstance(meta[k], (int, float)) and abs(float(meta[k]) - now[k]) > 1e-9]
-    if not changed:
-        return
-    text = "; ".join(changed)
-    if not allow_change:
-        raise CheckpointError(
-            f"{path} was trained at another resolution factor than this config uses ({text}). Set "
-            "dataloader.train.mapper.factor to the checkpoint's, or pass --allow-factor-change to go on "
-            "at the config's factor on purpose.")
-    logger.warning(f"--allow-factor-change: {path} was trained at another factor ({text}); going on with "
-                   "the config's")
+    """The checkpoint's resolution factors (``meta``, saved by training) against the config's
+    (:func:`softlabelseg.checkpoint_io.check_factors`): a mismatch raises :class:`CheckpointError` naming
+    both, unless ``allow_change`` (``--allow-factor-change``), which logs what changed."""
+    _check_factors(cfg, {"meta": meta}, path, "--allow-factor-change", allow_change, warn=logger.warning)
 
 
 def _saved_meta(path: str) -> dict:
