@@ -2,7 +2,11 @@
 
     python export/export_onnx.py --config-file <recipe.py> (--checkpoint <model.pth> | --random-init) \\
         --output model.onnx [--opset 17] [--input-size HxW | --dynamic] [--fp16] \\
-        [--output-kind logits|probs|labels] [--upsample-to HxW|original] [key=value ...]
+        [--output-kind logits|probs|labels] [--upsample-to HxW|original] [--resize-in-graph] [key=value ...]
+
+--resize-in-graph: the graph takes the full image (uint8 RGB, any size) and shrinks it itself with the
+training filter (torch:bilinear recipes only), so a client that runs the graph alone (Triton) sends the
+image as it is; the runners and the server read it from the metadata and skip their own resize.
 
 --random-init exports the recipe's untrained model (with a warning, recorded in the metadata): a check
 that a recipe deploys before any training.
@@ -51,6 +55,11 @@ def main(argv=None) -> int:
         help="bilinear upsampling in the graph (align_corners=False): HxW, or 'original' for the full size",
     )
     parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript")
+    parser.add_argument(
+        "--resize-in-graph",
+        action="store_true",
+        help="the graph takes the full image and resizes it with the training filter (torch:bilinear)",
+    )
     args = parser.parse_args(argv)
     if args.random_init:
         print(
@@ -63,7 +72,7 @@ def main(argv=None) -> int:
         report = export_from_recipe(
             args.config_file, args.checkpoint, args.output, overrides=args.opts, opset=args.opset,
             input_size=args.input_size, dynamic=args.dynamic, fp16=args.fp16, output_kind=args.output_kind,
-            upsample_to=args.upsample_to, exporter=args.exporter,
+            upsample_to=args.upsample_to, exporter=args.exporter, resize_in_graph=args.resize_in_graph,
         )  # fmt: skip
     except (CheckpointMismatchError, ExportError, FileNotFoundError, OutputPathError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -59,7 +59,7 @@ void check_interface(const softlabelseg::ort::Session& session, const ModelInfo&
   if (in.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 || in.shape.size() != 4)
     throw std::runtime_error("'" + model + "' input '" + in.name + "' " + shape_text(in.shape) +
                              " is not a uint8 (N, 3, H, W) image: export it with export/export_onnx.py");
-  if (info.input_h > 0 && ((in.shape[2] > 0 && in.shape[2] != info.input_h) || (in.shape[3] > 0 && in.shape[3] != info.input_w)))
+  if (!info.resize_in_graph && info.input_h > 0 && ((in.shape[2] > 0 && in.shape[2] != info.input_h) || (in.shape[3] > 0 && in.shape[3] != info.input_w)))
     throw std::runtime_error("'" + model + "' declares input " + shape_text(in.shape) +
                              " but its metadata says input_size " + std::to_string(info.input_h) + "x" +
                              std::to_string(info.input_w));
@@ -74,7 +74,10 @@ void check_interface(const softlabelseg::ort::Session& session, const ModelInfo&
 
 // uint8 (H, W) train-id labels for an RGB image.
 cv::Mat segment(softlabelseg::ort::Session& session, const ModelInfo& info, const cv::Mat& rgb) {
-  cv::Mat small = softlabelseg::resize_image(rgb, softlabelseg::input_size_for(rgb.size(), info), info);
+  // a graph that resizes (metadata resize_in_graph) takes the full image
+  cv::Mat small = info.resize_in_graph
+                      ? rgb
+                      : softlabelseg::resize_image(rgb, softlabelseg::input_size_for(rgb.size(), info), info);
   const int h = small.rows, w = small.cols;
   std::vector<uint8_t> blob(size_t(3) * h * w);  // HWC -> CHW
   std::vector<cv::Mat> planes;

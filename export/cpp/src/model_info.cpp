@@ -134,6 +134,7 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
                              *flags);
   info.image_flag = int(n[0]), info.image_shrink_flag = int(n[1]);
   if (auto v = find("align_corners")) info.align_corners = v->find("true") != std::string::npos;
+  if (auto v = find("resize_in_graph")) info.resize_in_graph = v->find("true") != std::string::npos;
   if (auto v = find("ignore_value")) {
     auto n = json_numbers(*v);
     if (n.size() == 1) info.ignore_value = int(n[0]);

@@ -17,6 +17,7 @@ struct ModelInfo {
   std::string output_kind = "logits";    // logits | probs | labels
   std::string image_resize = "cv2:linear";
   int image_flag = -1, image_shrink_flag = -1;  // OpenCV interpolation: any size, both sides shrinking
+  bool resize_in_graph = false;          // the graph takes the full image and resizes it itself
   bool align_corners = false;
   int ignore_value = 255;
   int num_classes() const { return int(colors.size()); }
