@@ -147,3 +147,23 @@ def test_export_cli_resize_in_graph(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "error: --resize-in-graph with --fp16" in err
     assert not (tmp_path / "b.onnx").exists()
+
+
+def test_server_model_sends_the_full_image(tmp_path):
+    pytest.importorskip("kserve")
+    from softlabelseg_export.serving.model import SegmentationModel
+
+    torch.manual_seed(0)
+    model = StandInSegmentor(num_classes=5).eval()
+    plain, inside = tmp_path / "plain.onnx", tmp_path / "inside.onnx"
+    export_onnx(ExportWrapper(model), plain, _meta(), (16, 32), dynamic=True)
+    export_onnx(ExportWrapper(model, resize_factor=0.25), inside, _meta(), (16, 32), dynamic=True)
+    served, reference = SegmentationModel("m", inside, threads=1), SegmentationModel("p", plain, threads=1)
+    assert served.parameters()["resize_in_graph"] is True
+    assert reference.parameters()["resize_in_graph"] is False
+    image = np.random.default_rng(3).integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    labels, scores = served.segment(image, with_scores=True)
+    expected, expected_scores = reference.segment(image, with_scores=True)
+    assert scores.shape == expected_scores.shape == (5, 24, 40)  # the model's size: the graph shrank it
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
+    np.testing.assert_array_equal(labels, expected)

@@ -83,12 +83,14 @@ class SegmentationModel(Model):
         return [labels, {"name": OUTPUT_SCORES, "datatype": "FP32", "shape": [self.meta.num_classes, -1, -1]}]
 
     def parameters(self) -> dict:
-        """What a client needs beyond the tensors: classes, colours, and how the server resizes."""
+        """What a client needs beyond the tensors: classes, colours, and how the server (or, with
+        ``resize_in_graph``, the graph) resizes."""
         m = self.meta
         return {
             "class_names": list(m.class_names), "class_colors": [list(c) for c in m.class_colors],
             "ignore_value": m.ignore_value, "resolution_factor": m.resolution_factor,
-            "image_resize": m.image_resize, "input_size": m.input_size, "output_kind": m.output_kind,
+            "image_resize": m.image_resize, "input_size": m.input_size, "resize_in_graph": m.resize_in_graph,
+            "output_kind": m.output_kind,
             "weights": m.weights, "max_pixels": self.limits.max_pixels, "min_side": self.limits.min_side,
         }  # fmt: skip
 
