@@ -108,11 +108,14 @@ def declare_static_outputs(model: onnx.ModelProto, example: np.ndarray) -> onnx.
     return model
 
 
-def check_resize_in_graph(wrapper: ExportWrapper, metadata: ExportMetadata, fp16: bool) -> bool:
+def check_resize_in_graph(
+    wrapper: ExportWrapper, metadata: ExportMetadata, fp16: bool, exporter: str = "torchscript"
+) -> bool:
     """Whether ``wrapper`` resizes the image in the graph; raises :class:`ExportError` when it cannot do
     so faithfully: only the ``torch:bilinear`` filter without antialias is built in the graph (the one
     :func:`~.wrapper.shrink_image` reproduces), in float32 (not with ``fp16``: float16 holds 0..255 to
-    1/8 only), and not together with in-graph upsampling."""
+    1/8 only), not together with in-graph upsampling, and a size that follows the input's shape only with
+    the TorchScript exporter (torch.export cannot trace it)."""
     if wrapper.resize_to is None and wrapper.resize_factor is None:
         return False
     mode = metadata.image_resize
@@ -127,6 +130,9 @@ def check_resize_in_graph(wrapper: ExportWrapper, metadata: ExportMetadata, fp16
     if wrapper.upsample_to is not None or wrapper.upsample_scale is not None:
         raise ExportError("--resize-in-graph with --upsample-to is not supported: the graph returns scores at"
                           " the model's size and the runners upsample them; leave --upsample-to out")
+    if wrapper.resize_factor is not None and exporter != "torchscript":
+        raise ExportError("--resize-in-graph with --dynamic needs --exporter torchscript (the dynamo "
+                          "exporter cannot size the resize from the image's shape); or export a static size")
     return True
 
 
@@ -157,7 +163,7 @@ def export_onnx(
     or is killed leaves an earlier file at ``path`` as it was (at most a ``.tmp_*`` file beside it).
     """
     check_opset(opset, exporter)
-    resizes = check_resize_in_graph(wrapper, metadata, fp16)
+    resizes = check_resize_in_graph(wrapper, metadata, fp16, exporter)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
