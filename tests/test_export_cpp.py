@@ -121,6 +121,8 @@ def toycity(tmp_path_factory):
         "probs": dict(output_kind="probs", upsample_to="original"),
         "probs_dynamic": dict(output_kind="probs", dynamic=True, upsample_to="original"),
         "fp16": dict(fp16=True),  # float16 compute, float32 output
+        "resize_in_graph": dict(resize_in_graph=True),  # the full image in: the runner must not resize
+        "resize_in_graph_dynamic": dict(resize_in_graph=True, dynamic=True),
     }
     for name, kw in graphs.items():
         export_from_recipe(**common, output=str(root / f"{name}.onnx"), **kw)
@@ -132,7 +134,8 @@ def toycity(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "graph", ["logits", "dynamic", "labels", "labels_small", "probs", "probs_dynamic", "fp16"]
+    "graph", ["logits", "dynamic", "labels", "labels_small", "probs", "probs_dynamic", "fp16",
+              "resize_in_graph", "resize_in_graph_dynamic"]
 )
 def test_cpp_labels_equal_python_runner_on_toycity_val(runner, toycity, tmp_path, graph):
     model = toycity["root"] / f"{graph}.onnx"
