@@ -3,9 +3,10 @@
 python export/infer_onnx.py --model model.onnx --input <image or folder> --output <folder> \\
     [--max-memory-gb G] [--threads N] [--alpha 0.5]
 
-Outputs keep each image's sub-folder: <folder>/<sub>/<stem>_labels.png (train ids) and _overlay.png;
-when two images of one folder share a stem (a.png, a.jpg) the extension stays in the name
-(a.png_labels.png, a.jpg_labels.png). Each PNG is written atomically (complete or absent). The output
+Outputs keep each image's sub-folder: <folder>/<sub>/<stem>_labels.png (train ids) and _overlay.png, as
+tools/demo.py and the C++ runner write them; two images of one folder that share a stem (a.png, a.jpg) are
+refused before any image, naming both. Images are decoded with OpenCV (EXIF orientation applied). Each
+PNG is written atomically (complete or absent). The output
 folder may not be the input folder or inside it (refused: outputs would overwrite inputs and be read as
 inputs by the next run).
 
@@ -16,7 +17,7 @@ needs the most, the message says which export to use instead), one whose scores 
 onnxruntime error (e.g. a failed allocation), an output that cannot be written.
 
 Exit code: 0 all written, 1 some images failed, 2 nothing could be done (bad or broken model, no input,
-output folder inside the input folder).
+output folder inside the input folder, two inputs of one stem).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from softlabelseg.folder_contract import SameStemError
+from softlabelseg_export.folder_runner import segment_files
 from softlabelseg_export.guards import OutputFolderError
-from softlabelseg_export.runtime import ImageReadError, ModelLoadError, OnnxSegmenter, segment_files
+from softlabelseg_export.runtime import ImageReadError, ModelLoadError, OnnxSegmenter
 
 
 def main(argv=None) -> int:
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
     try:
         segmenter = OnnxSegmenter(args.model, threads=args.threads, max_memory=budget)
         stats = segment_files(segmenter, args.input, args.output, alpha=args.alpha)
-    except (ImageReadError, ModelLoadError, OutputFolderError) as e:
+    except (ImageReadError, ModelLoadError, OutputFolderError, SameStemError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for reason in stats.failed:

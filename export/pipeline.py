@@ -175,7 +175,7 @@ def folder_images(folder: str, meta: ExportMetadata, num_images: int):
     that cannot be read is reported on stderr and skipped (the next file takes its place)."""
     from itertools import islice
 
-    from .runtime import list_images
+    from .folder_runner import list_images
 
     yield from islice(_prepared_files(list_images(folder), meta, skip_unreadable=True), num_images)
 

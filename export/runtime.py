@@ -8,35 +8,26 @@ memory stays at the graph's output plus one band, whatever the class count times
 A model whose weights hold NaN or inf is refused before any image. An image whose estimated memory
 (:func:`estimate_peak_bytes`) exceeds the budget is refused, and a folder run reports and skips an image
 that fails (unreadable, too large, NaN scores, an onnxruntime error such as a failed allocation, not
-writable) and goes on. Outputs are written atomically and never inside the input folder.
+writable) and goes on (:mod:`softlabelseg_export.folder_runner`). ``ImageReadError`` and ``read_image`` are
+the folder tools' own (:mod:`softlabelseg.folder_contract`), re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+from softlabelseg.folder_contract import ImageReadError, blend, palette, read_image  # noqa: F401
 
 from softlabel_ops.filters import torch_linear
 from softlabel_ops.modes import DEFAULT_OPENCV_MODE
 from softlabel_ops.taps import apply_taps
 
-from .guards import (
-    OutputFolderError,
-    available_memory,
-    check_output_folder,
-    first_names,
-    nonfinite_initializers,
-    write_atomically,
-)
+from .guards import available_memory, first_names, nonfinite_initializers
 from .metadata import ExportMetadata, cv2_flags, read_metadata
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Float32 copies of the graph's class scores alive at once at its end (the upsampled scores and the
 # softmax / argmax working copy), and the runner's own bytes per image pixel (RGB image, labels, overlay).
 SCORE_COPIES = 2
@@ -47,10 +38,6 @@ ORT_ERRORS = tuple(
     cls for cls in vars(ort.capi.onnxruntime_pybind11_state).values()
     if isinstance(cls, type) and issubclass(cls, Exception)
 )  # fmt: skip
-
-
-class ImageReadError(OSError):
-    """An input image is missing, unreadable, or not an image cv2 can decode."""
 
 
 class ModelLoadError(RuntimeError):
@@ -89,23 +76,6 @@ def open_session(model_path, options=None, providers=None) -> ort.InferenceSessi
             f"{os.fspath(name)!r} is not a loadable ONNX model ({first[:200]}); the file is corrupt or "
             "truncated: export it again with export/export_onnx.py"
         ) from None
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 (H, W, 3) from ``path``; raises :class:`ImageReadError` naming the file."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageReadError(f"image {path!r} does not exist")
-    # the bytes through Python, then cv2.imdecode (EXIF orientation applied, as cv2.imread does): cv2.imread
-    # crashes the process on a file name that is not valid UTF-8
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as e:
-        raise ImageReadError(f"cannot read image {path!r}: {e.strerror or e}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageReadError(f"cannot read image {path!r}: not an image format OpenCV can decode, or corrupt")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def input_size_for(height: int, width: int, meta: ExportMetadata) -> tuple[int, int]:
@@ -214,16 +184,21 @@ def labels_from_scores(
 
 
 def colorize(labels: np.ndarray, colors, ignore_value: int = 255) -> np.ndarray:
-    """RGB uint8 (H, W, 3) picture of a label map; ignore and unknown ids are black."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[: len(colors)] = np.asarray(colors, np.uint8)[:256]
-    lut[ignore_value % 256] = 0
-    return lut[labels]
+    """RGB uint8 (H, W, 3) picture of a label map with the folder tools' palette (ignore and unknown ids
+    black, :func:`softlabelseg.folder_contract.palette`)."""
+    return palette(colors, ignore_value)[labels]
 
 
 def overlay(image: np.ndarray, color: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend the colourised labels over the RGB image."""
     return cv2.addWeighted(image, 1.0 - alpha, color, alpha, 0.0)
+
+
+def overlay_labels(image: np.ndarray, labels: np.ndarray, meta: ExportMetadata, alpha: float = 0.5
+                   ) -> np.ndarray:
+    """RGB uint8 (H, W, 3): the labels in the model's class colours blended over the image, as every folder
+    tool draws it (:func:`softlabelseg.folder_contract.blend`)."""
+    return blend(image, labels, palette(meta.class_colors, meta.ignore_value), alpha)
 
 
 def check_graph_input(session: ort.InferenceSession, meta: ExportMetadata, name: str) -> None:
@@ -339,115 +314,3 @@ class OnnxSegmenter:
                 labels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT
             )
         return labels.astype(np.uint8)
-
-
-def list_images(path: str | os.PathLike) -> list[Path]:
-    """``path`` itself, or the images under folder ``path`` (recursive, sorted)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise ImageReadError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under folder {str(path)!r}")
-        return files
-    if not path.exists():
-        raise ImageReadError(f"input {str(path)!r} does not exist")
-    return [path]
-
-
-def output_names(files: list[Path], root: Path | None) -> dict[Path, Path]:
-    """Output stem (relative path without suffix) of each input: its path relative to ``root`` (the
-    input folder), with the extension kept in the name when two inputs of one folder share a stem
-    (``a.png``, ``a.jpg`` -> ``a.png``, ``a.jpg``; a lone ``b.png`` -> ``b``). Never two equal stems."""
-    rel = {f: (f.relative_to(root) if root is not None else Path(f.name)) for f in files}
-    stems: dict[Path, list[Path]] = {}
-    for f, r in rel.items():
-        stems.setdefault(r.with_suffix(""), []).append(f)
-    names = {}
-    for stem, group in stems.items():
-        for f in group:
-            names[f] = stem if len(group) == 1 else rel[f].parent / rel[f].name
-    return names
-
-
-@dataclass
-class RunStats:
-    images: int = 0
-    seconds: float = 0.0
-    failed: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def images_per_second(self) -> float:
-        return self.images / self.seconds if self.seconds > 0 else 0.0
-
-
-def write_png(path: Path, array: np.ndarray) -> None:
-    """PNG-encode ``array`` and write it atomically (:func:`~softlabelseg_export.guards.write_atomically`:
-    ``path`` keeps its old content, if any, unless the whole new file is written); raises OSError naming
-    ``path``."""
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:
-        raise OSError(f"cannot encode {path} as PNG")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, buf.tobytes())
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
-
-
-def _failure(file, e: BaseException) -> str:
-    """"<file>: <reason>" for an image that failed in a folder run."""
-    if isinstance(e, ImageReadError):
-        return str(e)
-    if isinstance(e, (ImageTooLargeError, NonFiniteOutputError)):
-        return f"{file}: {e}"
-    if isinstance(e, MemoryError):
-        return f"{file}: out of memory"
-    if isinstance(e, ORT_ERRORS):
-        first = (str(e).strip().splitlines() or [""])[0]
-        hint = (
-            "; out of memory: resize the image or serve it with more memory"
-            if "alloc" in first.lower() else ""
-        )  # fmt: skip
-        return f"{file}: onnxruntime failed ({type(e).__name__}: {first[:300]}){hint}"
-    return f"{file}: {type(e).__name__}: {e}"
-
-
-def segment_files(segmenter: OnnxSegmenter, inputs, output_dir, alpha=0.5, progress=True) -> RunStats:
-    """Write ``<name>_labels.png`` (train ids) and ``<name>_overlay.png`` for each input image, where
-    ``<name>`` keeps the image's sub-folder under ``inputs`` (see :func:`output_names`).
-
-    Raises :class:`~softlabelseg_export.guards.OutputFolderError` before reading anything when
-    ``output_dir`` is the input folder or inside it. An image that fails (unreadable, over the memory
-    budget, NaN scores, an onnxruntime error, output not writable) is reported in ``RunStats.failed``
-    ("<file>: <reason>") and the run continues with the next one.
-    """
-    from tqdm import tqdm
-
-    check_output_folder(inputs, output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise OutputFolderError(f"output folder {os.fspath(output_dir)!r} is a file: choose a folder")
-    files = list_images(inputs)
-    root = Path(inputs) if Path(inputs).is_dir() else None
-    names = output_names(files, root)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stats = RunStats()
-    meta = segmenter.meta
-    start = time.perf_counter()
-    for file in tqdm(files, desc="segment", unit="img", disable=not progress or len(files) < 2):
-        try:
-            image = read_image(file)
-            labels = segmenter.predict(image)
-            color = colorize(labels, meta.class_colors, meta.ignore_value)
-            base = out / names[file]
-            targets = (base.parent / f"{base.name}_labels.png", base.parent / f"{base.name}_overlay.png")
-            write_png(targets[0], labels)
-            write_png(targets[1], cv2.cvtColor(overlay(image, color, alpha), cv2.COLOR_RGB2BGR))
-        except (MemoryError, OSError, ValueError, RuntimeError, cv2.error, *ORT_ERRORS) as e:
-            stats.failed.append(_failure(file, e))
-            continue
-        stats.outputs += [str(t) for t in targets]
-        stats.images += 1
-    stats.seconds = time.perf_counter() - start
-    return stats

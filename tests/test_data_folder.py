@@ -193,9 +193,9 @@ def test_missing_data_file_folder_or_split_is_named(mine):
 
 
 def test_image_extensions_are_those_of_the_other_folder_tools():
-    from softlabelseg.evaluation.demo import IMAGE_EXTENSIONS as DEMO
+    from softlabelseg.folder_contract import IMAGE_EXTENSIONS as FOLDER_TOOLS
 
-    assert IMAGE_EXTENSIONS == DEMO
+    assert IMAGE_EXTENSIONS is FOLDER_TOOLS
 
 
 def folder_overrides(path, out, num_classes=3):

@@ -257,10 +257,10 @@ def test_demo_writes_overlays_with_a_legend_from_a_checkpoint(toycity, tmp_path,
     written = sorted(p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*.png"))
     sources = sorted(p.relative_to(images) for p in images.rglob("*.png"))
     assert [str(p) for p in written] == sorted(str(s.with_suffix("")) + e for s in sources
-                                               for e in (".png", "_labels.png"))
+                                               for e in ("_overlay.png", "_labels.png"))
     from PIL import Image
 
-    overlay = Image.open(tmp_path / "demo" / str(sources[0]).replace(".png", ".png"))
+    overlay = Image.open(tmp_path / "demo" / str(sources[0]).replace(".png", "_overlay.png"))
     labels = Image.open(tmp_path / "demo" / str(sources[0]).replace(".png", "_labels.png"))
     assert labels.size == (256, 128) and overlay.size[0] == 256 and overlay.size[1] > 128  # + legend
     assert demo.main(args[:5] + [str(images / "inside")] + args[6:]) == 2  # never writes where it reads
@@ -271,4 +271,5 @@ def test_demo_writes_overlays_with_a_legend_from_a_checkpoint(toycity, tmp_path,
     (broken / "good.png").write_bytes(next(images.rglob("*.png")).read_bytes())
     assert demo.main(["--config-file", str(run / "config.yaml"), "--input", str(broken), "--output",
                       str(tmp_path / "demo2"), f"train.init_checkpoint={run / 'model_final.pth'}"]) == 1
-    assert (tmp_path / "demo2" / "good.png").is_file() and not (tmp_path / "demo2" / "broken.png").exists()
+    assert (tmp_path / "demo2" / "good_overlay.png").is_file()
+    assert not list((tmp_path / "demo2").glob("broken*"))

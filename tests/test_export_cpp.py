@@ -18,10 +18,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from softlabelseg_export.exporter import export_onnx
+from softlabelseg_export.folder_runner import segment_files
 from softlabelseg_export.pipeline import export_from_recipe
 from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
-from softlabelseg_export.runtime import OnnxSegmenter, read_image, segment_files
+from softlabelseg_export.runtime import OnnxSegmenter, read_image
 from softlabelseg_export.wrapper import ExportWrapper
 
 from tests.helpers.export import PAPER_MODELS, nan_scores_model, poison_onnx, toycity_setup

@@ -124,8 +124,9 @@ def test_demo_never_writes_over_its_single_input_image(tmp_path, capsys):
     before = image.read_bytes()
     rc = demo.main(["--config-file", RECIPE, "--input", str(image), "--output", str(tmp_path),
                     f"train.init_checkpoint={tmp_path / 'm.pth'}"])
-    assert rc == 2 and "over the input image" in capsys.readouterr().err
-    assert image.read_bytes() == before
+    # the outputs are a_labels.png and a_overlay.png: beside the image, never over it
+    assert rc == 2 and "m.pth does not exist" in capsys.readouterr().err
+    assert image.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
     (tmp_path / "file").write_text("x")
     rc = demo.main(["--config-file", RECIPE, "--input", str(image), "--output", str(tmp_path / "file"),
                     f"train.init_checkpoint={tmp_path / 'm.pth'}"])
@@ -160,7 +161,7 @@ def test_demo_skips_a_name_too_long_for_its_outputs_and_goes_on(toycity, tmp_pat
     captured = capsys.readouterr()
     assert rc == 1 and "1 image(s)" in captured.out and "1 skipped" in captured.out
     assert f"skipped: {folder / long_name}: File name too long" in captured.err
-    assert (tmp_path / "out" / "y.png").is_file() and (tmp_path / "out" / "y_labels.png").is_file()
+    assert (tmp_path / "out" / "y_overlay.png").is_file() and (tmp_path / "out" / "y_labels.png").is_file()
 
 
 def _two_class_onnx(path, factor: float = 0.5, static: tuple[int, int] | None = None):

@@ -35,20 +35,25 @@ def exported(tmp_path_factory):
     return dict(setup, onnx=str(root / "m.onnx"), root=root)
 
 
-def _images(folder: Path, records):
+def _images(folder: Path, records, names=("a.jpg", "a0.png", "sub/a.png", "b.png")):
     img = cv2.imread(records[0]["file_name"])
-    for rel in ("a.png", "a.jpg", "sub/a.png", "b.png"):
+    for rel in names:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / rel), img)
 
 
 def test_folder_outputs_never_collide(exported, tmp_path, capsys):
-    _images(tmp_path / "in", exported["records"])
-    rc = infer_onnx.main(["--model", exported["onnx"], "--input", str(tmp_path / "in"),
-                          "--output", str(tmp_path / "out"), "--threads", "1"])
-    assert rc == 0 and "4 image(s)" in capsys.readouterr().out
+    _images(tmp_path / "in", exported["records"], ("a.png", "a.jpg", "b.png"))  # both write a_labels.png
+    args = ["--model", exported["onnx"], "--output", str(tmp_path / "out"), "--threads", "1"]
+    rc = infer_onnx.main([*args, "--input", str(tmp_path / "in")])
+    err = capsys.readouterr().err
+    both = f"'{tmp_path / 'in' / 'a.jpg'}' and '{tmp_path / 'in' / 'a.png'}' would both write"
+    assert rc == 2 and both in err
+    assert f"{tmp_path / 'out' / 'a'}_labels.png" in err and not (tmp_path / "out").exists()
+    _images(tmp_path / "ok", exported["records"], ("a.png", "sub/a.png", "b.png"))  # other folders: no clash
+    assert infer_onnx.main([*args, "--input", str(tmp_path / "ok")]) == 0
     labels = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*_labels.png"))
-    assert labels == ["a.jpg_labels.png", "a.png_labels.png", "b_labels.png", "sub/a_labels.png"]
+    assert labels == ["a_labels.png", "b_labels.png", "sub/a_labels.png"]
 
 
 def test_one_failing_image_is_reported_and_the_run_goes_on(exported, tmp_path, capsys, monkeypatch):
@@ -326,6 +331,6 @@ def test_onnxruntime_error_on_one_image_skips_it(exported, tmp_path, capsys, mon
     captured = capsys.readouterr()
     assert rc == 1 and "2 image(s)" in captured.out and "2 FAILED" in captured.out
     assert "a.jpg: onnxruntime failed (RuntimeException:" in captured.err and "out of memory" in captured.err
-    assert "a.png: onnxruntime failed (Fail:" in captured.err and "Traceback" not in captured.err
+    assert "a0.png: onnxruntime failed (Fail:" in captured.err and "Traceback" not in captured.err
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*_labels.png"))
     assert written == ["b_labels.png", "sub/a_labels.png"]

@@ -45,17 +45,16 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from softlabelseg_export.exporter import export_onnx
+from softlabelseg_export.folder_runner import list_images, segment_files
 from softlabelseg_export.random_models import paper_model
 from softlabelseg_export.recipe import recipe_metadata
 from softlabelseg_export.runtime import (
     OnnxSegmenter,
     colorize,
     input_size_for,
-    list_images,
     overlay,
     read_image,
     resize_image,
-    segment_files,
 )
 from softlabelseg_export.wrapper import ExportWrapper
 from tabulate import tabulate

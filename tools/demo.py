@@ -5,10 +5,12 @@
         --input <image or folder> --output <folder> \
         train.init_checkpoint=output/toycity_tiny_soft_0.125/model_final.pth
 
-Per image: ``<folder>/<stem>.png`` (the image with the predicted classes blended in and a legend of the
-classes present) and ``<stem>_labels.png`` (train ids); a folder's sub-folders are kept. The recipe's test
-mapper resizes each image (its factor and filter) and the prediction is at the image's own size, with the
-class offsets the checkpoint carries. The checkpoint must fit the recipe's model (it is loaded strictly, as
+Per image: ``<folder>/<stem>_overlay.png`` (the image with the predicted classes blended in, ignore black,
+and a legend of the classes present) and ``<stem>_labels.png`` (train ids); a folder's sub-folders are
+kept. These are the ONNX runners' names, extensions and decoding (OpenCV, EXIF orientation applied); two
+images of one stem (a.png, a.jpg) are refused before any is read. The recipe's test mapper resizes each
+image (its factor and filter) and the prediction is at the image's own size, with the class offsets the
+checkpoint carries. The checkpoint must fit the recipe's model (it is loaded strictly, as
 ``--eval-only`` and export load it) and have been trained at the recipe's resolution factor
 (``--allow-factor-change`` goes on at the config's).
 An image that cannot be read or whose outputs cannot be written (e.g. a name too long) is reported and
@@ -38,8 +40,8 @@ def main(argv=None) -> int:
     from softlabelseg.checkpoint_io import CheckpointError, check_factors, load_weights, read_weights
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.data import BadSampleError, MetadataCatalog
+    from softlabelseg.demo import draw_overlay, list_images, predict_image, write_prediction
     from softlabelseg.engine.train_config import train_value
-    from softlabelseg.evaluation.demo import draw_overlay, list_images, predict_image, write_prediction
     from softlabelseg.evaluation.sem_seg_evaluation import scored_class_names
     from softlabelseg.utils.fileio import folder_problem
 
@@ -61,14 +63,15 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     names = scored_class_names(cfg)
-    colors = MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name).get("stuff_colors")
+    meta = MetadataCatalog.get(cfg.dataloader.evaluator.dataset_name)
+    colors, ignore = meta.get("stuff_colors"), int(meta.get("ignore_label", 255))
     mapper = instantiate(cfg.dataloader.test.mapper)
     model.eval()
     start, failed = time.perf_counter(), []
     for path in paths:
         try:  # this image only: an unreadable file, a name too long for its outputs, a failed write
             image, labels = predict_image(model, mapper, path)
-            overlay = draw_overlay(image, labels, colors, names, args.alpha)
+            overlay = draw_overlay(image, labels, colors, names, args.alpha, ignore)
             write_prediction(args.output, path, args.input, overlay, labels)
         except BadSampleError as e:
             failed.append(path)

@@ -108,8 +108,8 @@ def read_checkpoint(path: str) -> dict:
             f"{path} holds no model weights (expected a state dict or {{'model': state_dict, ...}})"
         )
     if not _all_tensors(data["model"]):
-        raise CheckpointError(f"{path} holds no state dict (expected a dict of tensors or {{'model': "
-                              "state_dict}})")
+        raise CheckpointError(f"{path} holds no state dict (expected a dict of tensors or "
+                              "{'model': state_dict})")
     return data
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 import os
 
+from ...folder_contract import IMAGE_EXTENSIONS  # the folder tools' list (the demo, both runners)
 from ..catalog import DatasetNotFoundError
 from ..decode import BadSampleError, pair_records, reject_record
 
 __all__ = ["IMAGE_EXTENSIONS", "folder_pairs", "load_folder_semantic"]
 
 logger = logging.getLogger(__name__)
-# The image extensions every folder tool accepts (evaluation.demo.IMAGE_EXTENSIONS, the runners).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SHOWN = 5  # orphans named in an error, per side
 
 
