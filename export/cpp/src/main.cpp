@@ -9,21 +9,17 @@
 // sub-folder as the input, each written atomically. Refused before any image (exit status 2): a model
 // whose initializers hold NaN or inf, an output folder that is the input folder or inside it. An image
 // that fails (unreadable, over the memory budget, NaN or inf scores, a runtime error) is reported and
-// skipped; the exit status is then 1.
-#include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cctype>
-#include <cerrno>
+// skipped; the exit status is then 1. Decoding (EXIF orientation applied), output names, the same-stem
+// refusal and the palette are those of every folder tool of the project (folder.hpp, imaging.hpp).
+//
+// main: parse_args -> open_model (session, metadata, interface and weight checks) -> plan_outputs
+// (folder.cpp: output folder, images, names) -> segment_all (the loop; segment_one per image).
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
-#include <map>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -33,6 +29,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "folder.hpp"
 #include "imaging.hpp"
 #include "model_info.hpp"
 #include "ort.hpp"
@@ -104,75 +101,6 @@ cv::Mat segment(softlabelseg::ort::Session& session, const ModelInfo& info, cons
                                         rgb.size(), info.align_corners);
 }
 
-std::vector<fs::path> list_images(const fs::path& input) {
-  static const std::vector<std::string> exts = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
-  std::vector<fs::path> files;
-  if (fs::is_directory(input)) {
-    for (const auto& e : fs::recursive_directory_iterator(input)) {
-      std::string ext = e.path().extension().string();
-      for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-      if (e.is_regular_file() && std::find(exts.begin(), exts.end(), ext) != exts.end()) files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    if (files.empty()) throw std::runtime_error("no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) under folder '" + input.string() + "'");
-  } else {
-    if (!fs::exists(input)) throw std::runtime_error("input '" + input.string() + "' does not exist");
-    files.push_back(input);
-  }
-  return files;
-}
-
-// Mode bits a plain open() gives a new file: 0666 minus the umask (read once, before any thread writes).
-mode_t file_mode() {
-  static const mode_t mode = [] {
-    mode_t mask = umask(022);
-    umask(mask);
-    return mode_t(0666 & ~mask);
-  }();
-  return mode;
-}
-
-// PNG-encodes `image` into a temporary file beside `path`, fsyncs it and renames it onto `path`: the file
-// is complete or keeps its old content, also when the process is killed (at most a .tmp_* file remains).
-void write_png(const fs::path& path, const cv::Mat& image) {
-  std::vector<uchar> png;
-  if (!cv::imencode(".png", image, png)) throw std::runtime_error("cannot encode '" + path.string() + "' as PNG");
-  std::string tmp = (path.parent_path() / (".tmp_" + path.filename().string() + ".XXXXXX")).string();
-  int fd = mkstemp(tmp.data());
-  auto fail = [&](const std::string& what) {
-    std::string reason = std::strerror(errno);
-    if (fd >= 0) close(fd);
-    unlink(tmp.c_str());
-    throw std::runtime_error("cannot write '" + path.string() + "' (" + what + "): " + reason);
-  };
-  if (fd < 0) throw std::runtime_error("cannot write '" + path.string() + "': " + std::strerror(errno));
-  if (fchmod(fd, file_mode()) != 0) fail("chmod");
-  for (size_t done = 0; done < png.size();) {
-    ssize_t n = write(fd, png.data() + done, png.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail("write");
-    done += size_t(n);
-  }
-  if (fsync(fd) != 0) fail("fsync");
-  if (close(fd) != 0) { fd = -1; fail("close"); }
-  fd = -1;
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
-}
-
-// Throws when `input` is a folder and `output` is that folder or inside it (symbolic links resolved).
-void check_output_folder(const std::string& input, const std::string& output) {
-  if (!fs::is_directory(input)) return;
-  fs::path source = fs::canonical(input), target = fs::weakly_canonical(fs::absolute(output));
-  if (target.filename().empty()) target = target.parent_path();
-  auto [s, t] = std::mismatch(source.begin(), source.end(), target.begin(), target.end());
-  if (s != source.end()) return;
-  std::string where = t == target.end() ? "is the input folder" : "is inside the input folder '" + input + "'";
-  throw std::runtime_error("output folder '" + output + "' " + where +
-                           ": its _labels.png and _overlay.png files would overwrite input images of the same "
-                           "name and be read as images by the next run. Choose an output folder outside the "
-                           "input folder.");
-}
-
 std::string gigabytes(uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2f", double(bytes) / double(uint64_t(1) << 30));
@@ -196,97 +124,121 @@ void check_size(const cv::Size& size, const ModelInfo& info, uint64_t budget) {
   throw std::runtime_error(text);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line.
+struct Args {
   std::string model, input, output;
   double alpha = 0.5;
   int threads = 0;
   double max_memory_gb = 0;
+};
+
+// Fills `args` from the command line; returns -1 to go on, else the exit status (0 for --help, 2 for a
+// bad argument, with the usage on stderr).
+int parse_args(int argc, char** argv, Args& args) {
   for (int i = 1; i < argc; i += 2) {
     std::string key = argv[i];
     if (key == "-h" || key == "--help") return std::cout << kUsage, 0;
     if (i + 1 >= argc) return std::cerr << kUsage << "error: " << key << " needs a value\n", 2;
     std::string value = argv[i + 1];
     try {
-      if (key == "--model") model = value;
-      else if (key == "--input") input = value;
-      else if (key == "--output") output = value;
-      else if (key == "--alpha") alpha = std::stod(value);
-      else if (key == "--threads") threads = std::stoi(value);
+      if (key == "--model") args.model = value;
+      else if (key == "--input") args.input = value;
+      else if (key == "--output") args.output = value;
+      else if (key == "--alpha") args.alpha = std::stod(value);
+      else if (key == "--threads") args.threads = std::stoi(value);
       else if (key == "--max-memory-gb") {
-        max_memory_gb = std::stod(value);
-        if (!(max_memory_gb > 0)) throw std::invalid_argument(value);
+        args.max_memory_gb = std::stod(value);
+        if (!(args.max_memory_gb > 0)) throw std::invalid_argument(value);
       }
       else return std::cerr << kUsage << "error: unknown option " << key << "\n", 2;
     } catch (const std::exception&) {
       return std::cerr << kUsage << "error: bad value '" << value << "' for " << key << "\n", 2;
     }
   }
-  if (model.empty() || input.empty() || output.empty())
+  if (args.model.empty() || args.input.empty() || args.output.empty())
     return std::cerr << kUsage << "error: --model, --input and --output are required\n", 2;
+  return -1;
+}
+
+// An opened model: the session and the metadata it carries, checked against each other and for broken
+// weights before any image.
+struct Model {
+  std::unique_ptr<softlabelseg::ort::Session> session;
+  ModelInfo info;
+};
+
+Model open_model(const Args& args) {
+  if (args.threads > 0) cv::setNumThreads(args.threads);
+  Model m{std::make_unique<softlabelseg::ort::Session>(args.model, args.threads), {}};
+  m.info = softlabelseg::parse_model_info(m.session->metadata());
+  check_interface(*m.session, m.info, args.model);
+  auto broken = softlabelseg::nonfinite_initializers(args.model);
+  if (!broken.empty()) {
+    std::string shown;
+    for (size_t i = 0; i < broken.size() && i < 5; ++i) shown += (i ? ", " : "") + broken[i];
+    if (broken.size() > 5) shown += " and " + std::to_string(broken.size() - 5) + " more";
+    throw std::runtime_error("'" + args.model + "' holds NaN or inf weights in " + std::to_string(broken.size()) +
+                             " initializer(s) (" + shown + "): every prediction would be meaningless. Export "
+                             "it again from a checkpoint with finite weights (export/export_onnx.py names "
+                             "the tensors of a broken checkpoint).");
+  }
+  return m;
+}
+
+// Segments and writes one image (decoded by OpenCV, EXIF orientation applied, as the Python tools do).
+void segment_one(Model& m, const softlabelseg::Planned& item, double alpha, uint64_t budget) {
+  const std::string name = item.input.string();
+  cv::Mat bgr = cv::imread(name, cv::IMREAD_COLOR);
+  if (bgr.empty())
+    throw std::runtime_error("cannot read image '" + name + "': not an image format OpenCV can decode, or corrupt");
+  cv::Mat rgb, blended_bgr;
+  check_size(bgr.size(), m.info, budget);
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::Mat labels = segment(*m.session, m.info, rgb);
+  fs::create_directories(item.labels.parent_path());
+  softlabelseg::write_png(item.labels, labels);
+  cv::cvtColor(softlabelseg::overlay(rgb, labels, m.info, alpha), blended_bgr, cv::COLOR_RGB2BGR);
+  softlabelseg::write_png(item.overlay, blended_bgr);
+}
+
+// The loop over the planned images: one that fails is reported and skipped. Returns the exit status (0 all
+// written, 1 some failed).
+int segment_all(Model& m, const std::vector<softlabelseg::Planned>& plan, const Args& args) {
+  const uint64_t budget = args.max_memory_gb > 0 ? uint64_t(args.max_memory_gb * double(uint64_t(1) << 30))
+                                                 : softlabelseg::available_memory() / 2;
+  int done = 0;
+  std::vector<std::string> failed;
+  auto start = std::chrono::steady_clock::now();
+  std::clock_t cpu_start = std::clock();  // process CPU time, all threads
+  for (const auto& item : plan) {
+    try {
+      segment_one(m, item, args.alpha, budget);
+      ++done;
+    } catch (const std::exception& e) {
+      const std::string file = item.input.string();
+      std::string reason = dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what();
+      if (reason.find(file) == std::string::npos) reason = file + ": " + reason;
+      failed.push_back(reason);
+      std::cerr << "skipped: " << reason << std::endl;
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double cpu = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  std::cout << done << " image(s) in " << seconds << " s (CPU " << cpu << " s): " << (seconds > 0 ? done / seconds : 0.0)
+            << " images/s -> " << args.output
+            << (failed.empty() ? "" : " (" + std::to_string(failed.size()) + " failed)") << std::endl;
+  return failed.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (int status = parse_args(argc, argv, args); status >= 0) return status;
   try {
-    if (threads > 0) cv::setNumThreads(threads);
-    softlabelseg::ort::Session session(model, threads);
-    ModelInfo info = softlabelseg::parse_model_info(session.metadata());
-    check_interface(session, info, model);
-    auto broken = softlabelseg::nonfinite_initializers(model);
-    if (!broken.empty()) {
-      std::string shown;
-      for (size_t i = 0; i < broken.size() && i < 5; ++i) shown += (i ? ", " : "") + broken[i];
-      if (broken.size() > 5) shown += " and " + std::to_string(broken.size() - 5) + " more";
-      throw std::runtime_error("'" + model + "' holds NaN or inf weights in " + std::to_string(broken.size()) +
-                               " initializer(s) (" + shown + "): every prediction would be meaningless. Export "
-                               "it again from a checkpoint with finite weights (export/export_onnx.py names "
-                               "the tensors of a broken checkpoint).");
-    }
-    const uint64_t budget = max_memory_gb > 0 ? uint64_t(max_memory_gb * double(uint64_t(1) << 30))
-                                              : softlabelseg::available_memory() / 2;
-    check_output_folder(input, output);
-    auto files = list_images(input);
-    const fs::path root = fs::is_directory(input) ? fs::path(input) : fs::path(input).parent_path();
-    std::map<fs::path, fs::path> writes;  // output stem -> input: nothing is silently overwritten
-    for (const auto& file : files) {
-      fs::path stem = file.lexically_relative(root).parent_path() / file.stem();
-      auto [it, fresh] = writes.emplace(stem, file);
-      if (!fresh)
-        throw std::runtime_error("inputs '" + it->second.string() + "' and '" + file.string() +
-                                 "' would both write '" + (fs::path(output) / stem).string() +
-                                 "_labels.png': rename one of them or segment them separately");
-    }
-    int done = 0;
-    std::vector<std::string> failed;
-    auto start = std::chrono::steady_clock::now();
-    std::clock_t cpu_start = std::clock();  // process CPU time, all threads
-    for (const auto& file : files) {
-      try {
-        cv::Mat bgr = cv::imread(file.string(), cv::IMREAD_COLOR);
-        if (bgr.empty())
-          throw std::runtime_error("cannot read image '" + file.string() +
-                                   "': not an image format OpenCV can decode, or corrupt");
-        cv::Mat rgb, blended_bgr;
-        check_size(bgr.size(), info, budget);
-        cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-        cv::Mat labels = segment(session, info, rgb);
-        fs::path folder = fs::path(output) / file.lexically_relative(root).parent_path();
-        fs::create_directories(folder);
-        write_png(folder / (file.stem().string() + "_labels.png"), labels);
-        cv::cvtColor(softlabelseg::overlay(rgb, labels, info, alpha), blended_bgr, cv::COLOR_RGB2BGR);
-        write_png(folder / (file.stem().string() + "_overlay.png"), blended_bgr);
-        ++done;
-      } catch (const std::exception& e) {
-        std::string reason = dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what();
-        if (reason.find(file.string()) == std::string::npos) reason = file.string() + ": " + reason;
-        failed.push_back(reason);
-        std::cerr << "skipped: " << reason << std::endl;
-      }
-    }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double cpu = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-    std::cout << done << " image(s) in " << seconds << " s (CPU " << cpu << " s): " << (seconds > 0 ? done / seconds : 0.0)
-              << " images/s -> " << output
-              << (failed.empty() ? "" : " (" + std::to_string(failed.size()) + " failed)") << std::endl;
-    return failed.empty() ? 0 : 1;
+    Model model = open_model(args);
+    auto plan = softlabelseg::plan_outputs(args.input, args.output);
+    return segment_all(model, plan, args);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 2;
