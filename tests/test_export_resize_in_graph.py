@@ -7,6 +7,7 @@ rounding tie (x.5), which the three break by their own float rounding of the sam
 The runners read ``resize_in_graph`` from the metadata and send the image as it is.
 """
 
+import importlib.util
 import subprocess
 import sys
 
@@ -176,8 +177,8 @@ print("same")
 """
 
 
+@pytest.mark.skipif(importlib.util.find_spec("kserve") is None, reason="kserve (the [serve] extra) missing")
 def test_server_model_sends_the_full_image(tmp_path):
-    pytest.importorskip("kserve")
     torch.manual_seed(0)
     model = StandInSegmentor(num_classes=5).eval()
     plain, inside = tmp_path / "plain.onnx", tmp_path / "inside.onnx"
