@@ -365,6 +365,8 @@ def render_all(manifest_path: str) -> dict[str, str]:
     for regime in manifest["regimes"]:
         if f"<!-- regime-{regime['name']}:start -->" in text:
             text = replace_block(text, f"regime-{regime['name']}", regime_table(regime, root))
+    if manifest["findings"] and "<!-- findings:start -->" in text:  # the report opens with its conclusions
+        text = replace_block(text, "findings", findings_table(manifest, root))
     out[report] = text
     readme = os.path.join(root, "README.md")
     text = _read(readme)
