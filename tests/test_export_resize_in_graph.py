@@ -102,12 +102,18 @@ def test_in_graph_resize_matches_the_runner_and_the_training_filter(tmp_path, dy
     assert differing <= MAX_SHARE * total
 
 
-def test_segmenter_sends_the_full_image_and_labels_match(tmp_path):
+def _plain_and_inside_exports(tmp_path):
+    """One stand-in model exported twice, dynamic: plain and with the 1/4 resize inside the graph."""
     torch.manual_seed(0)
     model = StandInSegmentor(num_classes=5).eval()
     plain, inside = tmp_path / "plain.onnx", tmp_path / "inside.onnx"
     export_onnx(ExportWrapper(model), plain, _meta(), (16, 32), dynamic=True)
     export_onnx(ExportWrapper(model, resize_factor=0.25), inside, _meta(), (16, 32), dynamic=True)
+    return plain, inside
+
+
+def test_segmenter_sends_the_full_image_and_labels_match(tmp_path):
+    plain, inside = _plain_and_inside_exports(tmp_path)
     a, b = OnnxSegmenter(plain, threads=1), OnnxSegmenter(inside, threads=1)
     rng = np.random.default_rng(1)
     for h, w in [(64, 128), (120, 96), (61, 130)]:
@@ -179,11 +185,7 @@ print("same")
 
 @pytest.mark.skipif(importlib.util.find_spec("kserve") is None, reason="kserve (the [serve] extra) missing")
 def test_server_model_sends_the_full_image(tmp_path):
-    torch.manual_seed(0)
-    model = StandInSegmentor(num_classes=5).eval()
-    plain, inside = tmp_path / "plain.onnx", tmp_path / "inside.onnx"
-    export_onnx(ExportWrapper(model), plain, _meta(), (16, 32), dynamic=True)
-    export_onnx(ExportWrapper(model, resize_factor=0.25), inside, _meta(), (16, 32), dynamic=True)
+    plain, inside = _plain_and_inside_exports(tmp_path)
     # its own process: KServe's and tritonclient.grpc's protobuf modules cannot share one (the serving tests
     # import the latter)
     done = subprocess.run([sys.executable, "-c", _SERVED_CHECK, str(inside), str(plain)],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -173,7 +172,6 @@ def load_strict(
     """
     own = module.state_dict()
     architecture = set(architecture_keys) | set(own)
-    state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     foreign = [k for k in state if k not in architecture]
     shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
