@@ -1,10 +1,11 @@
-"""Maps the three source roots to their import names; everything else lives in setup.cfg."""
+"""Maps the four source roots to their import names; everything else lives in setup.cfg."""
 from setuptools import find_packages, setup
 
 PACKAGE_ROOTS = {
     "softlabel_ops": "softlabel_ops",
     "softlabelseg": "projects/SoftLabelSeg/softlabelseg",
     "softlabelseg_export": "export",
+    "softlabelseg_research": "research/softlabelseg_research",
 }
 
 packages = []

@@ -9,9 +9,9 @@ import time
 from fractions import Fraction
 
 import pytest
-from softlabelseg.analysis.grid_report import calibration_table, format_p_value, markdown_tables, plot_miou
-from softlabelseg.analysis.grid_stats import paired_p_value
-from softlabelseg.analysis.sweep import (
+from softlabelseg_research.grid_report import calibration_table, format_p_value, markdown_tables, plot_miou
+from softlabelseg_research.grid_stats import paired_p_value
+from softlabelseg_research.sweep import (
     RESULT_FILE,
     GridPoint,
     OverrideKeys,
@@ -173,7 +173,7 @@ def test_a_runner_stopped_with_sigterm_stops_the_training_run_it_started(tmp_pat
     runner = tmp_path / "runner.py"
     runner.write_text(
         "from fractions import Fraction\n"
-        "from softlabelseg.analysis.sweep import GridPoint, OverrideKeys, exit_on_sigterm, run_point\n"
+        "from softlabelseg_research.sweep import GridPoint, OverrideKeys, exit_on_sigterm, run_point\n"
         "exit_on_sigterm()\n"
         f"run_point(GridPoint('soft', Fraction(1, 8), 0), 'cfg.py', {str(tmp_path)!r}, [], OverrideKeys(),\n"
         f"          {str(script)!r}, log=lambda s: None, heartbeat_s=0.05)\n"

@@ -6,14 +6,14 @@ import os
 from fractions import Fraction
 
 import pytest
-from softlabelseg.analysis.frontier import (
+from softlabelseg_research.frontier import (
     frontier_rows,
     frontier_table,
     pilot_curve_table,
     plot_frontier,
     step_gflops,
 )
-from softlabelseg.analysis.sweep import GridPoint, collect
+from softlabelseg_research.sweep import GridPoint, collect
 
 from tests.helpers.repo import REPO
 

@@ -1,4 +1,4 @@
-"""Label-retention analysis (softlabelseg.analysis.retention + tools/analyze_downsampling.py) on tiny maps."""
+"""Label-retention analysis (softlabelseg_research.retention + tools/analyze_downsampling.py) on tiny maps."""
 from __future__ import annotations
 
 import csv
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from softlabelseg.analysis import RetentionResult, analyze_records, measure_label
 from softlabelseg.data import DatasetCatalog, MetadataCatalog
 from softlabelseg.utils.factors import factor_label, parse_factor
+from softlabelseg_research import RetentionResult, analyze_records, measure_label
 
 from softlabel_ops import soft_resize
 from softlabel_ops.modes import mode_name

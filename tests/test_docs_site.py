@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from mkdocs.utils.meta import get_data
-from softlabelseg.analysis.grid_report import markdown_tables
-from softlabelseg.analysis.sweep import RESULT_FILE, collect, make_grid
+from softlabelseg_research.grid_report import markdown_tables
+from softlabelseg_research.sweep import RESULT_FILE, collect, make_grid
 
 from tests.helpers.repo import REPO, load_tool
 
@@ -84,7 +84,7 @@ def test_recipes_and_modules_resolve_from_the_project(tmp_path):
 
 def test_error_messages_are_read_from_the_source(tmp_path):
     """The troubleshooting table lists the project's own errors, as the user reads them, and nothing else."""
-    from softlabelseg.doc_errors import error_messages_table, error_sites
+    from softlabelseg_research.docs_errors import error_messages_table, error_sites
 
     tools = tmp_path / "tools"
     tools.mkdir()
@@ -141,6 +141,6 @@ def test_the_grid_pages_are_known_as_generated():
     """Every grid page tools/make_report.py has written is known as generated (no edit button on the site;
     a grid with no finished run has no page yet), and no hand-written page is among them."""
     pages = _hooks().generated_pages(REPO, str(DOCS))
-    written = {str(p.relative_to(DOCS)) for p in DOCS.glob("evidence/runs*/**/ablation*.md")}
-    assert "evidence/runs_camvid/ablation.md" in written and written <= pages
+    written = {str(p.relative_to(DOCS)) for p in DOCS.glob("evidence/grids/*.md")}
+    assert "evidence/grids/camvid_tiny_wide.md" in written and written <= pages
     assert not pages & {"evidence/README.md", "index.md", "troubleshooting.md"}

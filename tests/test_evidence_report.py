@@ -5,7 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from softlabelseg.analysis.evidence import render_all, replace_block
+from softlabelseg_research.evidence import render_all
+from softlabelseg_research.markdown_blocks import BlockError, replace_block
 
 from tests.helpers.repo import REPO as _REPO
 from tests.helpers.repo import load_tool
@@ -19,26 +20,27 @@ def test_every_committed_table_matches_its_runs():
 
 def test_a_stale_table_is_found(tmp_path):
     """A copy of one grid with one result changed: its committed table is then stale, and only it."""
-    evidence = tmp_path / "docs" / "evidence"
-    shutil.copytree(REPO / "docs" / "evidence" / "runs_cluttered", evidence / "runs_cluttered")
-    shutil.copytree(REPO / "docs" / "evidence" / "retention_cluttered", evidence / "retention_cluttered")
-    manifest = json.loads((REPO / "docs" / "evidence" / "grids.json").read_text())
+    evidence, results = tmp_path / "docs" / "evidence", tmp_path / "results"
+    evidence.mkdir(parents=True)
+    shutil.copytree(REPO / "results" / "toycity_cluttered", results / "toycity_cluttered")
+    shutil.copytree(REPO / "results" / "retention_cluttered", results / "retention_cluttered")
+    manifest = json.loads((REPO / "results" / "grids.json").read_text())
     manifest["grids"] = [g for g in manifest["grids"] if g["name"] == "toycity_cluttered"]
     manifest["grids"][0]["config"] = str(REPO / manifest["grids"][0]["config"])
     manifest["regimes"] = []
-    (evidence / "grids.json").write_text(json.dumps(manifest))
+    (results / "grids.json").write_text(json.dumps(manifest))
     (evidence / "README.md").write_text("intro\n<!-- summary-toycity_cluttered:start -->\n"
                                         "<!-- summary-toycity_cluttered:end -->\n")
     tool = load_tool("make_report")
-    assert tool.main(["--manifest", str(evidence / "grids.json")]) == 0  # writes both
-    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 0
-    result = evidence / "runs_cluttered" / "soft_f1of8_s1" / "inference" / "sem_seg_evaluation.json"
+    assert tool.main(["--manifest", str(results / "grids.json")]) == 0  # writes both
+    assert tool.main(["--manifest", str(results / "grids.json"), "--check"]) == 0
+    result = results / "toycity_cluttered" / "soft_f1of8_s1" / "inference" / "sem_seg_evaluation.json"
     data = json.loads(result.read_text())
     data["metrics"]["mIoU"] += 1.0
     result.write_text(json.dumps(data))
-    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 1
-    stale = {p for p, text in render_all(str(evidence / "grids.json")).items() if Path(p).read_text() != text}
-    assert stale == {str(evidence / "runs_cluttered" / "ablation.md"), str(evidence / "README.md")}
+    assert tool.main(["--manifest", str(results / "grids.json"), "--check"]) == 1
+    stale = {p for p, text in render_all(str(results / "grids.json")).items() if Path(p).read_text() != text}
+    assert stale == {str(evidence / "grids" / "toycity_cluttered.md"), str(evidence / "README.md")}
 
 
 def test_blocks_are_replaced_between_their_markers_only():
@@ -46,14 +48,14 @@ def test_blocks_are_replaced_between_their_markers_only():
     assert replace_block(text, "x", "new\n") == "a\n<!-- x:start -->\nnew\n<!-- x:end -->\nb\n"
     try:
         replace_block("no markers", "x", "new\n")
-    except KeyError as e:
+    except BlockError as e:
         assert "x:start" in str(e)
     else:
         raise AssertionError("a missing block must raise")
 
 
 def test_readme_links_are_rebased_onto_docs():
-    from softlabelseg.analysis.evidence import site_links
+    from softlabelseg_research.evidence import site_links
 
     text = ("[report](docs/evidence/README.md#a) ![fig](docs/figures/f.png) [cite](#citation) "
             "[tool](tools/make_report.py#L3) [web](https://e.org/docs/x)")
@@ -62,7 +64,7 @@ def test_readme_links_are_rebased_onto_docs():
 
 
 def test_readme_figure_comes_with_its_caption():
-    from softlabelseg.analysis.evidence import readme_figure
+    from softlabelseg_research.evidence import readme_figure
 
     readme = "intro\n\n![a plot](docs/figures/p.png)\n\n*What it shows, [data](docs/d.md).*\n\n## Next\n"
     assert readme_figure(readme, "p") == "![a plot](figures/p.png)\n\n*What it shows, [data](d.md).*\n"
@@ -92,14 +94,14 @@ def test_home_page_says_what_the_readme_says():
 
 def test_results_page_has_a_table_per_measured_grid():
     """docs/results.md: a section per grid folder with a finished run, linking its page; the rest named."""
-    from softlabelseg.analysis.evidence import load_manifest
-    from softlabelseg.analysis.sweep import collect
+    from softlabelseg_research.evidence import load_manifest
+    from softlabelseg_research.sweep import collect
 
-    manifest = load_manifest(str(REPO / "docs" / "evidence" / "grids.json"))
+    manifest = load_manifest(str(REPO / "results" / "grids.json"))
     page = (REPO / "docs" / "results.md").read_text()
     assert "### Main job" in page
     for spec in manifest["grids"]:
-        link = f"({spec.folder.removeprefix('docs/')}/{spec.document})"
+        link = f"({spec.page.removeprefix('docs/')})"
         if collect(spec.points(), str(REPO / spec.folder)):
             assert link in page, spec.name
         else:
@@ -111,30 +113,31 @@ def test_results_rows_follow_their_runs(tmp_path):
     makes the committed page stale."""
     import statistics
 
-    evidence = tmp_path / "docs" / "evidence"
-    shutil.copytree(REPO / "docs" / "evidence" / "runs_cluttered", evidence / "runs_cluttered")
-    manifest = json.loads((REPO / "docs" / "evidence" / "grids.json").read_text())
+    evidence, results = tmp_path / "docs" / "evidence", tmp_path / "results"
+    evidence.mkdir(parents=True)
+    shutil.copytree(REPO / "results" / "toycity_cluttered", results / "toycity_cluttered")
+    manifest = json.loads((REPO / "results" / "grids.json").read_text())
     grid = next(g for g in manifest["grids"] if g["name"] == "toycity_cluttered")
     grid.pop("ceilings")
     grid["config"] = str(REPO / grid["config"])
-    (evidence / "grids.json").write_text(json.dumps({"grids": [grid]}))
+    (results / "grids.json").write_text(json.dumps({"grids": [grid]}))
     page = tmp_path / "docs" / "results.md"
     page.write_text("intro\n<!-- results:start -->\n<!-- results:end -->\n")
-    runs = [json.loads((evidence / "runs_cluttered" / f"soft_f1of8_s{s}" / "inference" /
+    runs = [json.loads((results / "toycity_cluttered" / f"soft_f1of8_s{s}" / "inference" /
                         "sem_seg_evaluation.json").read_text())["metrics"]["mIoU"] for s in (0, 1, 2)]
-    text = render_all(str(evidence / "grids.json"))[str(page)]
+    text = render_all(str(results / "grids.json"))[str(page)]
     row = next(line for line in text.splitlines() if line.startswith("| 1/8 | soft |"))
     assert row.split(" | ")[2:5] == ["`label_mode=soft` `factor=0.125`", "3",
                                      f"{statistics.mean(runs):.2f} ± {statistics.stdev(runs):.2f}"]
-    assert "(runs_cluttered/ablation.md)" not in text and "(evidence/runs_cluttered/ablation.md)" in text
+    assert "(evidence/grids/toycity_cluttered.md)" in text
     page.write_text(text)
     tool = load_tool("make_report")
     (evidence / "README.md").write_text("")
-    assert tool.main(["--manifest", str(evidence / "grids.json")]) == 0
-    assert tool.main(["--manifest", str(evidence / "grids.json"), "--check"]) == 0
-    result = evidence / "runs_cluttered" / "soft_f1of8_s0" / "inference" / "sem_seg_evaluation.json"
+    assert tool.main(["--manifest", str(results / "grids.json")]) == 0
+    assert tool.main(["--manifest", str(results / "grids.json"), "--check"]) == 0
+    result = results / "toycity_cluttered" / "soft_f1of8_s0" / "inference" / "sem_seg_evaluation.json"
     data = json.loads(result.read_text())
     data["metrics"]["mIoU"] += 1.0
     result.write_text(json.dumps(data))
-    stale = {p for p, t in render_all(str(evidence / "grids.json")).items() if Path(p).read_text() != t}
+    stale = {p for p, t in render_all(str(results / "grids.json")).items() if Path(p).read_text() != t}
     assert str(page) in stale

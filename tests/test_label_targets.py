@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from softlabelseg.analysis.retention import RetentionResult
 from softlabelseg.data import LABEL_MODES, SoftLabelDatasetMapper
 from softlabelseg.data.datasets import load_cityscapes_semantic
 from softlabelseg.data.label_targets import (
@@ -17,6 +16,7 @@ from softlabelseg.data.label_targets import (
     LabelTarget,
     ceiling_targets,
 )
+from softlabelseg_research.retention import RetentionResult
 
 import softlabel_ops
 from softlabel_ops.modes import DEFAULT_MODE

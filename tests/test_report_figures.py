@@ -5,7 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
-from softlabelseg.analysis.report_figures import HASH_KEY, draw_grid_figures, recorded, stale_figures
+from softlabelseg_research.report_figures import HASH_KEY, draw_grid_figures, recorded, stale_figures
 
 from tests.helpers.repo import REPO as _REPO
 from tests.helpers.repo import load_tool
@@ -19,13 +19,13 @@ def test_committed_figures_match_their_runs():
 
 def _one_grid(tmp_path: Path) -> Path:
     """A repository copy holding one committed grid (cluttered ToyCity) and its manifest entry."""
-    evidence = tmp_path / "docs" / "evidence"
-    for folder in ("runs_cluttered", "retention_cluttered"):
-        shutil.copytree(REPO / "docs" / "evidence" / folder, evidence / folder)
-    manifest = json.loads((REPO / "docs" / "evidence" / "grids.json").read_text())
+    results = tmp_path / "results"
+    for folder in ("toycity_cluttered", "retention_cluttered"):
+        shutil.copytree(REPO / "results" / folder, results / folder)
+    manifest = json.loads((REPO / "results" / "grids.json").read_text())
     manifest = {"grids": [g for g in manifest["grids"] if g["name"] == "toycity_cluttered"]}
-    (evidence / "grids.json").write_text(json.dumps(manifest))
-    return evidence / "grids.json"
+    (results / "grids.json").write_text(json.dumps(manifest))
+    return results / "grids.json"
 
 
 def test_a_figure_drawn_from_other_data_is_stale(tmp_path):
@@ -35,7 +35,7 @@ def test_a_figure_drawn_from_other_data_is_stale(tmp_path):
     assert all(len(recorded(p)[HASH_KEY]) == 64 for p in paths)
     assert stale_figures(str(manifest), str(figures)) == []
     # a run's score changes: both figures plot it
-    result = manifest.parent / "runs_cluttered" / "soft_f1of8_s1" / "inference" / "sem_seg_evaluation.json"
+    result = manifest.parent / "toycity_cluttered" / "soft_f1of8_s1" / "inference" / "sem_seg_evaluation.json"
     data = json.loads(result.read_text())
     data["metrics"]["mIoU"] += 0.01
     result.write_text(json.dumps(data))

@@ -6,7 +6,7 @@ multi-class pixel fraction, soft-label entropy (and the share of the footprint e
 kept, and the recoverable mIoU (reduced labels up-sampled back and scored at full resolution).
 
     python tools/analyze_downsampling.py --dataset toycity_sem_seg_val --factors 1/2 1/4 1/8 \\
-        --modes nearest bilinear area --output docs/retention
+        --modes nearest bilinear area --output results/retention_toycity
 
 Writes <output>/<dataset>_retention.csv (one row per factor x mode x class), <dataset>_summary.csv,
 <dataset>_share_change_1-N.png (bar chart per factor) and <dataset>_example_1-N.png (one label at full
@@ -19,9 +19,9 @@ import os
 import sys
 import time
 
-from softlabelseg.analysis import analyze_records
-from softlabelseg.analysis.retention_plots import plot_example, plot_share_change
 from softlabelseg.utils.factors import factor_label, parse_factor
+from softlabelseg_research import analyze_records
+from softlabelseg_research.retention_plots import plot_example, plot_share_change
 
 from softlabel_ops.modes import mode_name
 

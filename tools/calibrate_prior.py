@@ -27,7 +27,6 @@ import torch
 
 
 def _analysis(args) -> int:
-    from softlabelseg.analysis.grid_stats import group_scores
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.engine.calibration import fit_class_offsets
     from softlabelseg.engine.checkpoint import Checkpointer
@@ -38,6 +37,7 @@ def _analysis(args) -> int:
         write_json_atomic,
     )
     from softlabelseg.evaluation.calibration import cache_predictions, confusion_with_bias
+    from softlabelseg_research.grid_stats import group_scores
 
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.overrides)
     model = instantiate(cfg.model)

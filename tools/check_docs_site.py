@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTHS = {"desktop": 1280, "phone": 390}
-SCREEN_PAGES = ("", "getting_started/", "evidence/", "evidence/runs_camvid/ablation/", "howto/add_a_model/")
+SCREEN_PAGES = ("", "getting_started/", "evidence/", "evidence/grids/camvid_tiny_wide/", "howto/add_a_model/")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")  # the site only, offline

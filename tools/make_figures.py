@@ -9,8 +9,8 @@
   (``--targets-runs``: a grid folder whose runs still hold their ``model_final.pth``; the committed grids
   keep no weights, so this panel needs the grid's own output folder).
 - ``miou_vs_factor.png`` and ``decomposition.png``: from the finished runs of the grids named in
-  ``docs/evidence/grids.json`` (``--grids``), each with the hash of the data it plots in its PNG text
-  (``softlabelseg.analysis.report_figures``). ``python tools/make_report.py --plots`` redraws them too.
+  ``results/grids.json`` (``--grids``), each with the hash of the data it plots in its PNG text
+  (``softlabelseg_research.report_figures``). ``python tools/make_report.py --plots`` redraws them too.
 
     python tools/make_figures.py --check   # exit 1 when a grid figure's data hash differs from its runs
 
@@ -21,19 +21,19 @@ import argparse
 import os
 import sys
 
-from softlabelseg.analysis.report_figures import DEFAULT_GRIDS
+from softlabelseg_research.report_figures import DEFAULT_GRIDS
 
-MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "evidence", "grids.json")
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "grids.json")
 
 
 def _targets(args) -> str:
     import torch
-    from softlabelseg.analysis.figures import TARGETS, pick_crop, targets_figure
     from softlabelseg.config import LazyConfig, instantiate
     from softlabelseg.data import DatasetCatalog, MetadataCatalog, read_image, read_sem_seg
     from softlabelseg.engine.checkpoint import Checkpointer
     from softlabelseg.evaluation.demo import predict_image
     from softlabelseg.utils.factors import parse_factor
+    from softlabelseg_research.figures import TARGETS, pick_crop, targets_figure
 
     factor = parse_factor(args.targets_factor)
     tag = f"f{factor.numerator}of{factor.denominator}_s{args.targets_seed}"
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--targets-seed", type=int, default=0)
     ap.add_argument("--thin", nargs="*", default=["pole", "sign-symbol"], help="classes the crop must show")
     args = ap.parse_args(argv)
-    from softlabelseg.analysis.report_figures import draw_grid_figures, stale_figures
+    from softlabelseg_research.report_figures import draw_grid_figures, stale_figures
 
     if args.check:
         stale = stale_figures(args.manifest, args.output)

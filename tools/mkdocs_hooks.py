@@ -1,8 +1,8 @@
 """MkDocs hooks of the manual (``hooks:`` in mkdocs.yml): they change how pages are built, not what they say.
 
 - A figure links to its full-size file, so a wide plot squeezed into the column opens readable.
-- Run data under docs/ (about 1,200 result, config and log files) is copied into the site only where a page
-  links to it.
+- A file under docs/ that is neither a page nor linked from one (data left beside a page) stays out of the
+  site; the runs themselves live in results/, outside it.
 - A page written whole by tools/make_report.py (each grid's tables) has no edit button: an edit there would
   be overwritten; its generator and runs are what change it.
 - A repository path written as code (``projects/SoftLabelSeg/configs/...``) links to that file in the
@@ -61,8 +61,8 @@ def linked_files(pages: dict[str, str]) -> set[str]:
 
 
 def on_files(files, config):
-    """Run data (result JSON, configs, logs, CSVs under docs/) is built into the site only where a page
-    links to it: the runs stay in the repository, the site carries the pages and what they point at."""
+    """A file under docs/ that is not a page is built into the site only where a page links to it: the site
+    carries the pages and what they point at."""
     docs = os.path.abspath(config["docs_dir"])
     own = [f for f in files if os.path.abspath(f.abs_src_path or "").startswith(docs + os.sep)]
     pages = {f.src_uri: f.content_string for f in own if f.is_documentation_page()}
@@ -113,14 +113,14 @@ def link_repository_paths(html: str, root: str, repo_url: str, branch: str = "ma
 
 def generated_pages(root: str, docs_dir: str) -> set[str]:
     """The pages (docs-relative) that tools/make_report.py writes whole: each grid's document in the evidence
-    manifest (docs/evidence/grids.json, folders relative to the repository ``root``)."""
-    manifest = os.path.join(docs_dir, "evidence", "grids.json")
+    manifest (results/grids.json, paths relative to the repository ``root``)."""
+    manifest = os.path.join(root, "results", "grids.json")
     if not os.path.isfile(manifest):
         return set()
     with open(manifest, encoding="utf-8") as f:
         grids = json.load(f).get("grids", [])
-    return {os.path.relpath(os.path.join(root, g["folder"], g.get("document", "ablation.md")), docs_dir)
-            .replace(os.sep, "/") for g in grids}
+    pages = (g.get("document") or os.path.join(g["folder"], "ablation.md") for g in grids)
+    return {os.path.relpath(os.path.join(root, page), docs_dir).replace(os.sep, "/") for page in pages}
 
 
 def on_page_markdown(markdown, page, config, files):

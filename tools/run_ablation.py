@@ -28,9 +28,10 @@ import os
 import sys
 import time
 
-from softlabelseg.analysis.evidence import GridSpec, grid_document
-from softlabelseg.analysis.grid_report import plot_miou
-from softlabelseg.analysis.sweep import (
+from softlabelseg.data.label_targets import default_targets
+from softlabelseg_research.evidence import GridSpec, grid_document
+from softlabelseg_research.grid_report import plot_miou
+from softlabelseg_research.sweep import (
     VARIANTS,
     OverrideKeys,
     collect,
@@ -38,7 +39,6 @@ from softlabelseg.analysis.sweep import (
     exit_on_sigterm,
     run_point,
 )
-from softlabelseg.data.label_targets import default_targets
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyconfig_train_net.py")
 DEFAULT_VARIANTS = default_targets()

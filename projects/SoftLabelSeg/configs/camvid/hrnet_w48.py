@@ -5,7 +5,7 @@ logits at stride 4, 2400 iterations, bf16 on CUDA. A GPU recipe: one step is sec
         --variants nearest_topleft nearest soft --factors 1/8 1/4 --seeds 0 \\
         --also-eval camvid_sem_seg_val --output output/camvid_hrnet_w48
 
-``docs/evidence/hrnet_w48_gpu.sh`` runs these points after its ToyCity grid when CamVid is under
+``results/hrnet_w48_gpu.sh`` runs these points after its ToyCity grid when CamVid is under
 ``$SOFTLABELSEG_DATASETS/camvid`` (docs/datasets.md). Like the other CamVid recipes it differs from them
 only in its model and learning rate (the ToyCity HRNetV2-W48 recipe's).
 """

@@ -14,7 +14,7 @@ reached 63.2 mIoU on its own training images (not memorised; 6000 iterations wer
 at 2200), without it 76.9 (final loss 0.073; the label ceiling of centred nearest at 1/8 is about 80). The
 same 2000 iterations at every subset size (1000 epochs of 16 images, 44 of
 367). The label-smoothing control (``nearest_ls``) spreads 0.0147 of the mass: soft bilinear labels of CamVid
-train at 1/8 hold 1.33 % off their top class (docs/evidence/retention_camvid), and smoothing with epsilon
+train at 1/8 hold 1.33 % off their top class (results/retention_camvid), and smoothing with epsilon
 over 11 classes moves epsilon * 10 / 11 of it.
 """
 

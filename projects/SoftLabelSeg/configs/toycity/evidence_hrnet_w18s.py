@@ -6,7 +6,7 @@
 At 1/8 the training image is 64 x 128, large enough to show ToyCity's poles, lights and signs (1-4 pixels
 wide there). The head fuses every HRNet branch at the stride-2 stem's grid (logits at 32 x 64 for a 64 x 128
 input), the finest grid the backbone offers. Evaluation is on the full 512 x 1024 val labels. 800 iterations
-leave it far from converged (docs/evidence/pilots: 3200 gave 51.7 mIoU against 39.8); see also
+leave it far from converged (results/pilots: 3200 gave 51.7 mIoU against 39.8); see also
 ``evidence_tiny_wide.py``, which predicts at stride 1.
 """
 

@@ -6,7 +6,7 @@ scored on the full 1024 x 2048 val labels. A GPU recipe: one step is seconds on 
     python tools/run_ablation.py --config-file $C --variants nearest_topleft nearest soft \
         --factors 1/8 1/4 --seeds 0 --output output/evidence_hrnet_w48
 
-``docs/evidence/hrnet_w48_gpu.sh`` runs that grid on one GPU, two runs side by side. Settings follow the
+``results/hrnet_w48_gpu.sh`` runs that grid on one GPU, two runs side by side. Settings follow the
 other evidence recipes (``_evidence.py``: batch 8, AdamW, cosine with 5% warm-up, one evaluation at the
 end); 600 iterations keep the six runs within minutes on one GPU, far from the paper's 80k with ImageNet
 weights, so this measures the label targets on a short schedule, not the paper's absolute numbers.

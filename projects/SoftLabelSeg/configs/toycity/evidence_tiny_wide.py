@@ -8,7 +8,7 @@ The HRNetV2 recipe (``evidence_hrnet_w18s.py``) predicts at stride 2 of its inpu
 coarser than the 64 x 128 labels the label ceilings assume, so poles 1-4 pixels wide there fall between its
 logits. This one predicts at stride 1 (64 x 128 at 1/8) and keeps stride-8 context through dilation. Chosen
 on one pilot of the baseline (centred nearest, seed 0): 42.9 mIoU after 600 iterations and 52.6 after
-1200 (55.4 at the end, docs/evidence/pilots), where the HRNetV2 recipe ended at 40 after 800.
+1200 (55.4 at the end, results/pilots), where the HRNetV2 recipe ended at 40 after 800.
 """
 
 from ..common.models.tiny_cnn import model

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from softlabelseg.utils.factors import factor_label, parse_factor
 
 from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 from softlabel_ops.modes import mode_name, spec_of
 from softlabel_ops.stats import mean_entropy, multi_class_fraction, share_change
-
-from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
-from ..utils.factors import factor_label, parse_factor
 
 __all__ = ["THIN_CLASSES", "RetentionResult", "analyze_records", "measure_label"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from softlabelseg.data.label_targets import BASELINE, CONTROL, DECOMPOSITION, METHOD, ceiling_targets
 
-from ..data.label_targets import BASELINE, CONTROL, DECOMPOSITION, METHOD, ceiling_targets
 from .grid_stats import by_cell, mean_std, shared_seed_means
 from .sweep import VARIANTS
 

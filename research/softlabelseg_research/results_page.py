@@ -1,9 +1,9 @@
 """The site's Results page (``docs/results.md``): one table per recipe measured, made from the committed runs.
 
-For the main job and for every grid folder of ``docs/evidence/grids.json`` with a finished run: the recipe,
+For the main job and for every grid folder of ``results/grids.json`` with a finished run: the recipe,
 its model and data, the command that trains one run, and per factor and kind of label target the seeds
 finished, the mIoU (mean ± std over seeds, scored as the grid page scores it) and the wall time of a run,
-with a link to the grid's page. :func:`render_all <softlabelseg.analysis.evidence.render_all>` fills the
+with a link to the grid's page. :func:`render_all <softlabelseg_research.evidence.render_all>` fills the
 page's ``results`` block with :func:`results_text`, so the page cannot drift from the runs.
 """
 
@@ -81,7 +81,7 @@ def grid_table(specs: list, root: str, docs: str) -> str | None:
     cfg, names, groups = _recipe(os.path.join(root, spec.config))
     cells = by_cell(results)
     factors = sorted({f for _, f in cells})
-    pages = ", ".join(f"[{s.title or s.name}]({os.path.relpath(os.path.join(folder, s.document), docs)})"
+    pages = ", ".join(f"[{s.title or s.name}]({os.path.relpath(os.path.join(root, s.page), docs)})"
                       for s in specs)
     first = min(results, key=lambda p: (p.factor, list(VARIANTS).index(p.variant), p.seed))
     rows = ["| factor | labels | overrides | seeds | mIoU | time per run |", "|---|---|---|---|---|---|"]

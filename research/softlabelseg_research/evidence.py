@@ -1,15 +1,14 @@
 """The evidence report made from the runs' own outputs: one manifest, generated tables, a staleness check.
 
-``docs/evidence/grids.json`` lists every committed grid (its folder of finished runs, recipe, variants,
-factors, seeds, label ceilings, extra evaluation sets) and the findings the README summarises. From it
-:func:`render_all` makes every generated text: each grid's ``ablation.md`` (what ``tools/run_ablation.py``
-writes), the summary blocks of ``docs/evidence/README.md`` and the findings table of ``README.md`` (between
-``<!-- name:start -->`` and ``<!-- name:end -->`` markers; the prose around them is written by hand and
-types no figure), and the same findings, main-job result and README figures on the site's home page and
-walk-through (:func:`site_links` rebases their links onto ``docs/``), and the site's Results page
-(:mod:`.results_page`). ``tools/make_report.py`` writes them;
-``--check`` (and a test) fails on a stale one.
-"""
+``results/grids.json`` lists every committed grid (its folder of finished runs under ``results/``, recipe,
+variants, factors, seeds, label ceilings, extra evaluation sets, the page its tables go to) and the findings
+the README summarises. From it :func:`render_all` makes every generated text: each grid's page under
+``docs/evidence/grids/`` (the tables ``tools/run_ablation.py`` writes beside a user's own grid), the summary
+blocks of ``docs/evidence/README.md`` and the findings table of ``README.md`` (generated blocks,
+:mod:`.markdown_blocks`; the prose around them is written by hand and types no figure), and the same
+findings, main-job result and README figures on the site's home page and walk-through (:func:`site_links`
+rebases their links onto ``docs/``), and the site's Results page (:mod:`.results_page`).
+``tools/make_report.py`` writes them; ``--check`` (and a test) fails on a stale one."""
 
 from __future__ import annotations
 
@@ -21,11 +20,13 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..data.label_targets import LABEL_TARGETS, ceiling_targets
-from ..utils.factors import parse_factor
+from softlabelseg.data.label_targets import LABEL_TARGETS, ceiling_targets
+from softlabelseg.utils.factors import parse_factor
+
 from .frontier import frontier_rows, frontier_table, pilot_curve_table, step_gflops
 from .grid_report import calibration_table, format_p_value, markdown_tables
 from .grid_stats import by_cell, group_scores, mean_std, paired_differences, paired_p_value
+from .markdown_blocks import replace_block
 from .results_page import results_text
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
@@ -51,7 +52,12 @@ class GridSpec:
     also_eval: tuple[str, ...] = ()
     title: str = ""
     short: str = ""  # a name for figure labels
-    document: str = "ablation.md"  # the file in ``folder`` its tables go to
+    document: str = ""  # its generated page, relative to the root (default: ``ablation.md`` in ``folder``)
+
+    @property
+    def page(self) -> str:
+        """The generated page of the grid's tables, relative to the repository root."""
+        return self.document or os.path.join(self.folder, "ablation.md")
 
     def points(self):
         seeds_at = {parse_factor(f): list(s) for f, s in self.seeds_at.items()}
@@ -61,7 +67,7 @@ class GridSpec:
 
 def load_manifest(path: str) -> dict:
     """``{"grids": [GridSpec], "regimes": [...], "findings": [...]}`` of a manifest file (paths in it are
-    relative to the repository root, the manifest's grandparent folder's parent: ``docs/evidence/..``)."""
+    relative to the repository root, the manifest's folder's parent: ``results/..``)."""
     with open(path) as f:
         data = json.load(f)
     grids = [GridSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in g.items()})
@@ -69,7 +75,7 @@ def load_manifest(path: str) -> dict:
     return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
             "frontiers": data.get("frontiers", []), "pilots": data.get("pilots", []),
             "main_job": data.get("main_job"), "ceilings": data.get("ceilings", []),
-            "root": os.path.abspath(os.path.join(os.path.dirname(path), "..", ".."))}
+            "root": os.path.abspath(os.path.join(os.path.dirname(path), ".."))}
 
 
 def read_ceilings(path: str) -> dict[tuple[str, Fraction], float]:
@@ -97,7 +103,7 @@ def _recipe(config: str):
 
 
 def grid_document(spec: GridSpec, root: str = ".") -> str | None:
-    """The text of the grid's ``ablation.md`` (None when no run of it finished)."""
+    """The text of the grid's page (None when no run of it finished)."""
     folder = os.path.join(root, spec.folder)
     grid = spec.points()
     results = collect(grid, folder)
@@ -255,7 +261,7 @@ def ceilings_table(sources: list[dict], root: str = ".") -> str:
 
 
 def main_job_text(job: dict, root: str = ".",
-                  runs_at: str = "[`docs/evidence/mainjob/`](docs/evidence/mainjob/)",
+                  runs_at: str = "[`results/mainjob/`](results/mainjob/)",
                   baseline_at: str = "below") -> str:
     """The expected time and result of the main job, from its committed run (``job``: folders of the soft
     and the nearest run, the timing file); ``runs_at`` names the runs' folder as the page links it,
@@ -289,18 +295,6 @@ def findings_table(manifest: dict, root: str = ".") -> str:
             value = f"{_pm(d, True)} ({len(d)}, p {format_p_value(paired_p_value(d))})"
         lines.append(f"| {item['finding']} | {item['where']} | {value} | {item['use']} |")
     return "\n".join(lines) + "\n"
-
-
-_BLOCK = "<!-- {name}:start -->\n{content}<!-- {name}:end -->"
-
-
-def replace_block(text: str, name: str, content: str) -> str:
-    """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` set to ``content``;
-    raises when the markers are missing (a generated block is never appended silently)."""
-    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->\n.*?<!-- {re.escape(name)}:end -->", re.S)
-    if not pattern.search(text):
-        raise KeyError(f"no <!-- {name}:start --> ... <!-- {name}:end --> block")
-    return pattern.sub(lambda _: _BLOCK.format(name=name, content=content), text, count=1)
 
 
 _MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
@@ -343,7 +337,7 @@ def render_all(manifest_path: str) -> dict[str, str]:
     for spec in manifest["grids"]:
         doc = grid_document(spec, root)
         if doc is not None:
-            out[os.path.join(root, spec.folder, spec.document)] = doc
+            out[os.path.join(root, spec.page)] = doc
     report = os.path.join(root, "docs", "evidence", "README.md")
     text = _read(report)
     for spec in manifest["grids"]:
@@ -397,7 +391,7 @@ def _site_pages(manifest: dict, root: str, readme: str) -> dict[str, str]:
         if not text:
             continue
         if job and "<!-- mainjob:start -->" in text:
-            text = replace_block(text, "mainjob", main_job_text(job, root, runs_at="`docs/evidence/mainjob/`",
+            text = replace_block(text, "mainjob", main_job_text(job, root, runs_at="`results/mainjob/`",
                                                                 baseline_at=baseline_at))
         if manifest["findings"] and "<!-- findings:start -->" in text:
             text = replace_block(text, "findings", site_links(findings_table(manifest, root)))

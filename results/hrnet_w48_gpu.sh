@@ -2,10 +2,10 @@
 # HRNetV2-W48 on ToyCity 1024x2048 (configs/toycity/evidence_hrnet_w48.py) on one GPU: top-left nearest,
 # centred nearest and soft bilinear labels at 1/8 and 1/4, seed 0, two runs side by side; then the same
 # points on CamVid (configs/camvid/hrnet_w48.py, test and val) when it is under $SOFTLABELSEG_DATASETS/camvid,
-# and then the pretrained CamVid grid (docs/evidence/camvid_pretrained_grid.sh: EfficientNet-Lite0, three
+# and then the pretrained CamVid grid (results/camvid_pretrained_grid.sh: EfficientNet-Lite0, three
 # targets x 1/8, 1/4, 1/2, full resolution and the from-scratch control, seeds in $SEEDS, default 0 1 2).
 #
-#   bash docs/evidence/hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]
+#   bash results/hrnet_w48_gpu.sh RESULTS_DIR [key=value ...]
 #
 # Run from the repository root with the project installed (README). Trailing overrides go to every run
 # (e.g. train.max_iter=300). Timings are printed as it goes; RESULTS_DIR gets, for each dataset (file
@@ -20,7 +20,7 @@ OVERRIDES=("$@")
 C=projects/SoftLabelSeg/configs/toycity/evidence_hrnet_w48.py
 R=output/evidence_hrnet_w48
 GRID=(--variants nearest_topleft nearest soft --factors 1/8 1/4 --seeds 0)
-CEILINGS=docs/evidence/retention/toycity_1024x2048_sem_seg_val_summary.csv
+CEILINGS=results/retention_toycity/toycity_1024x2048_sem_seg_val_summary.csv
 PY=${PYTHON:-python3}  # the interpreter that has the project's requirements
 mkdir -p "$RESULTS"
 export PYTHONUNBUFFERED=1
@@ -75,11 +75,11 @@ status=$?
 CAMVID=$($PY -c "from softlabelseg.data.catalog import dataset_root; print(dataset_root() / 'camvid')")
 if [ -d "$CAMVID" ]; then
   grid camvid_ projects/SoftLabelSeg/configs/camvid/hrnet_w48.py output/camvid_hrnet_w48 \
-      docs/evidence/retention_camvid/camvid_sem_seg_test_summary.csv --also-eval camvid_sem_seg_val
+      results/retention_camvid/camvid_sem_seg_test_summary.csv --also-eval camvid_sem_seg_val
   status=$((status ? status : $?))
   stamp "CamVid, pretrained EfficientNet-Lite0 grid: two lanes"
   for lane in 0 1; do
-    PYTHON=$PY bash docs/evidence/camvid_pretrained_grid.sh output/camvid_pretrained $lane/2 \
+    PYTHON=$PY bash results/camvid_pretrained_grid.sh output/camvid_pretrained $lane/2 \
         train.device=cuda dataloader.train.num_workers=4 > "$RESULTS/camvid_pretrained_lane$lane.log" 2>&1 &
   done
   wait

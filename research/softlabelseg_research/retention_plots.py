@@ -7,11 +7,11 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+from softlabelseg.utils.factors import factor_label
 
 from softlabel_ops import NEAREST_MODES, hard_resize, nearest_grid, soft_resize
 from softlabel_ops.labels import output_size
 
-from ..utils.factors import factor_label
 from .retention import RetentionResult, _soft_kwargs
 
 __all__ = ["color_lut", "plot_example", "plot_share_change"]

@@ -5,7 +5,7 @@
 #   full_res     training at 1/1 (360x480, the native labels), the reference of the budget frontier
 #   scratch      the same network from random init at 1/4, centred nearest and soft bilinear
 #
-#   bash docs/evidence/camvid_pretrained_grid.sh OUTPUT_ROOT LANE/LANES [key=value ...]
+#   bash results/camvid_pretrained_grid.sh OUTPUT_ROOT LANE/LANES [key=value ...]
 #
 # Run one process per lane (OMP_NUM_THREADS=1 each on a CPU); trailing overrides go to every run (on a GPU:
 # dataloader.train.num_workers=4). Finished points are skipped and interrupted ones resume, so running it

@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..data.label_targets import BASELINE, CONTROL, LABEL_TARGETS, LabelTarget
-from ..utils.factors import parse_factor
-from ..utils.fileio import atomic_write
+from softlabelseg.data.label_targets import BASELINE, CONTROL, LABEL_TARGETS, LabelTarget
+from softlabelseg.utils.factors import parse_factor
+from softlabelseg.utils.fileio import atomic_write
 
 __all__ = ["BASELINE", "CONTROL", "RESULT_FILE", "VARIANTS", "GridPoint", "OverrideKeys", "Variant",
            "collect", "eval_point", "exit_on_sigterm", "extra_result_file", "is_finished", "make_grid",

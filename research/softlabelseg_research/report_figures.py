@@ -1,7 +1,7 @@
 """The report's grid figures (``docs/figures``) drawn from the committed runs, each with a hash of its data.
 
 ``miou_vs_factor.png`` and ``decomposition.png`` are drawn from the finished runs of grids in
-``docs/evidence/grids.json``. Each PNG records, as text metadata, the grids it was drawn from and the
+``results/grids.json``. Each PNG records, as text metadata, the grids it was drawn from and the
 SHA-256 of the data it plots (every run's mIoU, the label ceilings): :func:`stale_figures` recomputes that
 hash from the runs without drawing anything, so a figure left behind by new runs is found as cheaply as a
 stale table. ``targets_<factor>.png`` is not covered: it needs CamVid's images and the weights of a grid's

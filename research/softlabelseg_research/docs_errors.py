@@ -1,11 +1,11 @@
 """The manual's table of error messages, read from the source so it cannot drift from what the tools print.
 
 Every ``raise <ProjectError>("...")`` in the project's code (``softlabel_ops/``, ``softlabelseg``,
-``export/``, ``tools/``), where ``<ProjectError>`` is an exception class the project defines, and every
-``print("error: ...")`` of a tool is listed with the message as the user reads it: the parts filled in
-at run time shown as ``<name>``. The command-line tools print these as one ``error: <message>`` line and
-exit with code 2; the model server answers them with the HTTP status of the refusal.
-:data:`softlabelseg.doc_tables.PAGES` puts the table into ``docs/troubleshooting.md``.
+``export/``, ``research/``, ``tools/``), where ``<ProjectError>`` is an exception class the project defines,
+and every ``print("error: ...")`` of a tool is listed with the message as the user reads it: the parts
+filled in at run time shown as ``<name>``. The command-line tools print these as one ``error: <message>``
+line and exit with code 2; the model server answers them with the HTTP status of the refusal.
+:data:`.docs_tables.PAGES` puts the table into ``docs/troubleshooting.md``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 __all__ = ["ErrorSite", "SOURCES", "error_classes", "error_sites", "error_messages_table"]
 
 # Where the project's code lives, relative to the repository root.
-SOURCES = ("softlabel_ops", "projects/SoftLabelSeg/softlabelseg", "export", "tools")
+SOURCES = ("softlabel_ops", "projects/SoftLabelSeg/softlabelseg", "export", "research", "tools")
 # Exceptions that never reach a user of the tools (the manual's own generator).
 _INTERNAL = {"BlockError"}
-_REPO = Path(__file__).resolve().parents[3]
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ def step_gflops(config: str, factor: Fraction, height: int, width: int) -> float
     counted by fvcore (one multiply-add = one FLOP, fvcore's convention) for the recipe's batch size."""
     import torch
     from fvcore.nn import FlopCountAnalysis
-
-    from ..config import LazyConfig, instantiate
+    from softlabelseg.config import LazyConfig, instantiate
 
     cfg = LazyConfig.load(config)
     model = instantiate(cfg.model).eval()
@@ -107,8 +106,7 @@ def plot_frontier(rows: list[dict], path: str, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..utils.fileio import atomic_write
+    from softlabelseg.utils.fileio import atomic_write
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     for target in dict.fromkeys(r["target"] for r in rows):

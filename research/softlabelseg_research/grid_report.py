@@ -7,8 +7,9 @@ import math
 import os
 from fractions import Fraction
 
-from ..data.datasets.builtin_meta import CITYSCAPES_GROUPS
-from ..data.label_targets import DECOMPOSITION, METHOD
+from softlabelseg.data.datasets.builtin_meta import CITYSCAPES_GROUPS
+from softlabelseg.data.label_targets import DECOMPOSITION, METHOD
+
 from .grid_stats import (
     by_cell,
     group_scores,
