@@ -33,6 +33,9 @@ class ExportMetadata:
     image_cv2_flags: the OpenCV interpolation flags the runners resize the image with, [any size, both
         sides shrinking]: filled in from the mode's registry entry (softlabel_ops.modes.opencv_flags),
         so the C++ runner needs no table of modes.
+    image_resize_float32: the runners resize the image in float32 and round half to even back to uint8
+        (what the mapper's library does for this mode: ModeSpec.float_image); False: OpenCV's uint8 path.
+        Filled in from the registry like the flags.
     resize_in_graph: the graph takes the full image (uint8, any H x W) and does this resize itself (to
         ``input_size``, or by ``resolution_factor`` when that is None); runners then send the image as it
         is.
@@ -56,6 +59,7 @@ class ExportMetadata:
     image_resize: str = DEFAULT_OPENCV_MODE
     image_antialias: bool = False
     image_cv2_flags: list[int] | None = None
+    image_resize_float32: bool | None = None
     resize_in_graph: bool = False
     align_corners: bool = False
     input_format: str = "uint8 RGB NCHW, normalisation in the graph"
@@ -81,6 +85,10 @@ class ExportMetadata:
         self._check_values()
         if self.image_cv2_flags is None:
             self.image_cv2_flags = cv2_flags(self.image_resize, self.image_antialias)
+        if self.image_resize_float32 is None:
+            from softlabel_ops.modes import spec_of
+
+            self.image_resize_float32 = spec_of(self.image_resize).float_image
 
     def _check_values(self) -> None:
         """Raise ValueError naming the key whose value a runner cannot use: a format version newer than this

@@ -22,7 +22,7 @@ import onnxruntime as ort
 from softlabelseg.folder_contract import ImageReadError, blend, palette, read_image  # noqa: F401
 
 from softlabel_ops.filters import torch_linear
-from softlabel_ops.modes import DEFAULT_OPENCV_MODE
+from softlabel_ops.modes import DEFAULT_OPENCV_MODE, spec_of
 from softlabel_ops.taps import apply_taps
 
 from .guards import available_memory, first_names, nonfinite_initializers
@@ -91,14 +91,14 @@ def resize_image(
 ) -> np.ndarray:
     """Resize a uint8 (H, W, 3) image to ``size`` (h, w) the way the training data mapper does for
     ``mode`` ("<library>:<filter>"), with cv2 only: the mode's OpenCV flags (:func:`cv2_flags`). cv2 modes
-    are the reference itself; torch modes without antialias resize float32 and round half to even as the
-    data mapper does (same geometry, equal up to float rounding); torch antialias and Pillow modes are
-    approximated (box filter for downscaling)."""
+    are the reference itself; modes whose library resizes in float32 (the registry's ``float_image``:
+    torch) resize float32 and round half to even as the data mapper does (same geometry, equal up to float
+    rounding); torch antialias and Pillow modes are approximated (box filter for downscaling)."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
     shrinking = size[0] < image.shape[0] and size[1] < image.shape[1]
     flag = cv2_flags(mode, antialias)[1 if shrinking else 0]
-    if mode.split(":")[0] == "torch":
+    if spec_of(mode).float_image:
         out = cv2.resize(image.astype(np.float32), (size[1], size[0]), interpolation=flag)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return cv2.resize(image, (size[1], size[0]), interpolation=flag)

@@ -37,6 +37,9 @@ class ModeSpec:
     antialiased: the library always widens the kernel when shrinking (Pillow); the runners then resize
         with INTER_AREA, as they do for the antialias flag.
     short: short names the analysis command line accepts ("bilinear" for "torch:bilinear").
+    float_image: the library resizes a uint8 image in float32 and the result is rounded half to even back
+        to uint8 (torch); the ONNX runners then resize float32 with OpenCV and round the same way, and
+        uint8 with OpenCV's fixed-point path otherwise (OpenCV's and Pillow's own 8-bit paths).
     """
 
     name: str
@@ -48,6 +51,7 @@ class ModeSpec:
     torch_flags: bool = False
     antialiased: bool = False
     short: tuple[str, ...] = ()
+    float_image: bool = False
 
     def __post_init__(self):
         if self.name.count(":") != 1:
@@ -66,14 +70,14 @@ class ModeSpec:
 
 _ENTRIES = (
     ModeSpec("torch:nearest", filters.torch_nearest, "nearest", "INTER_NEAREST", grid="top-left",
-             short=("nearest-topleft",)),
+             short=("nearest-topleft",), float_image=True),
     ModeSpec("torch:nearest-exact", filters.torch_nearest, "nearest-exact", "INTER_NEAREST_EXACT",
-             grid="centred", short=("nearest", "nearest-exact")),
+             grid="centred", short=("nearest", "nearest-exact"), float_image=True),
     ModeSpec("torch:bilinear", filters.torch_bilinear, "bilinear", "INTER_LINEAR", torch_flags=True,
-             short=("bilinear",)),
+             short=("bilinear",), float_image=True),
     ModeSpec("torch:bicubic", filters.torch_bicubic, "bicubic", "INTER_CUBIC", negative_lobes=True,
-             torch_flags=True, short=("bicubic",)),
-    ModeSpec("torch:area", filters.torch_area, "area", "INTER_AREA", short=("area",)),
+             torch_flags=True, short=("bicubic",), float_image=True),
+    ModeSpec("torch:area", filters.torch_area, "area", "INTER_AREA", short=("area",), float_image=True),
     ModeSpec("cv2:nearest", filters.cv2_nearest, "INTER_NEAREST", "INTER_NEAREST", grid="top-left"),
     ModeSpec("cv2:nearest-exact", filters.cv2_nearest_exact, "INTER_NEAREST_EXACT", "INTER_NEAREST_EXACT",
              grid="centred"),

@@ -205,6 +205,17 @@ def test_cpp_errors(runner, toycity, tmp_path):
     run = _run(runner, "--model", plain, "--input", tmp_path / "in", "--output", tmp_path / "o")
     assert run.returncode == 2 and "metadata lacks 'softlabelseg.class_names'" in run.stderr
     assert "export_onnx.py" in run.stderr
+    # the float32-resize rule is read from its own key, not from the mode's name
+    no_rule = tmp_path / "no_rule.onnx"
+    proto = onnx.load(toycity["root"] / "logits.onnx")
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != "softlabelseg.image_resize_float32"]
+    del proto.metadata_props[:]
+    for key, value in keep:
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, no_rule)
+    run = _run(runner, "--model", no_rule, "--input", tmp_path / "in", "--output", tmp_path / "o")
+    assert run.returncode == 2 and "'softlabelseg.image_resize_float32' is missing" in run.stderr
+    assert "export_onnx.py" in run.stderr
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07junk")
     junk = tmp_path / "junk.onnx"
     run = _run(runner, "--model", junk, "--input", tmp_path / "in", "--output", tmp_path / "o")

@@ -76,3 +76,19 @@ def test_validation_errors():
     next(p for p in model.metadata_props if p.key == PREFIX + "class_names").value = "[broken"
     with pytest.raises(ValueError, match="class_names.*not valid JSON"):
         read_metadata(model)
+
+
+@pytest.mark.parametrize("mode, in_float", [
+    ("torch:bilinear", True), ("torch:area", True), ("cv2:linear", False), ("cv2:area", False),
+    ("pil:bilinear", False)])
+def test_the_float32_resize_rule_comes_from_the_registry_and_travels(mode, in_float):
+    """Whether the runners resize in float32 is the mode registry's ``float_image``, written as a key of its
+    own: the C++ runner reads it instead of the mode's name."""
+    from softlabel_ops.modes import spec_of
+
+    assert spec_of(mode).float_image is in_float
+    model = _identity_model()
+    write_metadata(model, _meta(image_resize=mode))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props[PREFIX + "image_resize_float32"]) is in_float
+    assert read_metadata(model).image_resize_float32 is in_float

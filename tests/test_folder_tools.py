@@ -70,6 +70,14 @@ def test_decoding_applies_the_exif_orientation(photos):
     assert np.abs(pil.astype(int) - photos["upright"]).mean() < 2
 
 
+def test_the_model_server_decodes_the_photo_upright(photos):
+    """A request's image bytes are decoded as the folder tools decode the file: the same upright pixels."""
+    from softlabelseg_export.serving.requests import ImageLimits, decode_image
+
+    data = (photos["folder"] / "side.jpg").read_bytes()
+    np.testing.assert_array_equal(decode_image(data, ImageLimits()), photos["upright"])
+
+
 def _outputs(folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
     labels, overlay = output_targets(folder, stem)
     return cv2.imread(str(labels), cv2.IMREAD_UNCHANGED), cv2.imread(str(overlay), cv2.IMREAD_COLOR)

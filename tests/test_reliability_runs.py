@@ -354,6 +354,25 @@ def test_resume_picks_the_newest_checkpoint_by_iteration_not_by_name(trained, ca
     assert "Starting training from iteration 8" in (out / "log.txt").read_text()
 
 
+def test_a_resumed_run_reads_its_checkpoint_once(trained, monkeypatch):
+    """The start checks read the checkpoint --resume continues from (its factors, label mode, classes) and
+    the run resumes from what they read: the file is loaded once per command, beside one memory-mapped
+    peek at the iteration ``model_final.pth`` holds (to order it among the periodic files)."""
+    cfg, out = trained
+    reads, real = [], torch.load
+
+    def counting_load(f, *args, **kwargs):
+        if str(f) == str(out / "model_final.pth"):
+            reads.append("peek" if kwargs.get("mmap") else "full")
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.max_iter=8",
+          "train.eval_period=0"])
+    assert sorted(reads) == ["full", "peek"], reads
+    assert "Resuming from " + str(out / "model_final.pth") in (out / "log.txt").read_text()
+
+
 def test_resumed_metrics_hold_each_iteration_once(tmp_path):
     cfg = write_standin_config(tmp_path)
     out = tmp_path / "out"

@@ -21,9 +21,10 @@ import io
 import struct
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from softlabelseg.folder_contract import ImageReadError
+from softlabelseg.folder_contract import decode_image as decode_image_bytes
 
 INPUT_IMAGE = "image"
 INPUT_RGB = "image_rgb"
@@ -67,9 +68,9 @@ class ImageLimits:
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
-    """RGB uint8 (H, W, 3) from encoded bytes, decoded as ``runtime.read_image`` decodes a file (OpenCV,
-    EXIF orientation applied). The header is read first (Pillow), so an image over the limit is refused
-    before its pixels are allocated."""
+    """RGB uint8 (H, W, 3) from encoded bytes, decoded by ``softlabelseg.folder_contract.decode_image`` as
+    the folder tools decode a file (OpenCV, EXIF orientation applied). The header is read first (Pillow),
+    so an image over the limit is refused before its pixels are allocated."""
     what = f"input '{INPUT_IMAGE}'"
     if not data:
         raise BadRequest(f"{what} is empty: send the bytes of a PNG or JPEG file")
@@ -88,13 +89,13 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
             " JPEG file"
         ) from None
     limits.check(height, width, f"{what} ({kind})")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    try:
+        return decode_image_bytes(data, what)  # the folder tools' decode: one EXIF rule everywhere
+    except ImageReadError:
         raise BadRequest(
             f"{what} is a {width}x{height} {kind} whose pixels cannot be decoded ({len(data)} bytes):"
             " the file is truncated or corrupt"
-        )
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        ) from None
 
 
 def encoded_bytes(element, parameters: dict | None) -> bytes:

@@ -53,7 +53,7 @@ cv::Mat resize_image(const cv::Mat& rgb, const cv::Size& size, const ModelInfo& 
   bool shrinking = size.width < rgb.cols && size.height < rgb.rows;
   int flag = shrinking ? info.image_shrink_flag : info.image_flag;
   cv::Mat out;
-  if (info.image_resize.rfind("torch:", 0) == 0) {  // float32 resize, round half to even: as the data mapper does
+  if (info.image_float32) {  // float32 resize, round half to even: as the data mapper's library does
     cv::Mat f32, small;
     rgb.convertTo(f32, CV_32F);
     cv::resize(f32, small, size, 0, 0, flag);

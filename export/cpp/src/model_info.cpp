@@ -123,7 +123,6 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
   if (info.output_kind != "logits" && info.output_kind != "probs" && info.output_kind != "labels")
     throw std::runtime_error("metadata 'softlabelseg.output_kind' must be logits, probs or labels, got '" +
                              info.output_kind + "'");
-  if (auto v = find("image_resize")) info.image_resize = json_string(*v);
   const std::string* flags = find("image_cv2_flags");
   if (!flags)
     throw std::runtime_error("ONNX metadata lacks '" + kPrefix + "image_cv2_flags' (the OpenCV filters of the "
@@ -133,6 +132,13 @@ ModelInfo parse_model_info(const std::map<std::string, std::string>& props) {
     throw std::runtime_error("metadata 'softlabelseg.image_cv2_flags' must be two OpenCV interpolation flags, got " +
                              *flags);
   info.image_flag = int(n[0]), info.image_shrink_flag = int(n[1]);
+  const std::string* in_float = find("image_resize_float32");
+  if (!in_float || (*in_float != "true" && *in_float != "false"))
+    throw std::runtime_error("ONNX metadata 'softlabelseg.image_resize_float32' is " +
+                             (in_float ? *in_float : std::string("missing")) +
+                             ": expected true or false (whether the image resize runs in float32); re-export "
+                             "the model with export/export_onnx.py");
+  info.image_float32 = *in_float == "true";
   if (auto v = find("align_corners")) info.align_corners = v->find("true") != std::string::npos;
   if (auto v = find("resize_in_graph")) info.resize_in_graph = v->find("true") != std::string::npos;
   if (auto v = find("ignore_value")) {

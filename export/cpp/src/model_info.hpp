@@ -15,8 +15,8 @@ struct ModelInfo {
   int output_h = 0, output_w = 0;        // fixed in-graph upsampling target, 0 when none
   double output_scale = 0;               // in-graph upsampling factor of dynamic graphs, 0 when none
   std::string output_kind = "logits";    // logits | probs | labels
-  std::string image_resize = "cv2:linear";
   int image_flag = -1, image_shrink_flag = -1;  // OpenCV interpolation: any size, both sides shrinking
+  bool image_float32 = false;            // resize in float32 and round half to even (the mode's library does)
   bool resize_in_graph = false;          // the graph takes the full image and resizes it itself
   bool align_corners = false;
   int ignore_value = 255;

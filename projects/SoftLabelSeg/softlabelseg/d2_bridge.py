@@ -147,10 +147,12 @@ class _Checkpointer(DetectionCheckpointer):
         apply_calibration(self.model, rest)  # detectron2 leaves entries it does not know to the caller
         return rest
 
-    def resume_or_load(self, path: str, *, resume: bool = True):
+    def resume_or_load(self, path: str, *, resume: bool = True, found=None):
         self.resumed_from = None
         if resume:
-            cand, _ = self._project().newest_good()
+            found = found if found is not None else self._project().find_resumable()
+            found.log()
+            cand = found.path
             if cand is not None:
                 self.resumed_from = cand
                 return self.load(cand)

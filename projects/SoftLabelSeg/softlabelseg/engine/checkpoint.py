@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from ..utils.fileio import atomic_write
 
 __all__ = [
     "Checkpointer",
+    "Resumable",
     "CheckpointError",
     "capture_rng_state",
     "restore_rng_state",
@@ -89,6 +91,21 @@ def restore_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class Resumable:
+    """The checkpoint a resumed run continues from (``path`` None: none yet), its content, and what finding
+    it passed over, logged when the run resumes (so it reaches the run's own log)."""
+
+    path: str | None
+    data: dict | None
+    notes: list = field(default_factory=list)  # (logging level, message)
+
+    def log(self) -> None:
+        for level, message in self.notes:
+            logger.log(level, message)
+        self.notes = []
 
 
 class Checkpointer:
@@ -263,12 +280,11 @@ class Checkpointer:
                        "right after it")
         return rest[0] if rest else None
 
-    def newest_good(self) -> tuple[str | None, dict | None]:
-        """The checkpoint ``--resume`` continues from and its content: the file named by
+    def find_resumable(self) -> Resumable:
+        """The checkpoint ``--resume`` continues from, read and checked but not yet logged: the file named by
         ``last_checkpoint`` if it is readable and finite, else the next candidate of
-        :meth:`list_checkpoints` (each one passed over is reported). ``(None, None)`` when the folder holds
-        no checkpoint; :class:`CheckpointError` when ``last_checkpoint`` exists but no candidate is usable.
-        """
+        :meth:`list_checkpoints` (each one passed over noted). ``path`` is None when the folder holds no
+        checkpoint; :class:`CheckpointError` when ``last_checkpoint`` exists but no candidate is usable."""
         pointer, rejected = self._pointer(), []
         if pointer and not os.path.isfile(os.path.join(self.save_dir, pointer)):
             rejected.append(f"{os.path.join(self.save_dir, pointer)} (named by last_checkpoint) is missing")
@@ -278,28 +294,36 @@ class Checkpointer:
             except (CheckpointError, FileNotFoundError) as e:
                 rejected.append(str(e))
                 continue
-            for reason in rejected:
-                logger.warning(f"Not resuming from it: {reason}")
-            if rejected:
-                logger.warning(f"Resuming from {cand} instead, the newest good checkpoint")
-            else:
-                logger.info(f"Resuming from {cand}")
-            return cand, data
+            notes = [(logging.WARNING, f"Not resuming from it: {reason}") for reason in rejected]
+            notes.append((logging.WARNING, f"Resuming from {cand} instead, the newest good checkpoint")
+                         if rejected else (logging.INFO, f"Resuming from {cand}"))
+            return Resumable(cand, data, notes)
         if pointer or rejected:
             raise CheckpointError(
                 f"--resume: no usable checkpoint in {self.save_dir}:\n  " + "\n  ".join(rejected)
                 + "\n  Start over with --overwrite, or choose another train.output_dir."
             )
-        logger.info(f"--resume: no checkpoint in {self.save_dir}; starting from iteration 0")
-        return None, None
+        return Resumable(None, None, [(logging.INFO, f"--resume: no checkpoint in {self.save_dir}; starting "
+                                                     "from iteration 0")])
 
-    def resume_or_load(self, path: str | None, *, resume: bool = True) -> dict:
+    def newest_good(self) -> tuple[str | None, dict | None]:
+        """:meth:`find_resumable`'s file and content, its notes logged."""
+        found = self.find_resumable()
+        found.log()
+        return found.path, found.data
+
+    def resume_or_load(self, path: str | None, *, resume: bool = True,
+                       found: Resumable | None = None) -> dict:
         """With ``resume`` and a checkpoint in ``save_dir``: load the newest good one (:meth:`newest_good`)
         fully and strictly (weights + state; ``resumed_from`` names it); otherwise load only the weights from
-        ``path`` (e.g. ``train.init_checkpoint``, non-strict so a new head can be fine-tuned)."""
+        ``path`` (e.g. ``train.init_checkpoint``, non-strict so a new head can be fine-tuned). ``found``: what
+        :meth:`find_resumable` read already (the start checks did), so the file is not read again."""
         self.resumed_from = None
         if resume:
-            cand, data = self.newest_good()
+            if found is None:
+                found = self.find_resumable()
+            found.log()
+            cand, data = found.path, found.data
             if cand is not None:
                 self.resumed_from = cand
                 return self._apply(data, cand, None, strict=True)

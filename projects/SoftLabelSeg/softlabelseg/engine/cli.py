@@ -110,20 +110,21 @@ def run(args):
         torch.cuda.set_device(device)
     set_cpu_threads(cfg, device)
     model = instantiate(cfg.model)
+    resume_from = None  # the checkpoint --resume continues from, read once here
     if not eval_only:
         start_checks.check_training_objects(cfg, model)
         if args.resume:
-            start_checks.check_resume(cfg, allow_factor_change, allow_label_mode_change)
+            resume_from = start_checks.check_resume(cfg, allow_factor_change, allow_label_mode_change)
     out = cfg.train.output_dir
     lock = RunLock(out).acquire() if out and comm.is_main_process() else None
     try:
-        return _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change)
+        return _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change, resume_from)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change):
+def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_change, resume_from=None):
     """``run`` once the run folder is this process's: clean, set up, then evaluate or train."""
     eval_only, out = bool(args.eval_only), cfg.train.output_dir
     preflight.remove_earlier_run(earlier, out)
@@ -146,7 +147,8 @@ def _run_locked(cfg, args, engine, model, device, seed, earlier, allow_factor_ch
             save_config_file(cfg, os.path.join(preflight.eval_dir(cfg), "config.yaml"))
         return do_test(cfg, model, engine)
     do_train(cfg, model, device, resume=args.resume, engine=engine, allow_factor_change=allow_factor_change,
-             allow_label_mode_change=bool(getattr(args, "allow_label_mode_change", False)))
+             allow_label_mode_change=bool(getattr(args, "allow_label_mode_change", False)),
+             resume_from=resume_from)
     _say_where_results_went(cfg)
     return None
 

@@ -226,31 +226,22 @@ def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> Non
     _check_factors(cfg, {"meta": meta}, path, "--allow-factor-change", allow_change, warn=logger.warning)
 
 
-def _saved_meta(path: str) -> dict:
-    """The ``meta`` entry of the checkpoint at ``path`` ({} when it cannot be read: resume reports that)."""
-    import torch
-
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - an unreadable file is passed over and reported by the resume itself
-        return {}
-    meta = data.get("meta") if isinstance(data, dict) else None
-    return dict(meta) if isinstance(meta, dict) else {}
-
-
-def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change: bool = False) -> None:
-    """Before ``--resume`` writes anything (its config.yaml included): the newest checkpoint of
-    ``train.output_dir`` was trained at the config's factors, label mode and class count (or the change is
-    allowed)."""
+def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change: bool = False):
+    """Before ``--resume`` writes anything (its config.yaml included): finds the checkpoint the run continues
+    from (the newest good one of ``train.output_dir``, :meth:`Checkpointer.find_resumable`) and checks it
+    was trained at the config's factors, label mode and class count (or the change is allowed). Returns that
+    :class:`Resumable` (None without an output folder); ``do_train(resume_from=...)`` resumes from it, so
+    the file is read once."""
     from torch import nn
 
     folder = _get(cfg, "train.output_dir")
     if not isinstance(folder, str) or not folder:
-        return
-    found = Checkpointer(nn.Identity(), folder).list_checkpoints()
-    meta = _saved_meta(found[0]) if found else {}
-    if not meta:
-        return
+        return None
+    found = Checkpointer(nn.Identity(), folder).find_resumable()
+    meta = found.data.get("meta") if isinstance(found.data, dict) else None
+    if not isinstance(meta, dict) or not meta:
+        return found
     if not allow_factor_change:
-        check_factors(cfg, meta, found[0])
-    check_labels(cfg, meta, found[0], allow_label_mode_change, quiet=True)
+        check_factors(cfg, meta, found.path)
+    check_labels(cfg, meta, found.path, allow_label_mode_change, quiet=True)
+    return found

@@ -158,14 +158,16 @@ def _finish_run(cfg, model, engine: Engine, checkpointer, weights: str, max_iter
 
 
 def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
-             allow_factor_change: bool = False, allow_label_mode_change: bool = False):
+             allow_factor_change: bool = False, allow_label_mode_change: bool = False,
+             resume_from=None):
     """Trains ``model`` with ``engine``'s loop, hooks and checkpointer: LR schedule, memory and
     skipped-sample counts, periodic checkpoints, periodic and final evaluation, metric writers.
 
     With ``resume`` it continues from the newest good checkpoint of ``train.output_dir`` (refusing one of
     another resolution factor unless ``allow_factor_change``, of another label mode unless
     ``allow_label_mode_change``, of another class count always), drops the metrics lines it will write again,
-    and evaluates a finished run whose evaluation was never written.
+    and evaluates a finished run whose evaluation was never written. ``resume_from``: that checkpoint as the
+    start checks read it (a ``Resumable`` from ``start_checks.check_resume``), so it is not read again.
     """
     max_iter = int(cfg.train.max_iter)
     out = cfg.train.output_dir
@@ -187,7 +189,7 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
         engine.eval_hook(train_value(cfg, "eval_period"), lambda: do_test(cfg, model, engine)),
         engine.writer(out, max_iter, log_period) if comm.is_main_process() else None,
     ])
-    rest = checkpointer.resume_or_load(train_value(cfg, "init_checkpoint"), resume=resume)
+    rest = checkpointer.resume_or_load(train_value(cfg, "init_checkpoint"), resume=resume, found=resume_from)
     resumed = checkpointer.resumed_from
     if resumed is not None:
         check_factors(cfg, (rest or {}).get("meta") or {}, resumed, allow_factor_change)
