@@ -141,3 +141,28 @@ def test_results_rows_follow_their_runs(tmp_path):
     result.write_text(json.dumps(data))
     stale = {p for p, t in render_all(str(results / "grids.json")).items() if Path(p).read_text() != t}
     assert str(page) in stale
+
+
+def test_the_gap_table_is_ceiling_minus_each_grids_mean():
+    """Each gap row: the ceiling the CSV holds, each grid's mean mIoU over its seeds, and their difference,
+    for the entry's targets only."""
+    import statistics
+
+    from softlabelseg_research.evidence import gap_table, load_manifest, read_ceilings
+    from softlabelseg_research.grid_stats import by_cell
+    from softlabelseg_research.sweep import VARIANTS, collect
+
+    manifest = load_manifest(str(REPO / "results" / "grids.json"))
+    item = manifest["gaps"][0]
+    spec = next(g for g in manifest["grids"] if g.name == item["grids"][0]["grid"])
+    ceilings = read_ceilings(str(REPO / item["ceilings"]))
+    cells = by_cell(collect(spec.points(), str(REPO / spec.folder)))
+    by_title = {VARIANTS[v].title: v for v in item["variants"]}
+    rows = [line.strip("| ").split(" | ") for line in gap_table(item, manifest, str(REPO)).splitlines()[2:]]
+    assert rows and {r[0] for r in rows} <= set(by_title)
+    for row in rows:
+        variant = by_title[row[0]]
+        factor = next(f for v, f in cells if v == variant and str(f) == row[1])
+        mean = statistics.mean(m["mIoU"] for m in cells[(variant, factor)].values())
+        assert float(row[2]) == round(ceilings[(variant, factor)], 2)
+        assert abs(float(row[4]) - (ceilings[(variant, factor)] - mean)) < 0.006

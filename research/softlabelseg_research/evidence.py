@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import re
+import statistics
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -30,8 +31,8 @@ from .markdown_blocks import replace_block
 from .results_page import results_text
 from .sweep import BASELINE, RESULT_FILE, VARIANTS, collect, extra_result_file, make_grid, read_json
 
-__all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "grid_document", "load_manifest", "read_ceilings",
-           "readme_figure", "regime_table", "render_all", "replace_block", "site_links", "summary_table"]
+__all__ = ["CEILING_MODES", "GridSpec", "frontier_of", "gap_table", "grid_document", "load_manifest",
+           "read_ceilings", "readme_figure", "regime_table", "render_all", "site_links", "summary_table"]
 
 # analyze_downsampling mode -> the variant whose targets it describes
 CEILING_MODES = {t.ceiling_label: t.name for t in ceiling_targets()}
@@ -75,6 +76,7 @@ def load_manifest(path: str) -> dict:
     return {"grids": grids, "regimes": data.get("regimes", []), "findings": data.get("findings", []),
             "frontiers": data.get("frontiers", []), "pilots": data.get("pilots", []),
             "main_job": data.get("main_job"), "ceilings": data.get("ceilings", []),
+            "gaps": data.get("gaps", []),
             "root": os.path.abspath(os.path.join(os.path.dirname(path), ".."))}
 
 
@@ -239,6 +241,31 @@ def frontier_of(item: dict, manifest: dict, root: str = ".") -> list[dict]:
     return frontier_rows(results, reference, h, w, gflops=lambda f: step_gflops(config, f, h, w))
 
 
+def gap_table(item: dict, manifest: dict, root: str = ".") -> str:
+    """A manifest ``gaps`` entry: the label ceiling of each target and factor (``ceilings``, one CSV) beside
+    what each of its ``grids`` (``{"grid", "title"}``) reaches on the data the ceiling was measured on, and
+    the gap between them (ceiling - mean mIoU), for its ``variants`` (default: all): does a stronger model
+    close the gap its labels leave?"""
+    specs = {g.name: g for g in manifest["grids"]}
+    ceilings = read_ceilings(os.path.join(root, item["ceilings"]))
+    cells = []
+    for entry in item["grids"]:
+        spec = specs[entry["grid"]]
+        cells.append(by_cell(collect(spec.points(), os.path.join(root, spec.folder))))
+    titles = " | ".join(f"{e['title']}: mIoU | gap" for e in item["grids"])
+    lines = [f"| labels | factor | ceiling | {titles} |", "|---|---|---|" + "---|---|" * len(item["grids"])]
+    keys = {k for c in cells for k in c if k in ceilings and k[0] in item.get("variants", VARIANTS)}
+    for f in sorted({f for _, f in keys}):
+        for v in [v for v in VARIANTS if (v, f) in keys]:
+            row = [VARIANTS[v].title, str(f), f"{ceilings[(v, f)]:.2f}"]
+            for c in cells:
+                scores = [m["mIoU"] for m in c.get((v, f), {}).values()]
+                gap = f"{ceilings[(v, f)] - statistics.mean(scores):.2f}" if scores else "-"
+                row += [f"{_pm(scores)} ({len(scores)})" if scores else "-", gap]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def ceilings_table(sources: list[dict], root: str = ".") -> str:
     """Label ceilings (recoverable mIoU of each kind of target, ``tools/analyze_downsampling.py``) of every
     ``{"title", "csv"}`` source, and the soft targets' mass off their top class: one row per data set and
@@ -356,6 +383,9 @@ def render_all(manifest_path: str) -> dict[str, str]:
         if f"<!-- frontier-{frontier['name']}:start -->" in text:
             text = replace_block(text, f"frontier-{frontier['name']}",
                                  frontier_table(frontier_of(frontier, manifest, root)))
+    for gap in manifest["gaps"]:
+        if f"<!-- gap-{gap['name']}:start -->" in text:
+            text = replace_block(text, f"gap-{gap['name']}", gap_table(gap, manifest, root))
     for regime in manifest["regimes"]:
         if f"<!-- regime-{regime['name']}:start -->" in text:
             text = replace_block(text, f"regime-{regime['name']}", regime_table(regime, root))
