@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from softlabelseg.checkpoint_io import resolution_factor
@@ -28,8 +29,11 @@ def load_model(cfg, checkpoint: str | None = None, config_name: str = "the recip
     """(``cfg.model`` in eval mode, the checkpoint's other entries): ``checkpoint`` is read once and loaded
     strictly when given (``{}`` without one)."""
     from softlabelseg.config import instantiate
+    from softlabelseg.modeling.pretrained import skip_initial_weights
 
-    model = instantiate(cfg.model)
+    # with trained weights to load, the backbone's ImageNet weights are not read (nor need installing)
+    with skip_initial_weights() if checkpoint else contextlib.nullcontext():
+        model = instantiate(cfg.model)
     rest = {}
     if checkpoint:
         # the typed schema's reader (its default without a train section); a recipe imports the engine anyway

@@ -9,6 +9,7 @@ import os
 import pytest
 import softlabelseg.engine.train_loop as train_loop
 import torch
+import yaml
 from softlabelseg.data import generate_toycity
 from softlabelseg.data.toycity import ToyCityParams
 from softlabelseg.engine.cli import main
@@ -189,6 +190,23 @@ def test_a_checkpoint_is_scored_and_resumed_only_at_its_own_factor(toycity, tmp_
           *overrides(toycity, tmp_path / "ev", weights, quarter)])
     assert "--allow-factor-change" in (tmp_path / "ev" / "log.txt").read_text()
     assert final_eval(tmp_path / "ev")["metrics"]["mIoU"] >= 0
+
+
+def test_a_checkpoint_records_the_normalisation_it_was_trained_with(toycity, tmp_path):
+    """The segmentor keeps pixel_mean/std as non-persistent buffers; the checkpoint's meta records them, and
+    scoring it with a config that normalises differently is refused, naming the key."""
+    from softlabelseg.engine.checkpoint import CheckpointError
+
+    run = tmp_path / "run"
+    main(["--config-file", RECIPE, *overrides(toycity, run, "train.max_iter=2")])
+    meta = torch.load(run / "model_final.pth", weights_only=True)["meta"]
+    saved = yaml.safe_load((run / "config.yaml").read_text())["model"]
+    assert meta["pixel_mean"] == pytest.approx(saved["pixel_mean"], abs=1e-4)  # float32 buffers
+    assert meta["pixel_std"] == pytest.approx(saved["pixel_std"], abs=1e-4)
+    weights = f"train.init_checkpoint={run / 'model_final.pth'}"
+    with pytest.raises(CheckpointError, match=r"trained with pixel_mean=.*model.pixel_mean"):
+        main(["--config-file", RECIPE, "--eval-only",
+              *overrides(toycity, tmp_path / "ev", weights, "model.pixel_mean=[0.0,0.0,0.0]")])
 
 
 def test_calibration_is_a_step_of_the_run_carried_by_the_checkpoint(toycity, tmp_path, caplog):

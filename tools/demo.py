@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     from softlabelseg.demo import draw_overlay, list_images, predict_image, write_prediction
     from softlabelseg.engine.train_config import train_value
     from softlabelseg.evaluation.sem_seg_evaluation import scored_class_names
+    from softlabelseg.modeling.pretrained import skip_initial_weights
     from softlabelseg.utils.fileio import folder_problem
 
     try:
@@ -55,7 +56,8 @@ def main(argv=None) -> int:
         if problem:
             raise PermissionError(f"--output {args.output} cannot hold the overlays: {problem}; choose "
                                   "another folder")
-        model = instantiate(cfg.model)
+        with skip_initial_weights():  # the trained weights replace the backbone's ImageNet ones
+            model = instantiate(cfg.model)
         data = read_weights(weights, model, train_value(cfg, "divergence.max_abs_weight"))
         check_factors(cfg, load_weights(model, data, weights), weights, "--allow-factor-change",
                       args.allow_factor_change)

@@ -23,8 +23,8 @@ from torch import nn
 
 __all__ = ["CheckpointError", "NonFiniteWeightsError", "apply_calibration", "calibration_of", "check_factors",
            "check_weights", "config_factors", "exploded_parameters", "factor_problem", "load_weights",
-           "nonfinite_tensors", "read_checkpoint", "read_weights", "resolution_factor", "saved_factors",
-           "state_dict_mismatch", "strip_prefix"]
+           "model_normalization", "nonfinite_tensors", "read_checkpoint", "read_weights", "resolution_factor",
+           "saved_factors", "state_dict_mismatch", "strip_prefix"]
 
 logger = logging.getLogger(__name__)
 DDP_PREFIX = "module."
@@ -211,7 +211,32 @@ def load_weights(model: nn.Module, data: dict, path: str, config_name: str = "th
             + "\n  Use the recipe and overrides the checkpoint was trained with (e.g. model.num_classes).")
     model.load_state_dict(state, strict=True)
     apply_calibration(model, data)
+    _check_normalization(model, data, path, config_name)
     return data
+
+
+def model_normalization(model: nn.Module) -> dict:
+    """The input normalisation a model applies, as a checkpoint's ``meta`` saves it (``pixel_mean``,
+    ``pixel_std``: per RGB channel in 0..255; {} for a model without them). The segmentor keeps them as
+    non-persistent buffers, so the weights alone do not carry them."""
+    mean, std = getattr(model, "pixel_mean", None), getattr(model, "pixel_std", None)
+    if not isinstance(mean, torch.Tensor) or not isinstance(std, torch.Tensor):
+        return {}
+    return {"pixel_mean": [float(v) for v in mean.flatten()], "pixel_std": [float(v) for v in std.flatten()]}
+
+
+def _check_normalization(model: nn.Module, data: dict, path: str, config_name: str) -> None:
+    """The normalisation the checkpoint was trained with (its ``meta``; older checkpoints say nothing) is
+    the one ``model`` applies: other statistics would feed the weights inputs they never saw."""
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    saved, now = {k: meta[k] for k in ("pixel_mean", "pixel_std") if k in meta}, model_normalization(model)
+    for key, value in saved.items():
+        if key in now and not torch.allclose(torch.tensor(value, dtype=torch.float32),
+                                             torch.tensor(now[key]), atol=1e-4):
+            raise CheckpointError(
+                f"checkpoint {path} was trained with {key}={value}, but {config_name} builds the model with "
+                f"model.{key}={now[key]}: set model.{key} to the training value (or null to take the "
+                "backbone weights' own)")
 
 
 # -- resolution factors: the facts a checkpoint carries about its training ----------------------------------

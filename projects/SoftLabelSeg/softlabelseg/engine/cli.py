@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -15,6 +16,7 @@ import torch
 
 from softlabelseg.config import LazyConfig, instantiate
 
+from ..modeling.pretrained import skip_initial_weights
 from ..utils import comm
 from . import preflight, start_checks
 from .checkpoint import CheckpointError
@@ -109,7 +111,9 @@ def run(args):
     if device.type == "cuda":
         torch.cuda.set_device(device)
     set_cpu_threads(cfg, device)
-    model = instantiate(cfg.model)
+    # --eval-only scores trained weights: the backbone's ImageNet weights are not read (nor need installing)
+    with skip_initial_weights() if eval_only else contextlib.nullcontext():
+        model = instantiate(cfg.model)
     resume_from = None  # the checkpoint --resume continues from, read once here
     if not eval_only:
         start_checks.check_training_objects(cfg, model)

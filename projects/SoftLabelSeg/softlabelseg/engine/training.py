@@ -14,11 +14,12 @@ import os
 
 from softlabelseg.config import instantiate
 
+from ..checkpoint_io import model_normalization
 from ..utils import comm
 from . import hooks, preflight, start_checks
 from .calibration import CalibrationHook, calibrate
 from .calibration import logger as calibration_logger
-from .checkpoint import Checkpointer, CheckpointError
+from .checkpoint import Checkpointer, CheckpointError, unwrap_model
 from .defaults import create_ddp_model, default_writers
 from .events import trim_metrics
 from .solver import LRMultiplier
@@ -174,7 +175,8 @@ def do_train(cfg, model, device, resume: bool = False, engine: Engine = NATIVE,
     log_period = train_value(cfg, "log_period")
     trainer = engine.trainer(build_train_step(cfg, model, device))
     checkpointer = engine.checkpointer(model, out, trainer)
-    checkpointer.meta = {**run_meta(cfg), **start_checks.run_labels(cfg)}
+    checkpointer.meta = {**run_meta(cfg), **start_checks.run_labels(cfg),
+                         **model_normalization(unwrap_model(model))}
     checkpointer.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
     trainer.register_hooks([
         engine.timer(),

