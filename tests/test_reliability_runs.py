@@ -324,6 +324,21 @@ def test_diverged_weights_are_never_saved_nor_resumed_from(tmp_path):
     assert fresh.resumed_from == str(tmp_path / "model_0000001.pth")
 
 
+def test_the_command_line_resume_passes_over_diverged_weights(trained):
+    """--resume through the command line judges candidates as the training checkpointer does: a newer
+    checkpoint whose weights exceed train.divergence.max_abs_weight is passed over, said in the log."""
+    cfg, out = trained  # model_final.pth holds iteration 6
+    data = torch.load(out / "model_final.pth", weights_only=True)
+    data["model"] = {k: v * 1e34 if v.is_floating_point() else v for k, v in data["model"].items()}
+    data["iteration"], data["trainer"]["iteration"] = 8, 7
+    atomic_save(data, str(out / "model_0000007.pth"))
+    (out / "last_checkpoint").write_text("model_0000007.pth")
+    main(["--config-file", cfg, "--resume", f"train.output_dir={out}", "train.max_iter=10",
+          "train.eval_period=0"])
+    log = (out / "log.txt").read_text()
+    assert "diverged weights" in log and "Resuming from " + str(out / "model_final.pth") in log
+
+
 def test_resume_takes_the_learning_rate_of_the_config(tmp_path):
     """A resumed run with a new optimizer.lr continues the schedule from the new base: from the resumed
     iteration on, its lr equals that of a run trained with the new lr from the start."""

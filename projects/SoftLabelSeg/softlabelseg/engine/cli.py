@@ -118,7 +118,8 @@ def run(args):
     if not eval_only:
         start_checks.check_training_objects(cfg, model)
         if args.resume:
-            resume_from = start_checks.check_resume(cfg, allow_factor_change, allow_label_mode_change)
+            resume_from = start_checks.check_resume(cfg, allow_factor_change, allow_label_mode_change,
+                                                    model=model)
     out = cfg.train.output_dir
     lock = RunLock(out).acquire() if out and comm.is_main_process() else None
     try:

@@ -226,18 +226,22 @@ def check_factors(cfg, meta: dict, path: str, allow_change: bool = False) -> Non
     _check_factors(cfg, {"meta": meta}, path, "--allow-factor-change", allow_change, warn=logger.warning)
 
 
-def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change: bool = False):
+def check_resume(cfg, allow_factor_change: bool = False, allow_label_mode_change: bool = False, *,
+                 model=None):
     """Before ``--resume`` writes anything (its config.yaml included): finds the checkpoint the run continues
-    from (the newest good one of ``train.output_dir``, :meth:`Checkpointer.find_resumable`) and checks it
-    was trained at the config's factors, label mode and class count (or the change is allowed). Returns that
-    :class:`Resumable` (None without an output folder); ``do_train(resume_from=...)`` resumes from it, so
-    the file is read once."""
+    from (the newest good one of ``train.output_dir``, :meth:`Checkpointer.find_resumable`, judged as the
+    training checkpointer judges it: with ``model``, weights beyond ``train.divergence.max_abs_weight`` are
+    passed over) and checks it was trained at the config's factors, label mode and class count (or the
+    change is allowed). Returns that :class:`Resumable` (None without an output folder);
+    ``do_train(resume_from=...)`` resumes from it, so the file is read once."""
     from torch import nn
 
     folder = _get(cfg, "train.output_dir")
     if not isinstance(folder, str) or not folder:
         return None
-    found = Checkpointer(nn.Identity(), folder).find_resumable()
+    finder = Checkpointer(model if model is not None else nn.Identity(), folder)
+    finder.max_abs_weight = train_value(cfg, "divergence.max_abs_weight")
+    found = finder.find_resumable()
     meta = found.data.get("meta") if isinstance(found.data, dict) else None
     if not isinstance(meta, dict) or not meta:
         return found
